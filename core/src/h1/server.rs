@@ -1,0 +1,813 @@
+//! The server role of an HTTP/1.1 connection.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+use super::decode::{BodyDecoder, Decoded};
+use super::encode::{self, BodyEncoder};
+use super::error::{H1Error, SendError};
+use super::framing::{BodyFraming, ConnectionOptions, parse_decimal};
+use super::head::{RequestHead, parse_request};
+use super::scan::{HeadKind, HeadScanner};
+use crate::Limits;
+
+/// Something the server connection learned from the bytes it was given.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A request head. Its body (possibly empty) follows as `Data`, `Trailers` and
+    /// `EndOfMessage`. Answer it with [`ServerConnection::send_response`].
+    Request(Box<RequestHead>),
+    /// A piece of the request body.
+    Data(Bytes),
+    /// The trailer section of a chunked request body.
+    Trailers(HeaderMap),
+    /// The request body is complete.
+    EndOfMessage,
+    /// The connection switched protocols (after `101`, or `2xx` to CONNECT). `leftover` holds
+    /// the bytes that arrived after the request: they belong to the new protocol. The
+    /// connection takes no more input; flush its output, then hand the socket over.
+    Upgraded {
+        /// Bytes received past the end of the request.
+        leftover: Bytes,
+    },
+    /// The peer broke a rule or crossed a limit. An error response (when one could still be
+    /// sent) is in the output, and the connection closes once that output is written.
+    Error(H1Error),
+}
+
+impl PartialEq for RequestHead {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw() == other.raw()
+    }
+}
+
+/// How much and what kind of body a response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodySize {
+    /// Exactly this many bytes; sent with Content-Length.
+    Known(u64),
+    /// Not known in advance: chunked on HTTP/1.1, close-delimited on HTTP/1.0.
+    Unknown,
+}
+
+impl BodySize {
+    /// No body.
+    pub const EMPTY: BodySize = BodySize::Known(0);
+}
+
+/// Whether the connection can use more input now (h11's NEED_DATA and PAUSED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStatus {
+    /// More bytes are needed to make progress.
+    NeedData,
+    /// Input is not wanted until the application acts: it has to answer the current request
+    /// before the next pipelined one is read, call [`ServerConnection::request_body`] for a
+    /// body held behind `Expect: 100-continue`, or drain events from a full buffer.
+    Paused,
+    /// No more input will be read.
+    Closed,
+}
+
+/// What the reading side is doing.
+#[derive(Debug, Clone)]
+enum Reader {
+    /// Waiting for (or reading) a request head; only while no response is owed.
+    Head,
+    /// The body is held until the application asks for it (`Expect: 100-continue`).
+    AwaitingContinue(BodyDecoder),
+    /// Reading the body.
+    Body(BodyDecoder),
+    /// The response is complete but the body is not: dropping up to `budget` more bytes so the
+    /// connection can be reused.
+    Discarding { decoder: BodyDecoder, budget: u64 },
+    /// The request is fully read.
+    Done,
+    /// The protocol switched; input is no longer ours.
+    Upgraded,
+    /// Nothing more will be read.
+    Closed,
+}
+
+/// What the writing side is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Writer {
+    /// No request awaits an answer.
+    Idle,
+    /// A request awaits its final response head (1xx may have been sent).
+    AwaitingHead,
+    /// The response head is written; its body is being written.
+    Body(BodyEncoder),
+    /// The response is complete.
+    Done,
+    /// The protocol switched.
+    Upgraded,
+    /// Nothing more will be written.
+    Closed,
+}
+
+/// What we know about the exchange in progress.
+#[derive(Debug, Clone)]
+struct Exchange {
+    method: Method,
+    version: Version,
+    /// Whether the connection may persist after this exchange; only ever goes from true to false.
+    keep_alive: bool,
+    wants_upgrade: bool,
+}
+
+/// Which deadline is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerKind {
+    /// The request head must complete (slowloris defence).
+    Head,
+    /// The request body must not stall.
+    BodyIdle,
+    /// An idle persistent connection waits for its next request.
+    KeepAlive,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timer {
+    kind: TimerKind,
+    /// `None` until the connection is next told the time.
+    deadline: Option<Instant>,
+}
+
+/// The server side of one HTTP/1.1 connection, as a sans-IO state machine.
+///
+/// Its methods fall in four kinds, after quinn-proto:
+/// - **input**: [`receive`](Self::receive) bytes read from the peer, [`receive_eof`](Self::receive_eof)
+///   when the peer closed, [`handle_timeout`](Self::handle_timeout) when the deadline from
+///   [`poll_timeout`](Self::poll_timeout) passed;
+/// - **events out**: [`poll_event`](Self::poll_event) until it returns `None`;
+/// - **the application's answer**: [`send_response`](Self::send_response),
+///   [`send_data`](Self::send_data), [`finish`](Self::finish) or [`send_trailers`](Self::send_trailers),
+///   and [`request_body`](Self::request_body) for `Expect: 100-continue`;
+/// - **output**: [`poll_transmit`](Self::poll_transmit) gives bytes to write to the peer.
+///
+/// A driver calls `poll_event` and `poll_transmit` after every input and every send, then waits
+/// for the socket or for `poll_timeout`, and closes the socket once [`is_closed`](Self::is_closed).
+///
+/// Requests are answered one at a time, in order: a pipelined request is read only once the
+/// response before it is complete, so a later response never overtakes an earlier one.
+///
+/// Timers start from the latest time the connection was told (`new`, `receive`,
+/// `poll_transmit`, `handle_timeout`); the connection itself never reads a clock.
+#[derive(Debug)]
+pub struct ServerConnection {
+    limits: Limits,
+    input: BytesMut,
+    output: BytesMut,
+    scanner: HeadScanner,
+    reader: Reader,
+    writer: Writer,
+    exchange: Option<Exchange>,
+    /// Whether the last decode asked for more bytes (the body is starved, not stalled by us).
+    starved: bool,
+    /// The peer will send nothing more.
+    peer_closed: bool,
+    /// Whether any request has started on this connection.
+    seen_request: bool,
+    timer: Option<Timer>,
+    date: Option<HeaderValue>,
+    pending_error: Option<H1Error>,
+    pending_upgrade: Option<Bytes>,
+}
+
+impl ServerConnection {
+    /// A new connection, accepted at `now`: the first request head must arrive within
+    /// `limits.head_timeout`.
+    pub fn new(limits: Limits, now: Instant) -> Self {
+        let mut connection = ServerConnection {
+            limits,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            scanner: HeadScanner::default(),
+            reader: Reader::Head,
+            writer: Writer::Idle,
+            exchange: None,
+            starved: true,
+            peer_closed: false,
+            seen_request: false,
+            timer: None,
+            date: None,
+            pending_error: None,
+            pending_upgrade: None,
+        };
+        connection.set_timer(Some(TimerKind::Head));
+        connection.arm_timer(now);
+        connection
+    }
+
+    // ----- getters -----
+
+    /// The limits this connection enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether more input is useful now.
+    pub fn read_status(&self) -> ReadStatus {
+        let room = self.receive_capacity() > 0;
+        match &self.reader {
+            Reader::Closed | Reader::Upgraded => ReadStatus::Closed,
+            Reader::Head if self.writer == Writer::Idle && room => ReadStatus::NeedData,
+            Reader::Body(_) | Reader::Discarding { .. } if room => ReadStatus::NeedData,
+            _ => ReadStatus::Paused,
+        }
+    }
+
+    /// How many bytes [`receive`](Self::receive) would take now.
+    pub fn receive_capacity(&self) -> usize {
+        match self.reader {
+            Reader::Closed | Reader::Upgraded => 0,
+            _ => self.input_limit().saturating_sub(self.input.len()),
+        }
+    }
+
+    /// Bytes waiting to be taken by [`poll_transmit`](Self::poll_transmit).
+    pub fn pending_output(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Whether the connection is finished and its output drained: close the socket.
+    pub fn is_closed(&self) -> bool {
+        self.writer == Writer::Closed && self.output.is_empty() && self.pending_error.is_none()
+    }
+
+    /// The deadline by which [`handle_timeout`](Self::handle_timeout) must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timer.and_then(|t| t.deadline)
+    }
+
+    // ----- input -----
+
+    /// Takes bytes read from the peer at `now`, returning how many were taken. Fewer than
+    /// `data.len()` means the connection's buffer is full: keep the rest and offer it again
+    /// after draining [`poll_event`](Self::poll_event) (backpressure).
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> usize {
+        let taken = data.len().min(self.receive_capacity());
+        if taken == 0 {
+            self.arm_timer(now);
+            return 0;
+        }
+        self.input.extend_from_slice(&data[..taken]);
+        match self.reader {
+            Reader::Body(_) | Reader::Discarding { .. } => {
+                self.set_timer(Some(TimerKind::BodyIdle))
+            }
+            Reader::Head if self.timer.is_some_and(|t| t.kind == TimerKind::KeepAlive) => {
+                self.set_timer(Some(TimerKind::Head));
+            }
+            _ => {}
+        }
+        self.arm_timer(now);
+        taken
+    }
+
+    /// The peer closed its side: nothing more will be received. Requests already received
+    /// are still answered; a message cut short is an error.
+    pub fn receive_eof(&mut self) {
+        self.peer_closed = true;
+        if let Some(exchange) = &mut self.exchange {
+            exchange.keep_alive = false;
+        }
+    }
+
+    /// Reacts to the deadline from [`poll_timeout`](Self::poll_timeout) having passed at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.arm_timer(now);
+        let Some(Timer {
+            kind,
+            deadline: Some(deadline),
+        }) = self.timer
+        else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        self.timer = None;
+        match kind {
+            // Nothing was sent: a quiet close, as a pre-connected browser socket deserves.
+            TimerKind::KeepAlive => self.close_quietly(),
+            TimerKind::Head if self.input.is_empty() => self.close_quietly(),
+            TimerKind::Head => self.pending_error = self.fail_silently(H1Error::HeadTimeout),
+            TimerKind::BodyIdle if !self.starved => self.set_timer(Some(TimerKind::BodyIdle)),
+            TimerKind::BodyIdle => self.pending_error = self.fail_silently(H1Error::BodyTimeout),
+        }
+        self.arm_timer(now);
+    }
+
+    // ----- events out -----
+
+    /// The next event, or `None` when nothing more can be learned until the next input or
+    /// send (see [`read_status`](Self::read_status)).
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        if let Some(error) = self.pending_error.take() {
+            return Some(ServerEvent::Error(error));
+        }
+        if let Some(leftover) = self.pending_upgrade.take() {
+            return Some(ServerEvent::Upgraded { leftover });
+        }
+        loop {
+            let event = match &mut self.reader {
+                Reader::Head if self.writer == Writer::Idle => self.read_head(),
+                Reader::Body(decoder) => {
+                    let decoded = decoder.decode(&mut self.input, self.peer_closed, &self.limits);
+                    self.on_body(decoded)
+                }
+                Reader::Discarding { .. } => {
+                    if self.discard() {
+                        continue;
+                    }
+                    None
+                }
+                _ => None,
+            };
+            return event.or_else(|| self.pending_error.take().map(ServerEvent::Error));
+        }
+    }
+
+    fn read_head(&mut self) -> Option<ServerEvent> {
+        let limits = &self.limits;
+        let scanned = self.scanner.scan(
+            &self.input,
+            HeadKind::Request,
+            limits.max_head_size,
+            limits.max_request_target_len,
+        );
+        let span = match scanned {
+            Err(error) => return self.fail(error),
+            Ok(Some(span)) => span,
+            Ok(None) if self.peer_closed => {
+                if self.input.iter().all(|&b| b == b'\r' || b == b'\n') {
+                    self.close_quietly();
+                    return None;
+                }
+                return self.fail(H1Error::IncompleteMessage);
+            }
+            Ok(None) => return None,
+        };
+        let _ = self.input.split_to(span.skip);
+        let raw = self.input.split_to(span.end - span.skip).freeze();
+        self.scanner.reset();
+        let head = match parse_request(raw, &self.limits) {
+            Ok(head) => head,
+            Err(error) => return self.fail(error),
+        };
+        self.seen_request = true;
+        self.exchange = Some(Exchange {
+            method: head.method.clone(),
+            version: head.version,
+            keep_alive: head.keep_alive && !self.peer_closed,
+            wants_upgrade: head.wants_upgrade,
+        });
+        self.writer = Writer::AwaitingHead;
+        if let BodyFraming::Length(n) = head.body {
+            if n > self.limits.max_body_size {
+                return self.fail(H1Error::BodyTooLarge);
+            }
+        }
+        let decoder = BodyDecoder::new(head.body);
+        if head.expects_continue && head.body != BodyFraming::Empty {
+            self.reader = Reader::AwaitingContinue(decoder);
+            self.set_timer(None);
+        } else {
+            self.reader = Reader::Body(decoder);
+            self.set_timer(Some(TimerKind::BodyIdle));
+        }
+        Some(ServerEvent::Request(Box::new(head)))
+    }
+
+    fn on_body(&mut self, decoded: Result<Decoded, H1Error>) -> Option<ServerEvent> {
+        self.starved = false;
+        match decoded {
+            Ok(Decoded::Data(data)) => Some(ServerEvent::Data(data)),
+            Ok(Decoded::Trailers(trailers)) => Some(ServerEvent::Trailers(trailers)),
+            Ok(Decoded::End) => {
+                self.reader = Reader::Done;
+                self.set_timer(None);
+                self.complete_exchange();
+                Some(ServerEvent::EndOfMessage)
+            }
+            Ok(Decoded::NeedData) => {
+                self.starved = true;
+                None
+            }
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// Drops body bytes the application did not want. Returns true when the body ended and the
+    /// connection moved on (so there may be a next request to read).
+    fn discard(&mut self) -> bool {
+        let Reader::Discarding { decoder, budget } = &mut self.reader else {
+            return false;
+        };
+        loop {
+            match decoder.decode(&mut self.input, self.peer_closed, &self.limits) {
+                Ok(Decoded::Data(data)) => {
+                    if data.len() as u64 > *budget {
+                        self.close_quietly();
+                        return false;
+                    }
+                    *budget -= data.len() as u64;
+                }
+                Ok(Decoded::Trailers(_)) => {}
+                Ok(Decoded::End) => {
+                    self.reader = Reader::Done;
+                    self.complete_exchange();
+                    return true;
+                }
+                Ok(Decoded::NeedData) => {
+                    self.starved = true;
+                    return false;
+                }
+                // The answer is already sent; a broken body only ends the connection.
+                Err(_) => {
+                    self.close_quietly();
+                    return false;
+                }
+            }
+        }
+    }
+
+    // ----- the application's answer -----
+
+    /// Sets the `Date` value added to responses that lack one (RFC 9110 §6.6.1). The core
+    /// reads no clock: the driver refreshes this, typically once a second.
+    pub fn set_date(&mut self, date: HeaderValue) {
+        self.date = Some(date);
+    }
+
+    /// The application wants the request body: sends `100 Continue` when the client is
+    /// waiting for it (RFC 9110 §10.1.1), and lets body events flow. Without an expectation
+    /// this does nothing.
+    pub fn request_body(&mut self) {
+        if let Reader::AwaitingContinue(decoder) = &self.reader {
+            let decoder = decoder.clone();
+            if self.writer == Writer::AwaitingHead {
+                self.output
+                    .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+            self.reader = Reader::Body(decoder);
+            self.set_timer(Some(TimerKind::BodyIdle));
+        }
+    }
+
+    /// Starts the response to the current request.
+    ///
+    /// Framing fields are the connection's business: any `Content-Length` or
+    /// `Transfer-Encoding` in `headers` is replaced by what `body` says (a `Content-Length`
+    /// header is read as the size when `body` is `Unknown`). No body is written for HEAD, 204
+    /// and 304 whatever is sent. A `1xx` status sends an interim response (dropped for HTTP/1.0
+    /// clients, RFC 9110 §15.2), except `101`, which switches protocols once the request
+    /// asked to upgrade and its body has been read. Answering without reading the request
+    /// body is allowed: the rest of a small body is discarded, a large one closes the connection.
+    pub fn send_response(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: BodySize,
+    ) -> Result<(), SendError> {
+        match (&self.writer, &self.exchange) {
+            (Writer::AwaitingHead, Some(_)) => {}
+            (Writer::Closed, _) => return Err(SendError::Closed),
+            _ => return Err(SendError::InvalidState),
+        }
+        let Some(exchange) = self.exchange.clone() else {
+            return Err(SendError::InvalidState);
+        };
+        if status == StatusCode::SWITCHING_PROTOCOLS
+            || (exchange.method == Method::CONNECT && status.is_success())
+        {
+            return self.switch_protocols(status, headers, &exchange);
+        }
+        if status.is_informational() {
+            self.send_interim(status, headers, &exchange);
+            return Ok(());
+        }
+        let body = match body {
+            BodySize::Unknown => {
+                declared_length(headers).map_or(BodySize::Unknown, BodySize::Known)
+            }
+            known => known,
+        };
+        let encoder = if status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+            || exchange.method == Method::HEAD
+        {
+            BodyEncoder::Suppressed
+        } else {
+            match body {
+                BodySize::Known(n) => BodyEncoder::Length(n),
+                BodySize::Unknown if exchange.version == Version::HTTP_11 => BodyEncoder::Chunked,
+                BodySize::Unknown => BodyEncoder::CloseDelimited,
+            }
+        };
+        let mut app_connection = ConnectionOptions::default();
+        for value in headers.get_all(header::CONNECTION) {
+            app_connection.observe(value.as_bytes());
+        }
+        // The client is still waiting to be told to send its body: we will not read it.
+        let unread_held_body = matches!(self.reader, Reader::AwaitingContinue(_));
+        let keep_alive = exchange.keep_alive
+            && !self.peer_closed
+            && !app_connection.close
+            && !unread_held_body
+            && encoder != BodyEncoder::CloseDelimited;
+        if unread_held_body {
+            self.reader = Reader::Closed;
+            self.set_timer(None);
+        }
+        if let Some(current) = &mut self.exchange {
+            current.keep_alive = keep_alive;
+        }
+
+        let out = &mut self.output;
+        encode::write_status_line(out, status);
+        if !headers.contains_key(header::DATE) {
+            if let Some(date) = &self.date {
+                encode::write_field(out, b"date", date.as_bytes());
+            }
+        }
+        encode::write_fields_except(out, headers, |name| {
+            is_framing_field(name) || (!keep_alive && name == header::CONNECTION)
+        });
+        match (&encoder, body) {
+            (BodyEncoder::Length(n), _) => encode::write_content_length(out, *n),
+            (BodyEncoder::Chunked, _) => encode::write_field(out, b"transfer-encoding", b"chunked"),
+            (BodyEncoder::Suppressed, BodySize::Known(n)) if status != StatusCode::NO_CONTENT => {
+                encode::write_content_length(out, n);
+            }
+            _ => {}
+        }
+        if !keep_alive {
+            encode::write_field(out, b"connection", b"close");
+        } else if exchange.version == Version::HTTP_10 && !app_connection.keep_alive {
+            encode::write_field(out, b"connection", b"keep-alive");
+        }
+        out.extend_from_slice(b"\r\n");
+        self.writer = Writer::Body(encoder);
+        Ok(())
+    }
+
+    /// Writes a 1xx interim response (HTTP/1.1 clients only).
+    fn send_interim(&mut self, status: StatusCode, headers: &HeaderMap, exchange: &Exchange) {
+        if exchange.version != Version::HTTP_11 {
+            return;
+        }
+        if status == StatusCode::CONTINUE {
+            // The application chose to ask for the body by hand.
+            if matches!(self.reader, Reader::AwaitingContinue(_)) {
+                self.request_body();
+            }
+            return;
+        }
+        encode::write_status_line(&mut self.output, status);
+        encode::write_fields_except(&mut self.output, headers, is_framing_field);
+        self.output.extend_from_slice(b"\r\n");
+    }
+
+    /// Writes the `101` (or CONNECT `2xx`) head and hands the connection over.
+    fn switch_protocols(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        exchange: &Exchange,
+    ) -> Result<(), SendError> {
+        if !exchange.wants_upgrade || !matches!(self.reader, Reader::Done) {
+            return Err(SendError::UnexpectedSwitch);
+        }
+        encode::write_status_line(&mut self.output, status);
+        if !headers.contains_key(header::DATE) && status != StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(date) = &self.date {
+                encode::write_field(&mut self.output, b"date", date.as_bytes());
+            }
+        }
+        // RFC 9110 §9.3.6: no Content-Length or Transfer-Encoding in a 2xx to CONNECT.
+        encode::write_fields_except(&mut self.output, headers, is_framing_field);
+        self.output.extend_from_slice(b"\r\n");
+        self.reader = Reader::Upgraded;
+        self.writer = Writer::Upgraded;
+        self.set_timer(None);
+        self.pending_upgrade = Some(self.input.split().freeze());
+        Ok(())
+    }
+
+    /// Writes body bytes of the current response, returning how many were taken. Fewer than
+    /// `data.len()` (possibly 0) means the output buffer is full: send the rest after
+    /// [`poll_transmit`](Self::poll_transmit) drained it (backpressure).
+    pub fn send_data(&mut self, data: &[u8]) -> Result<usize, SendError> {
+        let Writer::Body(encoder) = &mut self.writer else {
+            return Err(match self.writer {
+                Writer::Closed => SendError::Closed,
+                _ => SendError::InvalidState,
+            });
+        };
+        if let BodyEncoder::Length(remaining) = encoder {
+            if data.len() as u64 > *remaining {
+                return Err(SendError::BodyTooLong);
+            }
+        }
+        if *encoder == BodyEncoder::Suppressed {
+            return Ok(data.len());
+        }
+        let room = self
+            .limits
+            .max_buffered_output
+            .saturating_sub(self.output.len());
+        let taken = data
+            .len()
+            .min(room.saturating_sub(encoder.overhead(data.len())));
+        encoder.encode(&mut self.output, &data[..taken])?;
+        Ok(taken)
+    }
+
+    /// Ends the current response.
+    pub fn finish(&mut self) -> Result<(), SendError> {
+        self.end_response(None)
+    }
+
+    /// Ends the current response with trailers (sent when it is chunked, dropped otherwise).
+    pub fn send_trailers(&mut self, trailers: &HeaderMap) -> Result<(), SendError> {
+        self.end_response(Some(trailers))
+    }
+
+    fn end_response(&mut self, trailers: Option<&HeaderMap>) -> Result<(), SendError> {
+        let Writer::Body(encoder) = &mut self.writer else {
+            return Err(match self.writer {
+                Writer::Closed => SendError::Closed,
+                _ => SendError::InvalidState,
+            });
+        };
+        let close_delimited = *encoder == BodyEncoder::CloseDelimited;
+        if let Err(error) = encoder.finish(&mut self.output, trailers) {
+            // The peer cannot find the end of this message any more: only closing tells it.
+            self.reader = Reader::Closed;
+            self.writer = Writer::Closed;
+            self.set_timer(None);
+            return Err(error);
+        }
+        self.writer = Writer::Done;
+        if close_delimited {
+            self.reader = Reader::Closed;
+        }
+        if let Reader::Body(decoder) = &self.reader {
+            // Answered without reading the whole body: drop a small rest, close on a large one.
+            let budget = self.limits.max_discard_body;
+            self.reader = match decoder.remaining() {
+                Some(n) if n <= budget => Reader::Discarding {
+                    decoder: decoder.clone(),
+                    budget: n,
+                },
+                None => Reader::Discarding {
+                    decoder: decoder.clone(),
+                    budget,
+                },
+                Some(_) => Reader::Closed,
+            };
+        }
+        self.complete_exchange();
+        Ok(())
+    }
+
+    // ----- output -----
+
+    /// Bytes to write to the peer, if any; also starts timers from `now`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.arm_timer(now);
+        if self.output.is_empty() {
+            None
+        } else {
+            Some(self.output.split().freeze())
+        }
+    }
+
+    // ----- transitions -----
+
+    /// Moves to the next request once both the request and its response are complete.
+    fn complete_exchange(&mut self) {
+        let reader_done = matches!(self.reader, Reader::Done | Reader::Closed);
+        if self.writer != Writer::Done || !reader_done {
+            return;
+        }
+        let keep_alive = self.exchange.take().is_some_and(|e| e.keep_alive);
+        if keep_alive && matches!(self.reader, Reader::Done) && !self.peer_closed {
+            self.reader = Reader::Head;
+            self.writer = Writer::Idle;
+            let kind = if self.input.is_empty() {
+                TimerKind::KeepAlive
+            } else {
+                TimerKind::Head
+            };
+            self.set_timer(Some(kind));
+        } else {
+            self.reader = Reader::Closed;
+            self.writer = Writer::Closed;
+            self.set_timer(None);
+        }
+    }
+
+    /// Refuses the peer's input: queues the error response if no response has started, and
+    /// closes. Returns the event that reports it.
+    fn fail(&mut self, error: H1Error) -> Option<ServerEvent> {
+        if matches!(self.writer, Writer::Idle | Writer::AwaitingHead) {
+            self.write_error_response(error.status());
+        }
+        self.reader = Reader::Closed;
+        self.writer = Writer::Closed;
+        self.exchange = None;
+        self.input.clear();
+        self.set_timer(None);
+        Some(ServerEvent::Error(error))
+    }
+
+    fn write_error_response(&mut self, status: StatusCode) {
+        let out = &mut self.output;
+        encode::write_status_line(out, status);
+        if let Some(date) = &self.date {
+            encode::write_field(out, b"date", date.as_bytes());
+        }
+        encode::write_field(out, b"content-length", b"0");
+        encode::write_field(out, b"connection", b"close");
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Ends the connection without a response (idle timeout, peer gone, broken discard).
+    fn close_quietly(&mut self) {
+        self.input.clear();
+        self.reader = Reader::Closed;
+        // A response being written is allowed to finish; the connection closes after it.
+        if !matches!(self.writer, Writer::Body(_)) {
+            self.writer = Writer::Closed;
+        }
+        if let Some(exchange) = &mut self.exchange {
+            exchange.keep_alive = false;
+        }
+        self.set_timer(None);
+    }
+
+    /// `fail`, returning the error for the next `poll_event` to report.
+    fn fail_silently(&mut self, error: H1Error) -> Option<H1Error> {
+        match self.fail(error) {
+            Some(ServerEvent::Error(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    fn set_timer(&mut self, kind: Option<TimerKind>) {
+        self.timer = kind.map(|kind| Timer {
+            kind,
+            deadline: None,
+        });
+    }
+
+    fn arm_timer(&mut self, now: Instant) {
+        if let Some(Timer {
+            kind,
+            deadline: None,
+        }) = self.timer
+        {
+            let deadline = now + self.timeout_of(kind);
+            self.timer = Some(Timer {
+                kind,
+                deadline: Some(deadline),
+            });
+        }
+    }
+
+    fn timeout_of(&self, kind: TimerKind) -> Duration {
+        match kind {
+            TimerKind::Head => self.limits.head_timeout,
+            TimerKind::BodyIdle => self.limits.body_idle_timeout,
+            TimerKind::KeepAlive => self.limits.keep_alive_timeout,
+        }
+    }
+
+    /// Input held at most: a whole head must fit, plus a little for leading empty lines.
+    fn input_limit(&self) -> usize {
+        self.limits
+            .max_buffered_input
+            .max(self.limits.max_head_size + 32)
+    }
+}
+
+/// Fields that only the connection may write: it decides the framing.
+fn is_framing_field(name: &HeaderName) -> bool {
+    name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING
+}
+
+/// A valid Content-Length the application put in its headers.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let first = parse_decimal(values.next()?.as_bytes())?;
+    values
+        .all(|v| parse_decimal(v.as_bytes()) == Some(first))
+        .then_some(first)
+}
