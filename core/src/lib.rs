@@ -1,5 +1,14 @@
 //! weft-core: the sans-IO protocol core of weft.
+//!
+//! Pure state machines that parse and produce HTTP/1.1 ([`h1`]), with no socket, clock or
+//! thread inside: bytes in through `receive`, events out through `poll_event`, bytes out
+//! through `poll_transmit`, and time in through `handle_timeout`. Plug them into any event
+//! loop. Every bound they enforce is in [`Limits`].
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod h1;
 mod limits;

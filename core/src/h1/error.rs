@@ -104,6 +104,8 @@ pub enum H1Error {
     BodyTimeout,
     /// The peer closed the connection in the middle of a message.
     IncompleteMessage,
+    /// A response arrived when no request was waiting for one.
+    UnsolicitedResponse,
 }
 
 impl H1Error {
@@ -167,6 +169,7 @@ impl H1Error {
             HeadTimeout => "head not received in time",
             BodyTimeout => "body idle for too long",
             IncompleteMessage => "connection closed mid-message",
+            UnsolicitedResponse => "response without a request",
         }
     }
 }

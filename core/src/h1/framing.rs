@@ -144,11 +144,6 @@ impl FramingFields {
         }
     }
 
-    /// The Connection options seen, for the keep-alive decision on responses the app writes.
-    pub(crate) fn connection(&self) -> ConnectionOptions {
-        self.connection
-    }
-
     /// Applies RFC 9112 §3.2 (Host), §6.1-§6.3 (framing), §9.3 (persistence) and RFC 9110
     /// §10.1.1 (Expect) to a request.
     pub(crate) fn request(&self, version: Version) -> Result<RequestFraming, H1Error> {

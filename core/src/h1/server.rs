@@ -273,9 +273,6 @@ impl ServerConnection {
     /// are still answered; a message cut short is an error.
     pub fn receive_eof(&mut self) {
         self.peer_closed = true;
-        if let Some(exchange) = &mut self.exchange {
-            exchange.keep_alive = false;
-        }
     }
 
     /// Reacts to the deadline from [`poll_timeout`](Self::poll_timeout) having passed at `now`.
@@ -364,7 +361,7 @@ impl ServerConnection {
         self.exchange = Some(Exchange {
             method: head.method.clone(),
             version: head.version,
-            keep_alive: head.keep_alive && !self.peer_closed,
+            keep_alive: head.keep_alive,
             wants_upgrade: head.wants_upgrade,
         });
         self.writer = Writer::AwaitingHead;
@@ -517,7 +514,6 @@ impl ServerConnection {
         // The client is still waiting to be told to send its body: we will not read it.
         let unread_held_body = matches!(self.reader, Reader::AwaitingContinue(_));
         let keep_alive = exchange.keep_alive
-            && !self.peer_closed
             && !app_connection.close
             && !unread_held_body
             && encoder != BodyEncoder::CloseDelimited;
@@ -698,7 +694,7 @@ impl ServerConnection {
             return;
         }
         let keep_alive = self.exchange.take().is_some_and(|e| e.keep_alive);
-        if keep_alive && matches!(self.reader, Reader::Done) && !self.peer_closed {
+        if keep_alive && matches!(self.reader, Reader::Done) {
             self.reader = Reader::Head;
             self.writer = Writer::Idle;
             let kind = if self.input.is_empty() {
