@@ -229,6 +229,12 @@ impl ServerConnection {
         }
     }
 
+    /// Bytes received and not yet turned into events; never more than the larger of
+    /// `Limits::max_buffered_input` and `Limits::max_head_size` (plus a few bytes).
+    pub fn buffered_input(&self) -> usize {
+        self.input.len()
+    }
+
     /// Bytes waiting to be taken by [`poll_transmit`](Self::poll_transmit).
     pub fn pending_output(&self) -> usize {
         self.output.len()
