@@ -11,13 +11,15 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use http::header::{CONTENT_TYPE, HeaderMap};
 use http::StatusCode;
+use http::header::{CONTENT_TYPE, HeaderMap};
 use weft_core::Limits;
 use weft_core::h1::{BodySize, ServerConnection, ServerEvent};
 
 fn main() -> io::Result<()> {
-    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let address = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     let listener = TcpListener::bind(&address)?;
     println!("listening on http://{}", listener.local_addr()?);
     for stream in listener.incoming() {
@@ -54,7 +56,8 @@ fn serve(mut stream: TcpStream) -> io::Result<()> {
                         headers.insert(CONTENT_TYPE, value);
                     }
                     let size = BodySize::Known(body.len() as u64);
-                    conn.send_response(StatusCode::OK, &headers, size).map_err(io::Error::other)?;
+                    conn.send_response(StatusCode::OK, &headers, size)
+                        .map_err(io::Error::other)?;
                     let mut rest = &body[..];
                     while !rest.is_empty() {
                         rest = &rest[conn.send_data(rest).map_err(io::Error::other)?..];
@@ -78,7 +81,9 @@ fn serve(mut stream: TcpStream) -> io::Result<()> {
                 continue;
             }
         }
-        let timeout = conn.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
+        let timeout = conn
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(Instant::now()));
         stream.set_read_timeout(timeout.map(|t| t.max(Duration::from_millis(1))))?;
         match stream.read(&mut buf) {
             Ok(0) => conn.receive_eof(),

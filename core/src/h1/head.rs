@@ -119,7 +119,7 @@ fn original_names(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Header slots kept on the stack; a larger `max_headers` falls back to the heap.
-const STACK_HEADER_SLOTS: usize = 64;
+const STACK_HEADER_SLOTS: usize = 128;
 
 /// Runs `parse` with `max_headers` uninitialised httparse header slots.
 fn with_header_slots<'b, R>(
@@ -258,7 +258,13 @@ fn parse_target(method: &Method, target: Bytes) -> Result<(Uri, TargetForm), H1E
     let parts_fit = match form {
         TargetForm::Origin => uri.scheme().is_none() && uri.authority().is_none(),
         TargetForm::Asterisk => true,
-        TargetForm::Absolute => uri.scheme().is_some() && uri.authority().is_some(),
+        TargetForm::Absolute => {
+            // `host:port` is authority-form, which only CONNECT may use (RFC 9112 §3.2.3).
+            if uri.scheme().is_none() && uri.authority().is_some_and(|a| a.port().is_some()) {
+                return Err(H1Error::TargetFormMismatch);
+            }
+            uri.scheme().is_some() && uri.authority().is_some()
+        }
         // RFC 9112 §3.2.3: authority-form = uri-host ":" port, and nothing else.
         TargetForm::Authority => {
             let authority_only = uri.scheme().is_none() && uri.path_and_query().is_none();
@@ -286,24 +292,29 @@ fn status_line(raw: &[u8]) -> &[u8] {
 /// Names the rule a request head broke, from httparse's error and a second look at the bytes.
 /// Only runs on the error path, so it may re-scan.
 fn classify_request_error(raw: &[u8], error: Option<httparse::Error>) -> H1Error {
-    let line = status_line(raw);
+    // The request line runs to its LF; a CR anywhere before its final CRLF is a bare CR.
+    let line = &raw[..memchr::memchr(b'\n', raw).unwrap_or(raw.len())];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.contains(&b'\r') {
+        return H1Error::BareCarriageReturn;
+    }
     let mut parts = line.splitn(3, |&b| b == b' ');
     let method = parts.next().unwrap_or_default();
     let target = parts.next();
     let version = parts.next();
+    let start_line_error = if method.is_empty() || !method.iter().all(|&b| is_token_byte(b)) {
+        H1Error::InvalidMethod
+    } else if target.is_none_or(|t| t.is_empty() || t.iter().any(|&b| !is_target_byte(b))) {
+        H1Error::InvalidRequestTarget
+    } else if let Some(version) = version {
+        classify_version(version)
+    } else {
+        H1Error::InvalidVersion
+    };
     match error {
-        Some(httparse::Error::Token | httparse::Error::Version) | None => {
-            if method.is_empty() || !method.iter().all(|&b| is_token_byte(b)) {
-                H1Error::InvalidMethod
-            } else if target.is_none_or(|t| t.is_empty() || t.iter().any(|&b| !is_target_byte(b))) {
-                H1Error::InvalidRequestTarget
-            } else if let Some(version) = version {
-                classify_version(version)
-            } else {
-                H1Error::InvalidVersion
-            }
-        }
-        Some(e) => classify_field_error(raw, e, H1Error::InvalidRequestTarget),
+        Some(httparse::Error::Token | httparse::Error::Version) | None => start_line_error,
+        // httparse reports bytes after the version (`HTTP/1.1x`, `HTTP/1.1 `) as NewLine.
+        Some(e) => classify_field_error(raw, e, start_line_error),
     }
 }
 
@@ -372,7 +383,7 @@ fn classify_field_error(raw: &[u8], error: httparse::Error, start_line_error: H1
         httparse::Error::TooManyHeaders => H1Error::TooManyHeaders,
         httparse::Error::HeaderName => H1Error::InvalidHeaderName,
         httparse::Error::HeaderValue => H1Error::InvalidHeaderValue,
-        httparse::Error::NewLine => H1Error::BareCarriageReturn,
+        // No field line holds a bare CR, so the start line ended badly.
         _ => start_line_error,
     }
 }

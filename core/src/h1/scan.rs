@@ -29,6 +29,13 @@ pub(crate) struct HeadScanner {
     start_line_end: Option<usize>,
     /// Whether the start line has begun (all leading empty lines are behind us).
     started: bool,
+    /// Where the request-target starts and ends, tracked while the request line is unfinished
+    /// so that a long target is refused early without re-reading the line.
+    target_start: Option<usize>,
+    target_end: Option<usize>,
+    /// Bytes examined over all calls, to prove in tests that the work is linear.
+    #[cfg(test)]
+    examined: usize,
 }
 
 /// Which kind of head is scanned, for the limit that applies to a long start line.
@@ -60,6 +67,13 @@ impl HeadScanner {
             return Ok(None);
         }
         let from = self.scanned;
+        #[cfg(test)]
+        {
+            self.examined += buf.len() - from;
+        }
+        if kind == HeadKind::Request && self.start_line_end.is_none() {
+            self.track_target(buf, from);
+        }
         for lf in memchr_iter(b'\n', &buf[from..]).map(|i| i + from) {
             if lf == 0 || buf[lf - 1] != b'\r' {
                 return Err(H1Error::BareLineFeed);
@@ -82,11 +96,27 @@ impl HeadScanner {
         }
         if kind == HeadKind::Request && self.start_line_end.is_none() {
             // A request line still unfinished: a target past its limit is 414 as soon as we see it.
-            if target_len_so_far(&buf[self.skip..]) > max_target_len {
+            let target_len = match (self.target_start, self.target_end) {
+                (Some(start), Some(end)) => end - start,
+                (Some(start), None) => buf.len() - start,
+                _ => 0,
+            };
+            if target_len > max_target_len {
                 return Err(H1Error::RequestTargetTooLong);
             }
         }
         Ok(None)
+    }
+
+    /// Finds the spaces around the request-target in the bytes from `from` on.
+    fn track_target(&mut self, buf: &[u8], from: usize) {
+        if self.target_start.is_none() {
+            self.target_start = memchr::memchr(b' ', &buf[from..]).map(|sp| from + sp + 1);
+        }
+        if let (Some(start), None) = (self.target_start, self.target_end) {
+            let search_from = start.max(from);
+            self.target_end = memchr::memchr(b' ', &buf[search_from..]).map(|sp| search_from + sp);
+        }
     }
 
     /// Steps over empty lines before the start line; true once the start line has begun.
@@ -201,6 +231,30 @@ mod tests {
                     end: head.len()
                 }
             ))
+        );
+    }
+
+    #[test]
+    fn head_fed_byte_by_byte_is_examined_once() {
+        let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..200 {
+            head.extend_from_slice(format!("x-field-{i}: some value\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let mut scanner = HeadScanner::default();
+        let mut span = None;
+        for n in 1..=head.len() {
+            span = scanner
+                .scan(&head[..n], HeadKind::Request, 1 << 20, 64)
+                .unwrap();
+        }
+        assert_eq!(span.map(|s| s.end), Some(head.len()));
+        // Each byte is looked at once, not once per call (RUSTSEC-2023-0065).
+        assert!(
+            scanner.examined <= head.len(),
+            "{} > {}",
+            scanner.examined,
+            head.len()
         );
     }
 
