@@ -46,8 +46,9 @@ pub struct Limits {
     pub max_buffered_input: usize,
     /// Most output bytes buffered before `send_data` accepts only part of what it is given.
     pub max_buffered_output: usize,
-    /// Time allowed from the first byte of a request head to its last (slowloris defence).
-    /// Crossing it answers `408 Request Timeout` and closes.
+    /// Time allowed from the first byte of a request head to its last (slowloris defence);
+    /// for a connection's first request, from the moment it was accepted. Crossing it answers
+    /// `408 Request Timeout` and closes (or closes quietly when not a byte has arrived).
     pub head_timeout: Duration,
     /// Longest silence allowed while a request body is being read. Crossing it answers `408`
     /// if no response has started, and closes.

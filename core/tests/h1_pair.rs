@@ -33,7 +33,7 @@ impl Pair {
     }
 
     /// Moves the client's pending output to the server and returns the server's events.
-    fn to_server(&mut self) -> Vec<ServerEvent> {
+    fn deliver_to_server(&mut self) -> Vec<ServerEvent> {
         while let Some(bytes) = self.client.poll_transmit() {
             self.to_server.extend_from_slice(&bytes);
         }
@@ -43,7 +43,7 @@ impl Pair {
     }
 
     /// Moves the server's pending output to the client and returns the client's events.
-    fn to_client(&mut self) -> Vec<ClientEvent> {
+    fn deliver_to_client(&mut self) -> Vec<ClientEvent> {
         while let Some(bytes) = self.server.poll_transmit(self.now) {
             self.to_client.extend_from_slice(&bytes);
         }
@@ -102,7 +102,7 @@ fn pipelined_requests_are_answered_in_order() {
     let mut paths = Vec::new();
     // The server surfaces one request at a time: the next only once the previous is answered.
     for _ in 0..3 {
-        let events = pair.to_server();
+        let events = pair.deliver_to_server();
         let heads: Vec<_> = events
             .iter()
             .filter_map(|e| match e {
@@ -120,7 +120,7 @@ fn pipelined_requests_are_answered_in_order() {
         respond(&mut pair.server, body.as_bytes());
     }
     assert_eq!(paths, ["/one", "/two", "/three"]);
-    let events = pair.to_client();
+    let events = pair.deliver_to_client();
     assert_eq!(
         response_bodies(&events),
         [b"/one".to_vec(), b"/two".to_vec(), b"/three".to_vec()]
@@ -138,15 +138,15 @@ fn expect_continue_waits_for_the_server() {
         .send_request(&Method::PUT, &uri, &headers, BodySize::Known(4))
         .unwrap();
 
-    let events = pair.to_server();
+    let events = pair.deliver_to_server();
     assert!(matches!(&events[..], [ServerEvent::Request(head)] if head.expects_continue));
     assert!(
-        pair.to_client().is_empty(),
+        pair.deliver_to_client().is_empty(),
         "no 100 Continue before the application reads"
     );
 
     pair.server.request_body();
-    let events = pair.to_client();
+    let events = pair.deliver_to_client();
     assert!(
         matches!(&events[..], [ClientEvent::Informational(head)] if head.status == StatusCode::CONTINUE),
         "{events:?}"
@@ -154,7 +154,7 @@ fn expect_continue_waits_for_the_server() {
 
     pair.client.send_data(b"data").unwrap();
     pair.client.finish().unwrap();
-    let events = pair.to_server();
+    let events = pair.deliver_to_server();
     assert_eq!(
         events,
         [
@@ -163,7 +163,10 @@ fn expect_continue_waits_for_the_server() {
         ]
     );
     respond(&mut pair.server, b"stored");
-    assert_eq!(response_bodies(&pair.to_client()), [b"stored".to_vec()]);
+    assert_eq!(
+        response_bodies(&pair.deliver_to_client()),
+        [b"stored".to_vec()]
+    );
 }
 
 #[test]
@@ -183,7 +186,7 @@ fn upgrade_hands_over_the_bytes_after_the_switch() {
     }
     pair.to_server.extend_from_slice(b"early bytes");
 
-    let events = pair.to_server();
+    let events = pair.deliver_to_server();
     assert!(
         matches!(&events[..], [ServerEvent::Request(h), ServerEvent::EndOfMessage] if h.wants_upgrade),
         "{events:?}"
@@ -233,7 +236,7 @@ fn chunked_bodies_and_trailers_cross_both_ways() {
     trailers.insert("x-checksum", HeaderValue::from_static("7"));
     pair.client.send_trailers(&trailers).unwrap();
 
-    let events = pair.to_server();
+    let events = pair.deliver_to_server();
     let mut body = Vec::new();
     let mut seen_trailers = None;
     for event in &events {
@@ -253,7 +256,7 @@ fn chunked_bodies_and_trailers_cross_both_ways() {
     pair.server.send_data(b"streamed ").unwrap();
     pair.server.send_data(b"reply").unwrap();
     pair.server.send_trailers(&trailers).unwrap();
-    let events = pair.to_client();
+    let events = pair.deliver_to_client();
     assert_eq!(response_bodies(&events), [b"streamed reply".to_vec()]);
     assert!(
         events
@@ -271,15 +274,15 @@ fn head_response_has_no_body_for_the_client() {
         .unwrap();
     pair.client.finish().unwrap();
     get(&mut pair, "/after");
-    let events = pair.to_server();
+    let events = pair.deliver_to_server();
     assert!(matches!(&events[0], ServerEvent::Request(h) if h.method == Method::HEAD));
     pair.server
         .send_response(StatusCode::OK, &HeaderMap::new(), BodySize::Known(100))
         .unwrap();
     pair.server.finish().unwrap();
-    pair.to_server();
+    pair.deliver_to_server();
     respond(&mut pair.server, b"second");
-    let events = pair.to_client();
+    let events = pair.deliver_to_client();
     // The HEAD response announces 100 bytes but carries none; the next response follows directly.
     assert_eq!(response_bodies(&events), [Vec::new(), b"second".to_vec()]);
 }

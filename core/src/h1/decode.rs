@@ -255,6 +255,8 @@ impl ChunkedDecoder {
                 return Ok(Some(None));
             }
             None if input.first().is_none_or(|&b| b == b'\r') => return Ok(None),
+            // A field line cannot start with CR: this one is a bare CR where the end should be.
+            Some([b'\r', _]) => return Err(H1Error::BareCarriageReturn),
             _ => {}
         }
         let search_end = input.len().min(limits.max_trailer_size);

@@ -290,7 +290,18 @@ fn is_valid_host(value: &[u8]) -> bool {
         return true;
     }
     // userinfo is not part of Host; the authority parser would accept it.
-    !value.contains(&b'@') && http::uri::Authority::try_from(value).is_ok()
+    if value.contains(&b'@') {
+        return false;
+    }
+    let Ok(authority) = http::uri::Authority::try_from(value) else {
+        return false;
+    };
+    // port = *DIGIT (RFC 3986 §3.2.3), which the authority parser leaves unchecked.
+    match &value[authority.host().len()..] {
+        [] => true,
+        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

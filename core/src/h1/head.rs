@@ -254,6 +254,11 @@ fn parse_target(method: &Method, target: Bytes) -> Result<(Uri, TargetForm), H1E
     if form == TargetForm::Asterisk && method != Method::OPTIONS {
         return Err(H1Error::TargetFormMismatch);
     }
+    // RFC 9112 §3.2: no form of request-target has a fragment (the `http` crate would drop it
+    // silently, and the application would see another target than the one sent).
+    if target.contains(&b'#') {
+        return Err(H1Error::InvalidRequestTarget);
+    }
     let uri = Uri::from_maybe_shared(target).map_err(|_| H1Error::InvalidRequestTarget)?;
     let parts_fit = match form {
         TargetForm::Origin => uri.scheme().is_none() && uri.authority().is_none(),
@@ -263,7 +268,9 @@ fn parse_target(method: &Method, target: Bytes) -> Result<(Uri, TargetForm), H1E
             if uri.scheme().is_none() && uri.authority().is_some_and(|a| a.port().is_some()) {
                 return Err(H1Error::TargetFormMismatch);
             }
-            uri.scheme().is_some() && uri.authority().is_some()
+            // RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error.
+            let userinfo = uri.authority().is_some_and(|a| a.as_str().contains('@'));
+            uri.scheme().is_some() && uri.authority().is_some() && !userinfo
         }
         // RFC 9112 §3.2.3: authority-form = uri-host ":" port, and nothing else.
         TargetForm::Authority => {
@@ -393,7 +400,9 @@ pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Bytes httparse accepts in a request-target: visible ASCII and obs-text.
+/// Bytes of a request-target that cannot be why httparse refused it: visible ASCII. It takes
+/// bytes over 0x7f only when the target is valid UTF-8, so on this error path they are the
+/// fault.
 fn is_target_byte(b: u8) -> bool {
-    b > 0x20 && b != 0x7f
+    b.is_ascii_graphic()
 }

@@ -544,7 +544,12 @@ impl ServerConnection {
         match (&encoder, body) {
             (BodyEncoder::Length(n), _) => encode::write_content_length(out, *n),
             (BodyEncoder::Chunked, _) => encode::write_field(out, b"transfer-encoding", b"chunked"),
-            (BodyEncoder::Suppressed, BodySize::Known(n)) if status != StatusCode::NO_CONTENT => {
+            // HEAD states the length a GET would have had. A 304 may only repeat the 200's
+            // length (RFC 9110 §8.6), and a 0 would be copied into caches: only a real one.
+            (BodyEncoder::Suppressed, BodySize::Known(n))
+                if exchange.method == Method::HEAD
+                    || (status == StatusCode::NOT_MODIFIED && n > 0) =>
+            {
                 encode::write_content_length(out, n);
             }
             _ => {}
