@@ -8,6 +8,7 @@ use http::header::{self, HeaderName};
 use http::{StatusCode, Version};
 
 use super::error::H1Error;
+use super::host::is_valid_host;
 
 /// How a message body is delimited on the wire (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,26 +283,6 @@ pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
             None
         }
     })
-}
-
-/// RFC 9112 §3.2: Host = uri-host [ ":" port ], where an empty value is allowed.
-fn is_valid_host(value: &[u8]) -> bool {
-    if value.is_empty() {
-        return true;
-    }
-    // userinfo is not part of Host; the authority parser would accept it.
-    if value.contains(&b'@') {
-        return false;
-    }
-    let Ok(authority) = http::uri::Authority::try_from(value) else {
-        return false;
-    };
-    // port = *DIGIT (RFC 3986 §3.2.3), which the authority parser leaves unchecked.
-    match &value[authority.host().len()..] {
-        [] => true,
-        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ mod encode;
 mod error;
 mod framing;
 mod head;
+mod host;
 mod scan;
 mod server;
 

@@ -547,7 +547,7 @@ impl ServerConnection {
             // HEAD states the length a GET would have had. A 304 may only repeat the 200's
             // length (RFC 9110 §8.6), and a 0 would be copied into caches: only a real one.
             (BodyEncoder::Suppressed, BodySize::Known(n))
-                if exchange.method == Method::HEAD
+                if (exchange.method == Method::HEAD && status != StatusCode::NO_CONTENT)
                     || (status == StatusCode::NOT_MODIFIED && n > 0) =>
             {
                 encode::write_content_length(out, n);
