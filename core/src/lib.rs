@@ -10,7 +10,9 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod body;
 pub mod h1;
 mod limits;
+pub mod service;
 
 pub use limits::Limits;
