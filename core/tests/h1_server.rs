@@ -1411,3 +1411,33 @@ fn read_status_follows_the_exchange() {
     peer.respond(b"");
     assert_eq!(peer.conn.read_status(), ReadStatus::Closed);
 }
+
+#[test]
+fn nothing_more_is_read_after_the_peer_closed() {
+    let mut conn = weft_core::h1::ServerConnection::new(Limits::default(), t0());
+    conn.receive_eof();
+    assert_eq!(conn.read_status(), ReadStatus::Closed);
+    assert_eq!(conn.receive(t0(), b"GET / HTTP/1.1\r\n"), 0);
+}
+
+#[test]
+fn abort_leaves_a_chunked_response_unfinished() {
+    let mut conn = weft_core::h1::ServerConnection::new(Limits::default(), t0());
+    conn.receive(t0(), &get("/"));
+    while conn.poll_event().is_some() {}
+    conn.send_response(StatusCode::OK, &HeaderMap::new(), BodySize::Unknown)
+        .unwrap();
+    assert_eq!(conn.send_data(b"part").unwrap(), 4);
+    conn.abort();
+    let mut output = Vec::new();
+    while let Some(bytes) = conn.poll_transmit(t0()) {
+        output.extend_from_slice(&bytes);
+    }
+    let output = String::from_utf8(output).unwrap();
+    assert!(
+        output.ends_with("4\r\npart\r\n"),
+        "no last chunk after abort: {output:?}"
+    );
+    assert!(conn.is_closed());
+    assert_eq!(conn.send_data(b"more"), Err(SendError::Closed));
+}

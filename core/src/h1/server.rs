@@ -214,6 +214,7 @@ impl ServerConnection {
     pub fn read_status(&self) -> ReadStatus {
         let room = self.receive_capacity() > 0;
         match &self.reader {
+            _ if self.peer_closed => ReadStatus::Closed,
             Reader::Closed | Reader::Upgraded => ReadStatus::Closed,
             Reader::Head if self.writer == Writer::Idle && room => ReadStatus::NeedData,
             Reader::Body(_) | Reader::Discarding { .. } if room => ReadStatus::NeedData,
@@ -224,6 +225,7 @@ impl ServerConnection {
     /// How many bytes [`receive`](Self::receive) would take now.
     pub fn receive_capacity(&self) -> usize {
         match self.reader {
+            _ if self.peer_closed => 0,
             Reader::Closed | Reader::Upgraded => 0,
             _ => self.input_limit().saturating_sub(self.input.len()),
         }
@@ -682,6 +684,17 @@ impl ServerConnection {
         }
         self.complete_exchange();
         Ok(())
+    }
+
+    /// Gives up on the connection at once: nothing more is read, and a response in progress
+    /// is left unfinished so that the peer sees it cut short rather than complete. Output
+    /// already queued can still be written. For when the application's body failed midway.
+    pub fn abort(&mut self) {
+        self.input.clear();
+        self.reader = Reader::Closed;
+        self.writer = Writer::Closed;
+        self.exchange = None;
+        self.set_timer(None);
     }
 
     // ----- output -----
