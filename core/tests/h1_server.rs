@@ -1441,3 +1441,54 @@ fn abort_leaves_a_chunked_response_unfinished() {
     assert!(conn.is_closed());
     assert_eq!(conn.send_data(b"more"), Err(SendError::Closed));
 }
+
+#[test]
+fn shutdown_closes_an_idle_connection_at_once() {
+    let mut conn = weft_core::h1::ServerConnection::new(Limits::default(), t0());
+    conn.shutdown();
+    assert!(
+        conn.poll_transmit(t0()).is_none(),
+        "an idle connection closes without a word"
+    );
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn shutdown_lets_the_request_in_progress_finish_with_close() {
+    let mut conn = weft_core::h1::ServerConnection::new(Limits::default(), t0());
+    conn.receive(t0(), &get("/slow"));
+    while conn.poll_event().is_some() {}
+    conn.shutdown();
+    assert!(
+        !conn.is_closed(),
+        "the request in progress is still answered"
+    );
+    conn.send_response(StatusCode::OK, &HeaderMap::new(), BodySize::Known(2))
+        .unwrap();
+    conn.send_data(b"ok").unwrap();
+    conn.finish().unwrap();
+    let mut output = Vec::new();
+    while let Some(bytes) = conn.poll_transmit(t0()) {
+        output.extend_from_slice(&bytes);
+    }
+    let output = String::from_utf8(output).unwrap();
+    assert!(output.contains("connection: close\r\n"), "{output}");
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn shutdown_answers_a_head_that_had_begun_then_closes() {
+    let mut conn = weft_core::h1::ServerConnection::new(Limits::default(), t0());
+    conn.receive(t0(), b"GET /late HTTP/1.1\r\n");
+    conn.shutdown();
+    conn.receive(t0(), b"Host: a\r\n\r\n");
+    assert!(matches!(conn.poll_event(), Some(ServerEvent::Request(_))));
+    while conn.poll_event().is_some() {}
+    conn.send_response(StatusCode::NO_CONTENT, &HeaderMap::new(), BodySize::EMPTY)
+        .unwrap();
+    conn.finish().unwrap();
+    let output = conn.poll_transmit(t0()).unwrap();
+    assert!(String::from_utf8_lossy(&output).contains("connection: close"));
+    while conn.poll_event().is_some() {}
+    assert!(conn.is_closed());
+}

@@ -172,6 +172,8 @@ pub struct ServerConnection {
     peer_closed: bool,
     /// Whether any request has started on this connection.
     seen_request: bool,
+    /// The server is shutting down: no exchange after the current one.
+    draining: bool,
     timer: Option<Timer>,
     date: Option<HeaderValue>,
     pending_error: Option<H1Error>,
@@ -193,6 +195,7 @@ impl ServerConnection {
             starved: true,
             peer_closed: false,
             seen_request: false,
+            draining: false,
             timer: None,
             date: None,
             pending_error: None,
@@ -369,7 +372,7 @@ impl ServerConnection {
         self.exchange = Some(Exchange {
             method: head.method.clone(),
             version: head.version,
-            keep_alive: head.keep_alive,
+            keep_alive: head.keep_alive && !self.draining,
             wants_upgrade: head.wants_upgrade,
         });
         self.writer = Writer::AwaitingHead;
@@ -684,6 +687,18 @@ impl ServerConnection {
         }
         self.complete_exchange();
         Ok(())
+    }
+
+    /// Closes gracefully, for a server shutting down: an idle connection closes now; a request
+    /// in progress (or one whose head has begun to arrive) is answered, with
+    /// `connection: close` when its response has not started, and then the connection closes.
+    pub fn shutdown(&mut self) {
+        self.draining = true;
+        if let Some(exchange) = &mut self.exchange {
+            exchange.keep_alive = false;
+        } else if matches!(self.reader, Reader::Head) && self.input.is_empty() {
+            self.close_quietly();
+        }
     }
 
     /// Gives up on the connection at once: nothing more is read, and a response in progress
