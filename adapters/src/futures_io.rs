@@ -1,0 +1,184 @@
+//! Serving a connection over `futures_io::AsyncRead + AsyncWrite`: smol, async-std, and tokio
+//! through `tokio_util::compat`.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+use futures_io::{AsyncRead, AsyncWrite};
+use weft_core::service::Service;
+
+use crate::Dispatcher;
+
+/// A future that completes at a deadline.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A runtime's timer, so this adapter can wait for a deadline without knowing the runtime.
+pub trait Timer: Send + Sync + 'static {
+    /// A future that completes at `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> Sleep;
+}
+
+/// Rounds of work a connection does before yielding to other tasks on its executor, so one
+/// busy connection cannot starve the rest.
+const ROUNDS_BEFORE_YIELD: usize = 32;
+
+/// Serves one connection over `io` until it closes. Errors are I/O errors of the socket;
+/// protocol errors are answered on the wire and end the connection with `Ok`. When
+/// `shutdown` completes, the connection closes gracefully (see [`Dispatcher::shutdown`]).
+pub async fn serve_connection<IO, S, T>(
+    io: IO,
+    dispatcher: Dispatcher<S>,
+    timer: &T,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    S: Service,
+    T: Timer,
+{
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut shutdown_seen = false;
+    let mut connection = Connection {
+        io,
+        dispatcher,
+        unwritten: Bytes::new(),
+        read_buf: vec![0; 16 * 1024].into_boxed_slice(),
+        sleep: None,
+        closing: false,
+    };
+    std::future::poll_fn(|cx| {
+        if !shutdown_seen && shutdown.as_mut().poll(cx).is_ready() {
+            shutdown_seen = true;
+            connection.dispatcher.shutdown();
+        }
+        connection.poll_drive(cx, timer)
+    })
+    .await
+}
+
+struct Connection<IO, S> {
+    io: IO,
+    dispatcher: Dispatcher<S>,
+    /// Output taken from the dispatcher that the socket has not accepted yet.
+    unwritten: Bytes,
+    read_buf: Box<[u8]>,
+    /// The armed timer and the deadline it was armed for.
+    sleep: Option<(Instant, Sleep)>,
+    closing: bool,
+}
+
+impl<IO, S> Connection<IO, S>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    S: Service,
+{
+    fn poll_drive<T: Timer>(&mut self, cx: &mut Context<'_>, timer: &T) -> Poll<io::Result<()>> {
+        for _ in 0..ROUNDS_BEFORE_YIELD {
+            let mut moved = self.dispatcher.poll(cx);
+            moved |= match self.poll_write(cx) {
+                Poll::Ready(Ok(wrote)) => wrote,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => false,
+            };
+            if self.unwritten.is_empty() && self.dispatcher.is_closed() {
+                self.closing = true;
+            }
+            if self.closing {
+                // A peer that already went away cannot be told anything more.
+                return Pin::new(&mut self.io).poll_close(cx).map(|_| Ok(()));
+            }
+            moved |= match self.poll_read(cx) {
+                Poll::Ready(Ok(read)) => read,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => false,
+            };
+            moved |= self.poll_timer(cx, timer);
+            if !moved {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Writes queued output; `Ready(true)` when bytes were written.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let mut wrote = false;
+        loop {
+            if self.unwritten.is_empty() {
+                match self.dispatcher.poll_transmit(Instant::now()) {
+                    Some(bytes) => self.unwritten = bytes,
+                    None => break,
+                }
+            }
+            match Pin::new(&mut self.io).poll_write(cx, &self.unwritten) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.unwritten.advance(n);
+                    wrote = true;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending if wrote => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if wrote {
+            if let Poll::Ready(Err(error)) = Pin::new(&mut self.io).poll_flush(cx) {
+                return Poll::Ready(Err(error));
+            }
+        }
+        Poll::Ready(Ok(wrote))
+    }
+
+    /// Reads from the socket when the dispatcher wants bytes; `Ready(true)` when it read.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        if !self.dispatcher.wants_read() {
+            return Poll::Ready(Ok(false));
+        }
+        let room = self.dispatcher.receive_capacity().min(self.read_buf.len());
+        match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf[..room]) {
+            Poll::Ready(Ok(0)) => {
+                self.dispatcher.receive_eof();
+                Poll::Ready(Ok(true))
+            }
+            Poll::Ready(Ok(n)) => {
+                let taken = self.dispatcher.receive(Instant::now(), &self.read_buf[..n]);
+                debug_assert_eq!(taken, n, "reads are bounded by receive_capacity");
+                Poll::Ready(Ok(true))
+            }
+            Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
+                Poll::Ready(Ok(true))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Keeps a timer armed for the dispatcher's deadline; true when it fired.
+    fn poll_timer<T: Timer>(&mut self, cx: &mut Context<'_>, timer: &T) -> bool {
+        let Some(deadline) = self.dispatcher.poll_timeout() else {
+            self.sleep = None;
+            return false;
+        };
+        if self
+            .sleep
+            .as_ref()
+            .is_none_or(|(armed, _)| *armed != deadline)
+        {
+            self.sleep = Some((deadline, timer.sleep_until(deadline)));
+        }
+        let Some((_, sleep)) = &mut self.sleep else {
+            return false;
+        };
+        if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.sleep = None;
+        self.dispatcher.handle_timeout(Instant::now());
+        true
+    }
+}

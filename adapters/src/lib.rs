@@ -1,0 +1,17 @@
+//! weft-adapters: drive weft's sans-IO connections over I/O that someone else owns.
+//!
+//! [`Dispatcher`] joins an HTTP/1.1 [`ServerConnection`](weft_core::h1::ServerConnection) to a
+//! [`Service`](weft_core::service::Service): it turns request events into `http::Request`s with
+//! streaming bodies, runs the application's future, and streams its response back, with
+//! backpressure both ways. It still owns no I/O: each adapter below only moves bytes, time and
+//! wake-ups between it and one kind of I/O.
+//!
+//! - [`futures_io`] (feature `futures-io`): `AsyncRead + AsyncWrite`, for smol, async-std,
+//!   and tokio through its compat layer.
+
+mod date;
+mod dispatch;
+#[cfg(feature = "futures-io")]
+pub mod futures_io;
+
+pub use dispatch::{DispatchConfig, Dispatcher};

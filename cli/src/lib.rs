@@ -1,0 +1,11 @@
+//! weft-cli: the applications behind the `weft` command.
+//!
+//! [`echo`] is the protocol echo server that `weft echo` serves on every runtime, the target of
+//! the conformance, load and soak tests. The binary itself comes once a runtime exists.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod echo;

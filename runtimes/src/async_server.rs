@@ -1,0 +1,195 @@
+//! The accept loop and connection tasks shared by the async runtimes (smol, async-std, tokio).
+//! Each runtime only says how to accept, spawn and sleep.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt as _;
+use futures_lite::future;
+use weft_adapters::Dispatcher;
+use weft_adapters::futures_io::{Timer, serve_connection};
+use weft_core::service::{ConnectionInfo, Service};
+
+use crate::config::{ServerConfig, ServerHandle};
+use crate::gate::ConnectionGate;
+use crate::listener::bind_all;
+use crate::shutdown::Shutdown;
+
+/// What an async runtime provides to the shared server.
+pub(crate) trait AsyncRuntime: Send + Sync + Sized + 'static {
+    /// The runtime's listener.
+    type Listener: Send + Sync + 'static;
+    /// An accepted connection, as `futures_io` traits.
+    type Stream: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin + Send + 'static;
+    /// The runtime's timer.
+    type Timer: Timer + Clone;
+
+    /// Starts the runtime's threads.
+    fn start(workers: usize) -> io::Result<Self>;
+    /// Adopts a bound, non-blocking std listener.
+    fn listener(&self, listener: TcpListener) -> io::Result<Self::Listener>;
+    /// Accepts the next connection, with `TCP_NODELAY` set.
+    fn accept(
+        listener: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
+    /// Runs `task` on the runtime.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
+    /// The runtime's timer.
+    fn timer(&self) -> Self::Timer;
+    /// Stops the runtime's threads (tasks still running are dropped).
+    fn stop(self);
+}
+
+/// Binds, starts runtime `R` and serves `service` until shut down.
+pub(crate) fn start<R: AsyncRuntime, S: Service>(
+    config: ServerConfig,
+    service: S,
+) -> io::Result<ServerHandle> {
+    let listeners = bind_all(&config.addresses)?;
+    let local_addrs = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<io::Result<Vec<_>>>()?;
+    let shutdown = Shutdown::new();
+    if config.handle_signals {
+        shutdown.on_signals()?;
+    }
+    let runtime = R::start(config.workers)?;
+    let listeners = listeners
+        .into_iter()
+        .map(|l| runtime.listener(l))
+        .collect::<io::Result<Vec<_>>>()?;
+    let server = Arc::new(Server {
+        service: Arc::new(service),
+        gate: ConnectionGate::new(config.max_connections),
+        shutdown: shutdown.clone(),
+        // Thrown once the drain deadline passes: connections still open are cut.
+        hard_stop: Shutdown::new(),
+        config,
+    });
+    let runtime = Arc::new(runtime);
+    for (listener, local) in listeners.into_iter().zip(local_addrs.iter().copied()) {
+        let (server, runtime_for_loop) = (Arc::clone(&server), Arc::clone(&runtime));
+        runtime
+            .spawn(async move { accept_loop(&*runtime_for_loop, &server, listener, local).await });
+    }
+    let thread = std::thread::Builder::new()
+        .name("weft-server".into())
+        .spawn(move || {
+            server.shutdown.wait_blocking_until(None);
+            let deadline = Instant::now() + server.config.drain_timeout;
+            if !server.gate.wait_idle_until(deadline) {
+                tracing::warn!(
+                    left = server.gate.active(),
+                    "drain deadline passed; closing the rest"
+                );
+                server.hard_stop.trigger();
+                server
+                    .gate
+                    .wait_idle_until(Instant::now() + Duration::from_secs(1));
+            }
+            // The accept loops hold the runtime too; they end with the shutdown.
+            let runtime = wait_for_sole_owner(runtime);
+            if let Some(runtime) = runtime {
+                runtime.stop();
+            }
+            Ok(())
+        })?;
+    Ok(ServerHandle {
+        local_addrs,
+        shutdown,
+        thread: Some(thread),
+    })
+}
+
+/// Waits (briefly) for the accept loops to drop their handles on the runtime.
+fn wait_for_sole_owner<R>(mut runtime: Arc<R>) -> Option<R> {
+    for _ in 0..200 {
+        match Arc::try_unwrap(runtime) {
+            Ok(runtime) => return Some(runtime),
+            Err(shared) => runtime = shared,
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+struct Server<S> {
+    service: Arc<S>,
+    config: ServerConfig,
+    gate: Arc<ConnectionGate>,
+    shutdown: Shutdown,
+    hard_stop: Shutdown,
+}
+
+/// Accepts connections on one listener until shutdown, within the connection limit.
+async fn accept_loop<R: AsyncRuntime, S: Service>(
+    runtime: &R,
+    server: &Arc<Server<S>>,
+    listener: R::Listener,
+    local: SocketAddr,
+) {
+    loop {
+        let stopped = async {
+            server.shutdown.wait().await;
+            None
+        };
+        let admitted =
+            async { Some(std::future::poll_fn(|cx| server.gate.poll_acquire(cx)).await) };
+        let Some(permit) = admitted.or(stopped).await else {
+            return;
+        };
+        let stopped = async {
+            server.shutdown.wait().await;
+            None
+        };
+        let accepted = async { Some(R::accept(&listener).await) };
+        let (stream, peer) = match accepted.or(stopped).await {
+            None => return,
+            Some(Ok(accepted)) => accepted,
+            Some(Err(error)) => {
+                // Out of descriptors or the like: wait a little rather than spin on the error.
+                tracing::warn!(%error, "accept failed");
+                runtime
+                    .timer()
+                    .sleep_until(Instant::now() + Duration::from_millis(50))
+                    .await;
+                continue;
+            }
+        };
+        let info = ConnectionInfo::tcp(Some(peer), Some(local));
+        let dispatcher = Dispatcher::new(
+            Arc::clone(&server.service),
+            server.config.dispatch.clone(),
+            info,
+            Instant::now(),
+        );
+        let timer = runtime.timer();
+        let (shutdown, hard_stop) = (server.shutdown.clone(), server.hard_stop.clone());
+        runtime.spawn(async move {
+            let _permit = permit;
+            let serve = AssertUnwindSafe(serve_connection(
+                stream,
+                dispatcher,
+                &timer,
+                shutdown.wait(),
+            ))
+            .catch_unwind();
+            let cut = async {
+                hard_stop.wait().await;
+                Ok(Ok(()))
+            };
+            match future::or(serve, cut).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "connection ended with an I/O error")
+                }
+                Err(_) => tracing::error!(%peer, "connection task panicked; the server lives on"),
+            }
+        });
+    }
+}

@@ -1,0 +1,89 @@
+//! What a server is told, and what it hands back.
+
+use std::io;
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use weft_adapters::DispatchConfig;
+
+use crate::shutdown::Shutdown;
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Addresses to listen on; port 0 picks a free port (see [`ServerHandle::local_addrs`]).
+    pub addresses: Vec<SocketAddr>,
+    /// Worker threads; defaults to the number of CPUs.
+    pub workers: usize,
+    /// Most connections served at once (default 10 000). Past it the server stops accepting
+    /// until one ends, leaving new clients in the kernel's backlog: backpressure, not refusal.
+    pub max_connections: usize,
+    /// Time in-flight requests get to finish after shutdown begins (default 30 s).
+    pub drain_timeout: Duration,
+    /// Whether SIGINT and SIGTERM start a graceful shutdown (Unix; default false, as a library
+    /// should not take over a process's signals unasked).
+    pub handle_signals: bool,
+    /// Protocol limits and buffering of each connection.
+    pub dispatch: DispatchConfig,
+}
+
+impl ServerConfig {
+    /// A configuration listening on `addresses`, with defaults for everything else.
+    pub fn new(addresses: impl IntoIterator<Item = SocketAddr>) -> Self {
+        ServerConfig {
+            addresses: addresses.into_iter().collect(),
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            max_connections: 10_000,
+            drain_timeout: Duration::from_secs(30),
+            handle_signals: false,
+            dispatch: DispatchConfig::default(),
+        }
+    }
+}
+
+/// A running server: where it listens, and how to stop it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    pub(crate) local_addrs: Vec<SocketAddr>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The addresses the server listens on, with the ports the OS picked for port 0.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Starts a graceful shutdown; [`join`](Self::join) waits for it to end.
+    pub fn shutdown(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// A handle that can start the shutdown from elsewhere.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server has stopped.
+    pub fn join(mut self) -> io::Result<()> {
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("server thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    /// Dropping the handle shuts the server down and waits for it.
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.shutdown.trigger();
+            let _ = thread.join();
+        }
+    }
+}

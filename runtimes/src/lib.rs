@@ -1,0 +1,45 @@
+//! weft-runtime: complete weft servers on the runtime of your choice.
+//!
+//! Each runtime is a cargo feature and a module with the same entry point,
+//! `start(config, service) -> ServerHandle`, so the runtime is a one-word choice:
+//!
+//! | feature | module | model |
+//! |---|---|---|
+//! | `smol` | [`smol`](crate::smol) | a smol executor on `workers` threads |
+//! | `async-std` | `async_std` | async-std's global executor (async-std is discontinued upstream: supported, but deprecated) |
+//! | `tokio` | `tokio` | a multi-threaded tokio runtime with `workers` threads |
+//!
+//! Every runtime binds with `SO_REUSEADDR`, sets `TCP_NODELAY`, stops accepting past
+//! [`ServerConfig::max_connections`] until a connection ends, arms the protocol's timeouts on
+//! its own timer, answers a panicking handler with `500` and lives on, and shuts down
+//! gracefully on [`ServerHandle::shutdown`] or, when asked, on SIGINT/SIGTERM: it stops
+//! accepting, closes idle connections, lets requests in flight finish until
+//! [`ServerConfig::drain_timeout`], then exits.
+
+mod config;
+mod gate;
+mod listener;
+mod shutdown;
+
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
+mod async_server;
+
+#[cfg(feature = "async-std")]
+pub mod async_std;
+#[cfg(feature = "smol")]
+pub mod smol;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use config::{ServerConfig, ServerHandle};
+pub use shutdown::Shutdown;
+
+/// The runtimes compiled into this build, by name (as `weft echo --runtime` takes them).
+pub const RUNTIMES: &[&str] = &[
+    #[cfg(feature = "smol")]
+    "smol",
+    #[cfg(feature = "async-std")]
+    "async-std",
+    #[cfg(feature = "tokio")]
+    "tokio",
+];
