@@ -34,6 +34,12 @@ struct EchoArgs {
     /// Most connections served at once.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn runtimes_help() -> String {
@@ -68,6 +74,14 @@ fn echo(args: EchoArgs) -> std::io::Result<()> {
         config.workers = workers;
     }
     config.max_connections = args.max_connections;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(weft_runtime::TlsFiles { cert, key });
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     config.handle_signals = true;
     // The echo server streams large bodies through: a limit fit for load and soak tests.
     config.dispatch.limits.max_body_size = 16 * 1024 * 1024 * 1024;
@@ -75,7 +89,10 @@ fn echo(args: EchoArgs) -> std::io::Result<()> {
     let server = start(&args.runtime, config, service)?;
     for address in server.local_addrs() {
         // Tests read this line to find the port.
-        println!("weft echo listening on http://{address} ({})", args.runtime);
+        println!(
+            "weft echo listening on {scheme}://{address} ({})",
+            args.runtime
+        );
     }
     server.join()
 }

@@ -18,6 +18,7 @@ use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::ConnectionGate;
 use crate::listener::bind_all;
 use crate::shutdown::Shutdown;
+use crate::tls::TlsFiles;
 
 /// What an async runtime provides to the shared server.
 pub(crate) trait AsyncRuntime: Send + Sync + Sized + 'static {
@@ -58,6 +59,12 @@ pub(crate) fn start<R: AsyncRuntime, S: Service>(
     if config.handle_signals {
         shutdown.on_signals()?;
     }
+    let tls = config
+        .tls
+        .as_ref()
+        .map(TlsFiles::load)
+        .transpose()?
+        .map(futures_rustls::TlsAcceptor::from);
     let runtime = R::start(config.workers)?;
     let listeners = listeners
         .into_iter()
@@ -69,6 +76,7 @@ pub(crate) fn start<R: AsyncRuntime, S: Service>(
         shutdown: shutdown.clone(),
         // Thrown once the drain deadline passes: connections still open are cut.
         hard_stop: Shutdown::new(),
+        tls,
         config,
     });
     let runtime = Arc::new(runtime);
@@ -124,6 +132,7 @@ struct Server<S> {
     gate: Arc<ConnectionGate>,
     shutdown: Shutdown,
     hard_stop: Shutdown,
+    tls: Option<futures_rustls::TlsAcceptor>,
 }
 
 /// Accepts connections on one listener until shutdown, within the connection limit.
@@ -161,24 +170,13 @@ async fn accept_loop<R: AsyncRuntime, S: Service>(
                 continue;
             }
         };
-        let info = ConnectionInfo::tcp(Some(peer), Some(local));
-        let dispatcher = Dispatcher::new(
-            Arc::clone(&server.service),
-            server.config.dispatch.clone(),
-            info,
-            Instant::now(),
-        );
+        let server = Arc::clone(server);
         let timer = runtime.timer();
-        let (shutdown, hard_stop) = (server.shutdown.clone(), server.hard_stop.clone());
         runtime.spawn(async move {
             let _permit = permit;
-            let serve = AssertUnwindSafe(serve_connection(
-                stream,
-                dispatcher,
-                &timer,
-                shutdown.wait(),
-            ))
-            .catch_unwind();
+            let hard_stop = server.hard_stop.clone();
+            let serve = AssertUnwindSafe(serve_accepted(&server, stream, peer, local, &timer))
+                .catch_unwind();
             let cut = async {
                 hard_stop.wait().await;
                 Ok(Ok(()))
@@ -192,4 +190,45 @@ async fn accept_loop<R: AsyncRuntime, S: Service>(
             }
         });
     }
+}
+
+/// Serves one accepted connection, after a TLS handshake when the server has TLS.
+async fn serve_accepted<S, IO, T>(
+    server: &Server<S>,
+    stream: IO,
+    peer: SocketAddr,
+    local: SocketAddr,
+    timer: &T,
+) -> io::Result<()>
+where
+    S: Service,
+    IO: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin,
+    T: Timer,
+{
+    let mut info = ConnectionInfo::tcp(Some(peer), Some(local));
+    let dispatcher = |info| {
+        Dispatcher::new(
+            Arc::clone(&server.service),
+            server.config.dispatch.clone(),
+            info,
+            Instant::now(),
+        )
+    };
+    let shutdown = server.shutdown.wait();
+    let Some(acceptor) = &server.tls else {
+        return serve_connection(stream, dispatcher(info), timer, shutdown).await;
+    };
+    // A handshake that drags on is a slowloris on TLS: it gets the head's deadline.
+    let deadline = Instant::now() + server.config.dispatch.limits.head_timeout;
+    let timed_out = async {
+        timer.sleep_until(deadline).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        ))
+    };
+    let stream = acceptor.accept(stream).or(timed_out).await?;
+    info.tls = true;
+    info.alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    serve_connection(stream, dispatcher(info), timer, shutdown).await
 }

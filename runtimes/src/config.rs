@@ -8,6 +8,7 @@ use std::time::Duration;
 use weft_adapters::DispatchConfig;
 
 use crate::shutdown::Shutdown;
+use crate::tls::TlsFiles;
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct ServerConfig {
     pub handle_signals: bool,
     /// Protocol limits and buffering of each connection.
     pub dispatch: DispatchConfig,
+    /// Serve TLS with this certificate and key (every listener), or plain TCP when `None`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServerConfig {
@@ -39,6 +42,7 @@ impl ServerConfig {
             drain_timeout: Duration::from_secs(30),
             handle_signals: false,
             dispatch: DispatchConfig::default(),
+            tls: None,
         }
     }
 }

@@ -20,6 +20,7 @@ mod config;
 mod gate;
 mod listener;
 mod shutdown;
+mod tls;
 
 #[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 mod async_server;
@@ -33,6 +34,7 @@ pub mod tokio;
 
 pub use config::{ServerConfig, ServerHandle};
 pub use shutdown::Shutdown;
+pub use tls::{TlsError, TlsFiles};
 
 /// The runtimes compiled into this build, by name (as `weft echo --runtime` takes them).
 pub const RUNTIMES: &[&str] = &[
