@@ -229,7 +229,23 @@ impl<S: Service> Dispatcher<S> {
         let mut request: Request<Body> = head.into_request(body);
         request.extensions_mut().insert(self.info.clone());
         self.request_body = sender;
-        self.handler = Some(Box::pin(self.service.call(request)));
+        // A `call` that panics before returning its future is answered like one whose future
+        // panics: with a 500, the connection living on.
+        self.handler = match catch_unwind(AssertUnwindSafe(|| self.service.call(request))) {
+            Ok(future) => Some(Box::pin(future)),
+            Err(_) => Some(Box::pin(std::future::ready(self.panic_response()))),
+        };
+    }
+
+    /// The answer to a handler that panicked.
+    fn panic_response(&self) -> Response<Body> {
+        tracing::error!(peer = ?self.info.peer, "request handler panicked; answering 500");
+        let mut response = Response::new(Body::from("internal server error\n"));
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+        response
     }
 
     /// Polls the application's future; a panic becomes a `500`.
@@ -240,16 +256,7 @@ impl<S: Service> Dispatcher<S> {
         let response = match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
             Ok(Poll::Pending) => return false,
             Ok(Poll::Ready(response)) => response,
-            Err(_) => {
-                tracing::error!(peer = ?self.info.peer, "request handler panicked; answering 500");
-                let mut response = Response::new(Body::from("internal server error\n"));
-                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/plain"),
-                );
-                response
-            }
+            Err(_) => self.panic_response(),
         };
         self.handler = None;
         self.start_response(response, cx);
