@@ -31,7 +31,7 @@ struct EchoArgs {
     /// Worker threads (default: one per CPU).
     #[arg(long)]
     workers: Option<usize>,
-    /// Most connections served at once.
+    /// Most connections served at once (at least 1); more wait in the kernel's backlog.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
     /// Serve TLS with this PEM certificate chain (needs --tls-key).

@@ -104,9 +104,21 @@ impl Shutdown {
             std::thread::Builder::new()
                 .name("weft-signals".into())
                 .spawn(move || {
-                    if let Some(signal) = signals.forever().next() {
-                        tracing::info!(signal, "shutting down gracefully");
+                    let mut received = signals.forever();
+                    if let Some(signal) = received.next() {
+                        tracing::info!(
+                            signal,
+                            "shutting down gracefully (signal again to stop now)"
+                        );
                         shutdown.trigger();
+                    }
+                    // A second signal means the operator will not wait for the drain.
+                    if let Some(signal) = received.next() {
+                        tracing::warn!(
+                            signal,
+                            "second signal: exiting without waiting for requests"
+                        );
+                        std::process::exit(130);
                     }
                 })?;
         }
