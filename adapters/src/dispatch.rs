@@ -242,9 +242,10 @@ impl<S: Service> Dispatcher<S> {
         tracing::error!(peer = ?self.info.peer, "request handler panicked; answering 500");
         let mut response = Response::new(Body::from("internal server error\n"));
         *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
         response
     }
 

@@ -15,8 +15,16 @@ pub struct Shutdown {
 #[derive(Debug, Default)]
 struct Inner {
     triggered: AtomicBool,
-    wakers: Mutex<Vec<Waker>>,
+    waiters: Mutex<Waiters>,
     changed: Condvar,
+}
+
+/// The tasks waiting for the switch, each under the id its [`Wait`] future holds, so that a
+/// future dropped before the shutdown (a connection that ended) takes its waker away.
+#[derive(Debug, Default)]
+struct Waiters {
+    next_id: u64,
+    wakers: std::collections::HashMap<u64, Waker>,
 }
 
 impl Shutdown {
@@ -28,8 +36,8 @@ impl Shutdown {
     /// Throws the switch; everything waiting on it wakes.
     pub fn trigger(&self) {
         self.inner.triggered.store(true, Ordering::SeqCst);
-        let wakers = std::mem::take(&mut *self.lock());
-        for waker in wakers {
+        let wakers = std::mem::take(&mut self.lock().wakers);
+        for waker in wakers.into_values() {
             waker.wake();
         }
         self.inner.changed.notify_all();
@@ -42,21 +50,10 @@ impl Shutdown {
 
     /// Completes once the switch is thrown.
     pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
-        let shutdown = self.clone();
-        std::future::poll_fn(move |cx| {
-            if shutdown.is_triggered() {
-                return Poll::Ready(());
-            }
-            let mut wakers = shutdown.lock();
-            // Checked again under the lock, so a trigger between the two checks is not missed.
-            if shutdown.is_triggered() {
-                return Poll::Ready(());
-            }
-            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                wakers.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
+        Wait {
+            shutdown: self.clone(),
+            id: None,
+        }
     }
 
     /// Blocks the thread until the switch is thrown or `deadline` passes; true if thrown.
@@ -87,9 +84,9 @@ impl Shutdown {
         true
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiters> {
         self.inner
-            .wakers
+            .waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -123,5 +120,80 @@ impl Shutdown {
                 })?;
         }
         Ok(())
+    }
+}
+
+/// The future of [`Shutdown::wait`].
+struct Wait {
+    shutdown: Shutdown,
+    /// Where this future's waker is registered, once it is.
+    id: Option<u64>,
+}
+
+impl Future for Wait {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.shutdown.is_triggered() {
+            return Poll::Ready(());
+        }
+        let shutdown = self.shutdown.clone();
+        let mut waiters = shutdown.lock();
+        // Checked again under the lock, so a trigger between the two checks is not missed.
+        if shutdown.is_triggered() {
+            return Poll::Ready(());
+        }
+        let id = *self.id.get_or_insert_with(|| {
+            waiters.next_id += 1;
+            waiters.next_id
+        });
+        waiters.wakers.insert(id, cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.shutdown.lock().wakers.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    use super::Shutdown;
+
+    #[test]
+    fn dropped_waits_leave_no_waker_behind() {
+        let shutdown = Shutdown::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..100 {
+            let mut wait = pin!(shutdown.wait());
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(
+            shutdown.lock().wakers.len(),
+            0,
+            "every finished connection took its waker"
+        );
+    }
+
+    #[test]
+    fn trigger_completes_every_wait() {
+        let shutdown = Shutdown::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut first = pin!(shutdown.wait());
+        let mut second = pin!(shutdown.wait());
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        shutdown.trigger();
+        assert!(first.as_mut().poll(&mut cx).is_ready());
+        assert!(second.as_mut().poll(&mut cx).is_ready());
+        assert!(shutdown.wait_blocking_until(None));
     }
 }
