@@ -109,6 +109,12 @@ fn start(
         "async-std" => weft_runtime::async_std::start(config, service),
         #[cfg(feature = "tokio")]
         "tokio" => weft_runtime::tokio::start(config, service),
+        #[cfg(feature = "pool")]
+        "pool" => weft_runtime::pool::start(config, service),
+        #[cfg(feature = "mio")]
+        "mio" => weft_runtime::mio::start(config, service),
+        #[cfg(feature = "poll")]
+        "poll" => weft_runtime::poll::start(config, service),
         other => Err(std::io::Error::other(format!(
             "runtime {other} is not compiled in"
         ))),

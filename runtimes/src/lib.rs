@@ -5,8 +5,11 @@
 //!
 //! | feature | module | model |
 //! |---|---|---|
+//! | `mio` | `mio` | one event loop per worker thread on mio (epoll, kqueue, IOCP), edge-triggered; handler futures polled on the loop thread |
 //! | `smol` | [`smol`](crate::smol) | a smol executor on `workers` threads |
 //! | `async-std` | `async_std` | async-std's global executor (async-std is discontinued upstream: supported, but deprecated) |
+//! | `poll` | `poll` | the same event loops on the `polling` crate (epoll, kqueue, IOCP, `poll(2)`): the portable fallback |
+//! | `pool` | `pool` | a pool of `workers` threads over blocking sockets, fed through a bounded queue; one watcher thread accepts and waits on idle connections, which hold no worker |
 //! | `tokio` | `tokio` | a multi-threaded tokio runtime with `workers` threads |
 //!
 //! Every runtime binds with `SO_REUSEADDR`, sets `TCP_NODELAY`, stops accepting past
@@ -15,6 +18,19 @@
 //! gracefully on [`ServerHandle::shutdown`] or, when asked, on SIGINT/SIGTERM: it stops
 //! accepting, closes idle connections, lets requests in flight finish until
 //! [`ServerConfig::drain_timeout`], then exits.
+
+// Without a runtime feature there is nothing to run: the shared pieces go unused.
+#![cfg_attr(
+    not(any(
+        feature = "smol",
+        feature = "async-std",
+        feature = "tokio",
+        feature = "mio",
+        feature = "poll",
+        feature = "pool"
+    )),
+    allow(dead_code)
+)]
 
 mod config;
 mod gate;
@@ -25,8 +41,17 @@ mod tls;
 #[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 mod async_server;
 
+#[cfg(any(feature = "mio", feature = "poll"))]
+mod event_loop;
+
 #[cfg(feature = "async-std")]
 pub mod async_std;
+#[cfg(feature = "mio")]
+pub mod mio;
+#[cfg(feature = "poll")]
+pub mod poll;
+#[cfg(feature = "pool")]
+pub mod pool;
 #[cfg(feature = "smol")]
 pub mod smol;
 #[cfg(feature = "tokio")]
@@ -38,10 +63,16 @@ pub use tls::{TlsError, TlsFiles};
 
 /// The runtimes compiled into this build, by name (as `weft echo --runtime` takes them).
 pub const RUNTIMES: &[&str] = &[
+    #[cfg(feature = "mio")]
+    "mio",
     #[cfg(feature = "smol")]
     "smol",
     #[cfg(feature = "async-std")]
     "async-std",
+    #[cfg(feature = "poll")]
+    "poll",
+    #[cfg(feature = "pool")]
+    "pool",
     #[cfg(feature = "tokio")]
     "tokio",
 ];

@@ -1,0 +1,448 @@
+//! One connection of an event loop: a non-blocking socket, TLS when the server has it, and a
+//! [`Dispatcher`], moved forward by readiness, wake-ups and deadlines.
+//!
+//! Readiness is remembered per direction (`read_ready`, `write_ready`) and forgotten only when
+//! the socket answers `WouldBlock`, so the connection is correct under edge-triggered reactors
+//! (an event only on a change) and one-shot ones (an event only when armed, see
+//! [`interest`](Connection::interest)) alike.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+use weft_adapters::Dispatcher;
+use weft_core::service::{ConnectionInfo, Service};
+
+use super::Server;
+use super::mailbox::WakeMark;
+use crate::gate::Permit;
+
+/// Rounds of poll, write and read one drive does before the connection yields to the rest of
+/// the loop (it is then driven again on the next turn).
+const ROUNDS_PER_DRIVE: usize = 32;
+
+/// TLS records one read pulls from the socket at most while looking for application data.
+const RECORD_READS_PER_READ: usize = 16;
+
+/// A connected, non-blocking socket as a reactor hands it out.
+pub(crate) trait Socket: Read + Write + Send + 'static {
+    /// Shuts our sending side: the peer reads the end of the stream.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+/// The readiness a connection waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Interest {
+    /// Bytes to read.
+    pub(crate) read: bool,
+    /// Room to write.
+    pub(crate) write: bool,
+}
+
+impl Interest {
+    /// Readable only.
+    pub(crate) const READ: Interest = Interest {
+        read: true,
+        write: false,
+    };
+
+    /// Neither direction.
+    pub(crate) fn is_empty(self) -> bool {
+        !self.read && !self.write
+    }
+}
+
+/// What a drive left the connection as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Waiting for readiness, a wake-up or a deadline.
+    Open,
+    /// The round budget ran out with work left: drive it again on the next turn.
+    Again,
+    /// Over, and our side shut: deregister and drop it.
+    Closed,
+}
+
+// A connection spends nearly all its life serving: boxing the dispatcher would cost every
+// connection an allocation to save bytes during TLS handshakes only.
+#[allow(clippy::large_enum_variant)]
+enum Phase<S> {
+    /// TLS handshake under way: the dispatcher is made once it is done, with the ALPN
+    /// protocol in its [`ConnectionInfo`].
+    Handshaking {
+        info: ConnectionInfo,
+        deadline: Instant,
+    },
+    Serving(Dispatcher<S>),
+}
+
+/// A connection owned by an event loop.
+pub(crate) struct Connection<So, S> {
+    socket: So,
+    tls: Option<Box<rustls::ServerConnection>>,
+    phase: Phase<S>,
+    /// Output taken from the dispatcher that the socket (or TLS) has not accepted yet.
+    unwritten: Bytes,
+    /// No read has answered `WouldBlock` since the last readable event.
+    read_ready: bool,
+    /// No write has answered `WouldBlock` since the last writable event.
+    write_ready: bool,
+    waker: Waker,
+    wake_mark: Arc<dyn WakeMark>,
+    /// The deadline of this connection's live entry in the loop's timer heap.
+    pub(crate) timer: Option<Instant>,
+    /// The interest armed in a one-shot reactor (`None`: nothing armed, or spent by an event).
+    pub(crate) armed: Option<Interest>,
+    peer: SocketAddr,
+    _permit: Permit,
+}
+
+impl<So: Socket, S: Service> Connection<So, S> {
+    /// A connection accepted at `now`; `tls` is its TLS session when the server has TLS.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        socket: So,
+        tls: Option<Box<rustls::ServerConnection>>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        permit: Permit,
+        waker: Waker,
+        wake_mark: Arc<dyn WakeMark>,
+        server: &Server<S>,
+        now: Instant,
+    ) -> Self {
+        let info = ConnectionInfo::tcp(Some(peer), Some(local));
+        let phase = if tls.is_some() {
+            // A handshake that drags on is a slowloris on TLS: it gets the head's deadline.
+            let deadline = now + server.dispatch.limits.head_timeout;
+            Phase::Handshaking { info, deadline }
+        } else {
+            Phase::Serving(server.dispatcher(info, now))
+        };
+        Connection {
+            socket,
+            tls,
+            phase,
+            unwritten: Bytes::new(),
+            // A fresh socket may already hold the request and can surely take an answer.
+            read_ready: true,
+            write_ready: true,
+            waker,
+            wake_mark,
+            timer: None,
+            armed: None,
+            peer,
+            _permit: permit,
+        }
+    }
+
+    /// The peer's address, for logs.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The socket, for the reactor.
+    pub(crate) fn socket(&self) -> &So {
+        &self.socket
+    }
+
+    /// The socket, once the connection is dropped from the loop.
+    pub(crate) fn into_socket(self) -> So {
+        self.socket
+    }
+
+    /// Lets the next wake-up queue the connection again; the loop calls it before driving a
+    /// woken connection.
+    pub(crate) fn clear_wake_mark(&self) {
+        self.wake_mark.clear();
+    }
+
+    /// Asks for the connection to be driven on the loop's next turn.
+    pub(crate) fn wake(&self) {
+        self.waker.wake_by_ref();
+    }
+
+    /// Records readiness reported by the reactor.
+    pub(crate) fn on_ready(&mut self, readable: bool, writable: bool) {
+        self.read_ready |= readable;
+        self.write_ready |= writable;
+    }
+
+    /// What the connection waits for from the socket: reading once it found the socket empty
+    /// while it still wants bytes, writing once it found the socket full.
+    pub(crate) fn interest(&self) -> Interest {
+        let wants_bytes = match &self.phase {
+            Phase::Handshaking { .. } => true,
+            Phase::Serving(dispatcher) => dispatcher.wants_read(),
+        };
+        Interest {
+            read: wants_bytes && !self.read_ready,
+            write: !self.write_ready,
+        }
+    }
+
+    /// The next deadline: the handshake's, then the protocol's.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Handshaking { deadline, .. } => Some(*deadline),
+            Phase::Serving(dispatcher) => dispatcher.poll_timeout(),
+        }
+    }
+
+    /// Handles the deadline if it passed; false when the connection must close at once (a
+    /// TLS handshake too slow).
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> bool {
+        match &mut self.phase {
+            Phase::Handshaking { deadline, .. } if *deadline <= now => {
+                tracing::debug!(peer = %self.peer, "TLS handshake timed out");
+                false
+            }
+            Phase::Handshaking { .. } => true,
+            Phase::Serving(dispatcher) => {
+                if dispatcher
+                    .poll_timeout()
+                    .is_some_and(|deadline| deadline <= now)
+                {
+                    dispatcher.handle_timeout(now);
+                }
+                true
+            }
+        }
+    }
+
+    /// Starts a graceful close (server shutdown); false when the connection must close at once
+    /// (nothing was asked of it yet).
+    pub(crate) fn shutdown(&mut self) -> bool {
+        match &mut self.phase {
+            Phase::Handshaking { .. } => false,
+            Phase::Serving(dispatcher) => {
+                dispatcher.shutdown();
+                true
+            }
+        }
+    }
+
+    /// Moves the connection as far as the socket, the application and the round budget allow.
+    /// An error is the socket's (or the peer's TLS): the connection is over.
+    pub(crate) fn drive(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        server: &Server<S>,
+    ) -> io::Result<Progress> {
+        if matches!(self.phase, Phase::Handshaking { .. }) && !self.handshake(now, server)? {
+            return Ok(Progress::Open);
+        }
+        // A clone (a reference count) so that `self` stays free to borrow.
+        let waker = self.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..ROUNDS_PER_DRIVE {
+            let Phase::Serving(dispatcher) = &mut self.phase else {
+                unreachable!("the handshake is over");
+            };
+            let mut moved = dispatcher.poll(&mut cx);
+            moved |= self.write(now)?;
+            if self.is_finished() {
+                self.close();
+                return Ok(Progress::Closed);
+            }
+            moved |= self.read(now, buf)?;
+            if !moved {
+                return Ok(Progress::Open);
+            }
+        }
+        Ok(Progress::Again)
+    }
+
+    fn dispatcher(&mut self) -> &mut Dispatcher<S> {
+        match &mut self.phase {
+            Phase::Serving(dispatcher) => dispatcher,
+            Phase::Handshaking { .. } => unreachable!("only serving connections move bytes"),
+        }
+    }
+
+    /// Advances the TLS handshake; true once it is done and the dispatcher is in place.
+    fn handshake(&mut self, now: Instant, server: &Server<S>) -> io::Result<bool> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            unreachable!("only TLS connections shake hands");
+        };
+        for _ in 0..ROUNDS_PER_DRIVE {
+            if tls.wants_write() && self.write_ready {
+                match tls.write_tls(&mut self.socket) {
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            if !tls.is_handshaking() {
+                let Phase::Handshaking { info, .. } = &mut self.phase else {
+                    unreachable!("checked by the caller");
+                };
+                let mut info = std::mem::take(info);
+                info.tls = true;
+                info.alpn = tls.alpn_protocol().map(<[u8]>::to_vec);
+                self.phase = Phase::Serving(server.dispatcher(info, now));
+                return Ok(true);
+            }
+            if !self.read_ready {
+                return Ok(false);
+            }
+            match tls.read_tls(&mut self.socket) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "peer closed the connection during the TLS handshake",
+                    ));
+                }
+                Ok(_) => process_tls(tls, &mut self.socket)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.read_ready = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // A client that keeps the handshake busy this long gets the rest of the turn later.
+        self.waker.wake_by_ref();
+        Ok(false)
+    }
+
+    /// Writes queued output (through TLS when on) until none is left or the socket blocks;
+    /// true when anything moved.
+    fn write(&mut self, now: Instant) -> io::Result<bool> {
+        let mut moved = false;
+        loop {
+            if let Some(tls) = self.tls.as_deref_mut() {
+                // Records already sealed go first; new plaintext waits until they are out, so
+                // TLS buffers at most one response piece.
+                while tls.wants_write() {
+                    if !self.write_ready {
+                        return Ok(moved);
+                    }
+                    match tls.write_tls(&mut self.socket) {
+                        Ok(_) => moved = true,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            if !self.write_ready {
+                return Ok(moved);
+            }
+            if self.unwritten.is_empty() {
+                match self.dispatcher().poll_transmit(now) {
+                    Some(bytes) => self.unwritten = bytes,
+                    None => return Ok(moved),
+                }
+            }
+            let written = match self.tls.as_deref_mut() {
+                Some(tls) => tls.writer().write(&self.unwritten),
+                None => self.socket.write(&self.unwritten),
+            };
+            match written {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.unwritten.advance(n);
+                    moved = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads once when the dispatcher wants bytes and the socket (or TLS) may have some; true
+    /// when it read or learned of the end of the stream.
+    fn read(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<bool> {
+        if !self.read_ready || !self.dispatcher().wants_read() {
+            return Ok(false);
+        }
+        let room = self.dispatcher().receive_capacity().min(buf.len());
+        let read = match self.tls.as_deref_mut() {
+            Some(tls) => read_plaintext(tls, &mut self.socket, &mut buf[..room]),
+            None => self.socket.read(&mut buf[..room]),
+        };
+        match read {
+            Ok(0) => {
+                self.read_ready = false;
+                self.dispatcher().receive_eof();
+                Ok(true)
+            }
+            Ok(n) => {
+                let taken = self.dispatcher().receive(now, &buf[..n]);
+                debug_assert_eq!(taken, n, "reads are bounded by receive_capacity");
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.read_ready = false;
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The exchange is over and every byte of it written.
+    fn is_finished(&self) -> bool {
+        let Phase::Serving(dispatcher) = &self.phase else {
+            return false;
+        };
+        dispatcher.is_closed()
+            && self.unwritten.is_empty()
+            && self.tls.as_ref().is_none_or(|tls| !tls.wants_write())
+    }
+
+    /// Says goodbye: TLS `close_notify` (best effort: a peer that does not read it loses
+    /// nothing), then the end of the TCP stream.
+    fn close(&mut self) {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.send_close_notify();
+            if let Err(error) = tls.write_tls(&mut self.socket) {
+                tracing::trace!(peer = %self.peer, %error, "close_notify not sent");
+            }
+        }
+        if let Err(error) = self.socket.shutdown_write() {
+            tracing::trace!(peer = %self.peer, %error, "shutdown of a closed connection failed");
+        }
+    }
+}
+
+/// Takes in the TLS records just read; on a protocol error, sends rustls's alert (best effort)
+/// and fails.
+fn process_tls(tls: &mut rustls::ServerConnection, socket: &mut impl Write) -> io::Result<()> {
+    if let Err(error) = tls.process_new_packets() {
+        let _ = tls.write_tls(socket);
+        return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+    }
+    Ok(())
+}
+
+/// Reads decrypted bytes, pulling TLS records from the socket as needed. `Ok(0)` is the end of
+/// the stream (with or without `close_notify`: requests never end at the close, so a cut is
+/// seen as an incomplete message by the protocol); `WouldBlock` means the socket is empty.
+fn read_plaintext(
+    tls: &mut rustls::ServerConnection,
+    socket: &mut (impl Read + Write),
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    for _ in 0..RECORD_READS_PER_READ {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        // No plaintext buffered: one more record from the socket (0 at its end makes the
+        // reader above report the end).
+        if tls.read_tls(socket)? > 0 {
+            process_tls(tls, socket)?;
+        }
+    }
+    // Records without application data kept coming (the peer is busy, or hostile): hand the
+    // turn back without claiming the socket is empty, which would lose its readiness.
+    Err(io::ErrorKind::Interrupted.into())
+}
