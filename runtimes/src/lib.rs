@@ -32,6 +32,7 @@
     allow(dead_code)
 )]
 
+mod blocking_work;
 mod config;
 mod gate;
 mod listener;
@@ -57,6 +58,7 @@ pub mod smol;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+pub use blocking_work::spawn_blocking;
 pub use config::{ServerConfig, ServerHandle};
 pub use shutdown::Shutdown;
 pub use tls::{TlsError, TlsFiles};
