@@ -61,6 +61,7 @@ every_runtime!({
     graceful_shutdown_finishes_the_request_in_flight_and_closes_idle_connections,
     panicking_handler_answers_500_and_the_server_lives_on,
     panic_in_service_call_answers_500_and_the_connection_lives_on,
+    tls_serves_curl_with_a_verified_certificate_and_alpn,
 });
 
 mod cases {
@@ -581,6 +582,58 @@ mod cases {
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
         client.get("/hello").assert_ok(HELLO);
         server.client().get("/hello").assert_ok(HELLO);
+        server.stop();
+    }
+
+    /// TLS with a self-signed certificate made by rcgen: curl verifies it (`--cacert`), ALPN
+    /// agrees on `http/1.1`, TLS 1.2 still works, and a body crosses intact.
+    pub(crate) fn tls_serves_curl_with_a_verified_certificate_and_alpn(start: Start) {
+        let certificate = super::support::TestCertificate::new();
+        let files = certificate.files.clone();
+        let server = TestServer::start(start, move |config| config.tls = Some(files));
+        let port = server.addr.port();
+        let resolve = format!("localhost:{port}:127.0.0.1");
+        let cacert = certificate.files.cert.to_str().unwrap().to_owned();
+        let url = |path: &str| format!("https://localhost:{port}{path}");
+        let out = curl(
+            &[
+                "--cacert",
+                &cacert,
+                "--resolve",
+                &resolve,
+                &url("/connection"),
+            ],
+            b"",
+        );
+        assert_eq!(out.text(), "tls=true alpn=http/1.1");
+        let out = curl(
+            &[
+                "--cacert",
+                &cacert,
+                "--resolve",
+                &resolve,
+                "--tls-max",
+                "1.2",
+                &url("/hello"),
+            ],
+            b"",
+        );
+        assert_eq!(out.text(), HELLO);
+        let body = vec![b'x'; 1 << 20];
+        let out = curl(
+            &[
+                "--cacert",
+                &cacert,
+                "--resolve",
+                &resolve,
+                "--data-binary",
+                "@-",
+                &url("/echo"),
+            ],
+            &body,
+        );
+        assert_eq!(out.stdout.len(), body.len());
+        assert!(out.stdout == body, "the echoed body differs");
         server.stop();
     }
 }

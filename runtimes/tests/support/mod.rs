@@ -77,6 +77,7 @@ impl TestApp {
             }
             "/stream" => stream(param(&query, "n")),
             "/panic" => panic!("deliberate panic in TestApp's /panic handler"),
+            "/connection" => connection_info(&request),
             _ => text(StatusCode::NOT_FOUND, "not found"),
         }
     }
@@ -89,6 +90,52 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     response
+}
+
+/// What the runtime said about the connection: `tls=true alpn=http/1.1`.
+fn connection_info(request: &Request<Body>) -> Response<Body> {
+    let info = request
+        .extensions()
+        .get::<weft_core::service::ConnectionInfo>();
+    let tls = info.is_some_and(|i| i.tls);
+    let alpn = info.and_then(|i| i.alpn.as_deref()).map_or_else(
+        || "none".to_owned(),
+        |a| String::from_utf8_lossy(a).into_owned(),
+    );
+    let mut response = Response::new(Body::from(format!("tls={tls} alpn={alpn}")));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// A self-signed certificate for `localhost`, written as PEM files in a fresh temporary folder.
+pub(crate) struct TestCertificate {
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) files: weft_runtime::TlsFiles,
+}
+
+impl TestCertificate {
+    pub(crate) fn new() -> TestCertificate {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("weft-tls-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let files = weft_runtime::TlsFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        };
+        std::fs::write(&files.cert, certified.cert.pem()).unwrap();
+        std::fs::write(&files.key, certified.signing_key.serialize_pem()).unwrap();
+        TestCertificate { dir, files }
+    }
+}
+
+impl Drop for TestCertificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Streams the request body back: the response body *is* the request body, so every piece is
