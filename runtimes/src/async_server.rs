@@ -16,9 +16,8 @@ use weft_core::service::{ConnectionInfo, Service};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::ConnectionGate;
-use crate::listener::bind_all;
+use crate::listener::{Prepared, prepare};
 use crate::shutdown::Shutdown;
-use crate::tls::TlsFiles;
 
 /// What an async runtime provides to the shared server.
 pub(crate) trait AsyncRuntime: Send + Sync + Sized + 'static {
@@ -50,21 +49,16 @@ pub(crate) fn start<R: AsyncRuntime, S: Service>(
     config: ServerConfig,
     service: S,
 ) -> io::Result<ServerHandle> {
-    let listeners = bind_all(&config.addresses)?;
-    let local_addrs = listeners
-        .iter()
-        .map(TcpListener::local_addr)
-        .collect::<io::Result<Vec<_>>>()?;
+    let Prepared {
+        listeners,
+        local_addrs,
+        tls,
+    } = prepare(&config)?;
     let shutdown = Shutdown::new();
     if config.handle_signals {
         shutdown.on_signals()?;
     }
-    let tls = config
-        .tls
-        .as_ref()
-        .map(TlsFiles::load)
-        .transpose()?
-        .map(futures_rustls::TlsAcceptor::from);
+    let tls = tls.map(futures_rustls::TlsAcceptor::from);
     let runtime = R::start(config.workers)?;
     let listeners = listeners
         .into_iter()

@@ -36,3 +36,29 @@ pub(crate) fn bind_all(addresses: &[SocketAddr]) -> io::Result<Vec<TcpListener>>
         })
         .collect()
 }
+
+/// What every runtime needs before it serves, made before any thread starts so that a bad
+/// certificate or a busy port is reported at once.
+pub(crate) struct Prepared {
+    /// Bound listeners, in the order of `ServerConfig::addresses`.
+    pub(crate) listeners: Vec<TcpListener>,
+    /// Their addresses, with the ports the OS picked for port 0.
+    pub(crate) local_addrs: Vec<SocketAddr>,
+    /// The TLS configuration, when the server serves TLS.
+    pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
+
+/// Loads TLS (first: a mistake there should not leave a port bound) and binds every address.
+pub(crate) fn prepare(config: &crate::ServerConfig) -> io::Result<Prepared> {
+    let tls = config.tls.as_ref().map(crate::TlsFiles::load).transpose()?;
+    let listeners = bind_all(&config.addresses)?;
+    let local_addrs = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok(Prepared {
+        listeners,
+        local_addrs,
+        tls,
+    })
+}

@@ -72,9 +72,8 @@ use weft_core::service::{ConnectionInfo, Service};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::{ConnectionGate, Permit};
-use crate::listener::bind_all;
+use crate::listener::{Prepared, prepare};
 use crate::shutdown::Shutdown;
-use crate::tls::TlsFiles;
 
 /// Ready connections the queue holds per worker before the watcher waits for room.
 const QUEUE_PER_WORKER: usize = 16;
@@ -89,13 +88,12 @@ const HARD_STOP_GRACE: Duration = Duration::from_secs(1);
 /// Serves `service` on a pool of `config.workers` threads until shut down; returns once
 /// listening.
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
-    let listeners = bind_all(&config.addresses)?;
-    let local_addrs = listeners
-        .iter()
-        .map(TcpListener::local_addr)
-        .collect::<io::Result<Vec<_>>>()?;
+    let Prepared {
+        listeners,
+        local_addrs,
+        tls,
+    } = prepare(&config)?;
     let shutdown = Shutdown::new();
-    let tls = config.tls.as_ref().map(TlsFiles::load).transpose()?;
     let workers = config.workers.max(1);
     let sockets = Arc::new(Sockets {
         poller: Poller::new()?,
@@ -1365,29 +1363,16 @@ mod tests {
         stop(server);
     }
 
-    /// A self-signed certificate made with the `openssl` command, or `None` without one.
-    fn self_signed_certificate() -> Option<TlsFiles> {
+    /// A self-signed certificate for localhost and 127.0.0.1, made with rcgen.
+    fn self_signed_certificate() -> Option<crate::TlsFiles> {
         let dir = std::env::temp_dir().join(format!("weft-pool-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
         let (cert, key): (PathBuf, PathBuf) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let made = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .ok()?;
-        made.status.success().then_some(TlsFiles { cert, key })
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let made = rcgen::generate_simple_self_signed(names).ok()?;
+        std::fs::write(&cert, made.cert.pem()).ok()?;
+        std::fs::write(&key, made.signing_key.serialize_pem()).ok()?;
+        Some(crate::TlsFiles { cert, key })
     }
 
     #[test]

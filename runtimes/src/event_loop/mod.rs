@@ -84,9 +84,8 @@ use self::slab::{Key, Slab};
 use self::timers::Timers;
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::{ConnectionGate, Permit};
-use crate::listener::bind_all;
+use crate::listener::{Prepared, prepare};
 use crate::shutdown::Shutdown;
-use crate::tls::TlsFiles;
 
 /// Connections one listener accepts per turn of the loop.
 const ACCEPTS_PER_TURN: usize = 64;
@@ -196,12 +195,11 @@ pub(crate) fn start<R: Reactor, S: Service>(
     config: ServerConfig,
     service: S,
 ) -> io::Result<ServerHandle> {
-    let listeners = bind_all(&config.addresses)?;
-    let local_addrs = listeners
-        .iter()
-        .map(TcpListener::local_addr)
-        .collect::<io::Result<Vec<_>>>()?;
-    let tls = config.tls.as_ref().map(TlsFiles::load).transpose()?;
+    let Prepared {
+        listeners,
+        local_addrs,
+        tls,
+    } = prepare(&config)?;
     let shutdown = Shutdown::new();
     let gate = ConnectionGate::new(config.max_connections);
     let server = Arc::new(Server {
