@@ -342,8 +342,15 @@ impl<S: Service> Dispatcher<S> {
 
 impl ResponseInProgress {
     /// Polls the body for its next frame into `unsent` or `ended`; false when it is pending.
+    /// A body that panics is treated as one that failed: the response is cut short and the
+    /// connection closes, while the server lives on.
     fn take_frame(&mut self, cx: &mut Context<'_>) -> bool {
-        match Pin::new(&mut self.body).poll_frame(cx) {
+        let polled = catch_unwind(AssertUnwindSafe(|| Pin::new(&mut self.body).poll_frame(cx)));
+        let polled = polled.unwrap_or_else(|_| {
+            tracing::error!("response body panicked; cutting the response short");
+            Poll::Ready(Some(Err("response body panicked".into())))
+        });
+        match polled {
             Poll::Pending => return false,
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => self.unsent = data,
@@ -358,5 +365,81 @@ impl ResponseInProgress {
             Poll::Ready(None) => self.ended = Some(BodyEnd::Finished),
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use http_body::Frame;
+
+    use super::*;
+
+    /// A response body that panics when polled.
+    struct PanickingBody;
+
+    impl http_body::Body for PanickingBody {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            panic!("deliberate panic in a response body");
+        }
+    }
+
+    fn run(dispatcher: &mut Dispatcher<impl Service>, request: &[u8]) -> Vec<u8> {
+        let now = Instant::now();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(dispatcher.receive(now, request), request.len());
+        let mut output = Vec::new();
+        for _ in 0..16 {
+            dispatcher.poll(&mut cx);
+            while let Some(bytes) = dispatcher.poll_transmit(now) {
+                output.extend_from_slice(&bytes);
+            }
+        }
+        output
+    }
+
+    #[test]
+    fn a_panicking_response_body_cuts_the_response_and_closes() {
+        let service = |_request: Request<Body>| async { Response::new(Body::new(PanickingBody)) };
+        let info = ConnectionInfo::default();
+        let mut dispatcher = Dispatcher::new(
+            Arc::new(service),
+            DispatchConfig::default(),
+            info,
+            Instant::now(),
+        );
+        let output = run(&mut dispatcher, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
+        let output = String::from_utf8(output).unwrap();
+        assert!(output.starts_with("HTTP/1.1 200 OK\r\n"), "{output}");
+        assert!(output.contains("transfer-encoding: chunked"), "{output}");
+        assert!(
+            !output.ends_with("0\r\n\r\n"),
+            "a cut response must not look complete: {output}"
+        );
+        assert!(dispatcher.is_closed());
+    }
+
+    #[test]
+    fn a_panicking_call_is_answered_500() {
+        let service = |_request: Request<Body>| -> std::future::Ready<Response<Body>> {
+            panic!("deliberate panic in Service::call");
+        };
+        let info = ConnectionInfo::default();
+        let mut dispatcher = Dispatcher::new(
+            Arc::new(service),
+            DispatchConfig::default(),
+            info,
+            Instant::now(),
+        );
+        let output = run(&mut dispatcher, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
+        assert!(output.starts_with(b"HTTP/1.1 500 Internal Server Error\r\n"));
+        assert!(!dispatcher.is_closed(), "the connection lives on");
     }
 }
