@@ -6,11 +6,11 @@
 //! backpressure both ways. It still owns no I/O: each adapter below only moves bytes, time and
 //! wake-ups between it and one kind of I/O.
 //!
-//! - [`blocking`] (feature `blocking`): blocking `std::io::Read + Write` with read timeouts,
+//! - `blocking` (feature `blocking`): blocking `std::io::Read + Write` with read timeouts,
 //!   a thread per connection or a pool that parks quiet connections elsewhere.
-//! - [`futures_io`] (feature `futures-io`): `AsyncRead + AsyncWrite`, for smol, async-std,
+//! - `futures_io` (feature `futures-io`): `AsyncRead + AsyncWrite`, for smol, async-std,
 //!   and tokio through its compat layer.
-//! - [`mio`] (feature `mio`): readiness-driven, for a `mio::Poll` the application owns; see
+//! - `mio` (feature `mio`): readiness-driven, for a `mio::Poll` the application owns; see
 //!   `examples/embed_mio.rs`.
 
 #[cfg(feature = "blocking")]

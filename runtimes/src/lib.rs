@@ -6,7 +6,7 @@
 //! | feature | module | model |
 //! |---|---|---|
 //! | `mio` | `mio` | one event loop per worker thread on mio (epoll, kqueue, IOCP), edge-triggered; handler futures polled on the loop thread |
-//! | `smol` | [`smol`](crate::smol) | a smol executor on `workers` threads |
+//! | `smol` | `smol` | a smol executor on `workers` threads |
 //! | `async-std` | `async_std` | async-std's global executor (async-std is discontinued upstream: supported, but deprecated) |
 //! | `poll` | `poll` | the same event loops on the `polling` crate (epoll, kqueue, IOCP, `poll(2)`): the portable fallback |
 //! | `pool` | `pool` | a pool of `workers` threads over blocking sockets, fed through a bounded queue; one watcher thread accepts and waits on idle connections, which hold no worker |
