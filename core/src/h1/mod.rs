@@ -21,7 +21,8 @@
 //!                  GET /bye HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
 //! let mut written = Vec::new(); // what the "socket" received from us
 //!
-//! let now = Instant::now(); // the driver's clock; the core never reads one
+//! let clock = Instant::now; // the driver's clock: the core never reads one
+//! let now = clock();
 //! let mut conn = ServerConnection::new(Limits::default(), now);
 //! let mut unread = &incoming[..];
 //! let mut body = Vec::new();
