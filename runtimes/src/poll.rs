@@ -6,6 +6,11 @@
 //! edge-triggered mode): each event disarms its socket, and the loop arms it again for exactly
 //! the readiness it then waits for. That costs a system call per event more than the mio
 //! runtime's edge-triggered registration, the price of running everywhere.
+//!
+//! On Windows, where `polling` cannot open an IOCP port, the loops run on a `WSAPoll` reactor
+//! instead. The environment variable `WEFT_POLL_BACKEND` picks the backend there: unset, empty
+//! or `auto` (IOCP, falling back to `WSAPoll`), `polling` (IOCP only) or `wsapoll` (`WSAPoll`
+//! only). Elsewhere it is ignored.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -18,6 +23,9 @@ use weft_core::service::Service;
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::event_loop::{self, Interest, Notify, Reactor, Ready, Socket};
+
+#[cfg(windows)]
+mod wsapoll;
 
 /// Readiness events taken from the OS per wait.
 const EVENTS_PER_WAIT: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
@@ -35,6 +43,11 @@ const EVENTS_PER_WAIT: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 /// # std::io::Result::Ok(())
 /// ```
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
+    #[cfg(windows)]
+    if wsapoll::backend()? == wsapoll::Backend::WsaPoll {
+        tracing::info!("poll runtime: WSAPoll backend");
+        return event_loop::start::<wsapoll::WsaPollReactor, S>(config, service);
+    }
     event_loop::start::<PollReactor, S>(config, service)
 }
 
