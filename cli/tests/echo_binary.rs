@@ -325,6 +325,7 @@ impl Drop for Server {
 fn parse_listening_line(line: &str, runtime: &str) -> SocketAddr {
     let rest = line
         .strip_prefix("weft echo listening on http://")
+        .or_else(|| line.strip_prefix("weft echo listening on https://"))
         .unwrap_or_else(|| panic!("{runtime}: unexpected first line {line:?}"));
     let (addr, named) = rest
         .split_once(' ')
@@ -1382,6 +1383,44 @@ fn max_connections_holds_the_next_client_until_one_ends() {
             r#"{"message":"Hello, World!"}"#,
             "{runtime}"
         );
+        server.stop();
+    });
+}
+
+/// `--tls-cert`/`--tls-key`: every runtime serves HTTPS that curl verifies against the
+/// certificate (made here with rcgen), agreeing on TLS 1.3 and on TLS 1.2.
+#[test]
+fn tls_flags_serve_https_on_every_runtime() {
+    let dir = TempDir::new("tls-binary");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    for_each_runtime(|runtime| {
+        let args = [
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+        ];
+        let server = Server::start_with(runtime, &args);
+        let port = server.addrs[0].port();
+        let resolve = format!("localhost:{port}:127.0.0.1");
+        let url = format!("https://localhost:{port}/plaintext");
+        for version in [&["--tlsv1.3"][..], &["--tls-max", "1.2"][..]] {
+            let args = [
+                &["--cacert", cert, "--resolve", &resolve],
+                version,
+                &[url.as_str()],
+            ]
+            .concat();
+            let response = curl(&args);
+            assert_eq!(response.status, 200, "{runtime} {version:?}: {response:?}");
+            assert_eq!(response.body, b"Hello, World!", "{runtime} {version:?}");
+        }
         server.stop();
     });
 }
