@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod h1;
+pub mod hpack;
 mod limits;
 pub mod service;
 

@@ -1,0 +1,165 @@
+//! The HPACK encoder (RFC 7541 §3, §6, §7): header fields in, header block bytes out.
+
+use bytes::{BufMut, BytesMut};
+
+use super::table::{DynamicTable, entry_size};
+use super::{HeaderField, huffman, integer};
+
+/// Names whose values are secrets: always sent as never-indexed literals (RFC 7541 §6.2.3,
+/// §7.1.3), so no intermediary stores them in a table and compression cannot reveal them.
+const SENSITIVE_NAMES: [&[u8]; 4] = [
+    b"authorization",
+    b"cookie",
+    b"set-cookie",
+    b"proxy-authorization",
+];
+
+/// Names whose values rarely repeat on a connection: indexing them would only evict entries
+/// that do.
+const UNINDEXED_NAMES: [&[u8]; 8] = [
+    b":path",
+    b"content-length",
+    b"content-range",
+    b"etag",
+    b"if-modified-since",
+    b"if-none-match",
+    b"last-modified",
+    b"age",
+];
+
+/// Encodes header blocks for one HTTP/2 connection, keeping its dynamic table.
+///
+/// Fields are indexed when the table holds them, added to the table when they are likely to
+/// repeat, and their strings Huffman-coded when that is shorter. Sensitive fields (those marked
+/// [`HeaderField::sensitive`], and `authorization`, `cookie`, `set-cookie`,
+/// `proxy-authorization`) are never indexed. Names are taken as given: HTTP/2 requires them in
+/// lowercase (RFC 9113 §8.2.1), which the caller ensures.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use weft_core::hpack::{Decoder, Encoder, HeaderField};
+///
+/// let mut encoder = Encoder::new(4096);
+/// let mut decoder = Decoder::new(4096, 16 * 1024);
+/// let fields = vec![
+///     HeaderField::new(":status", "200"),
+///     HeaderField::sensitive("set-cookie", "id=42"),
+/// ];
+/// let mut block = BytesMut::new();
+/// encoder.encode(&fields, &mut block);
+/// assert_eq!(decoder.decode(&block).unwrap(), fields);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    table: DynamicTable,
+    /// Most table memory we are willing to use, whatever the peer allows.
+    cap: usize,
+    /// Size updates to announce at the start of the next block: the smallest maximum since the
+    /// last block, then the current one (RFC 7541 §4.2).
+    pending_update: Option<(usize, usize)>,
+}
+
+impl Encoder {
+    /// An encoder whose table starts at `max_table_size`, which must not exceed the peer's
+    /// SETTINGS_HEADER_TABLE_SIZE (4096 until the peer says otherwise, RFC 9113 §6.5.2). It is
+    /// also the most the table will ever use: a peer allowing more is not followed past it.
+    pub fn new(max_table_size: usize) -> Self {
+        Encoder::with_cap(max_table_size, max_table_size)
+    }
+
+    /// An encoder for a peer whose decoder's table currently allows `peer_max_table_size`
+    /// (4096 at the start of an HTTP/2 connection), using at most `cap` of it. A smaller `cap`
+    /// is announced by a size update at the start of the first block (RFC 7541 §4.2).
+    pub fn with_cap(peer_max_table_size: usize, cap: usize) -> Self {
+        let mut encoder = Encoder {
+            table: DynamicTable::new(peer_max_table_size),
+            cap,
+            pending_update: None,
+        };
+        if cap < peer_max_table_size {
+            encoder.pending_update = Some((cap, cap));
+            encoder.table.set_max_size(cap);
+        }
+        encoder
+    }
+
+    /// Applies the peer's SETTINGS_HEADER_TABLE_SIZE. The table then uses the smaller of it and
+    /// the size given to [`Encoder::new`]; the change is announced at the start of the next
+    /// block (RFC 7541 §6.3), evicting entries at once when it shrinks.
+    pub fn set_max_table_size(&mut self, peer_max_table_size: usize) {
+        let size = peer_max_table_size.min(self.cap);
+        let smallest = match self.pending_update {
+            Some((smallest, _)) => smallest.min(size),
+            None if size == self.table.max_size() => return,
+            None => size,
+        };
+        self.pending_update = Some((smallest, size));
+        self.table.set_max_size(smallest);
+        self.table.set_max_size(size);
+    }
+
+    /// The dynamic table's size, in RFC 7541 §4.1 bytes.
+    pub fn table_size(&self) -> usize {
+        self.table.size()
+    }
+
+    /// Encodes `fields` as one header block, appending it to `dst`.
+    pub fn encode<'a, I>(&mut self, fields: I, dst: &mut BytesMut)
+    where
+        I: IntoIterator<Item = &'a HeaderField>,
+    {
+        if let Some((smallest, size)) = self.pending_update.take() {
+            if smallest < size {
+                integer::encode(smallest, 5, 0x20, dst);
+            }
+            integer::encode(size, 5, 0x20, dst);
+        }
+        for field in fields {
+            self.encode_field(field, dst);
+        }
+    }
+
+    fn encode_field(&mut self, field: &HeaderField, dst: &mut BytesMut) {
+        let name = &field.name[..];
+        let value = &field.value[..];
+        let sensitive = field.sensitive || SENSITIVE_NAMES.contains(&name);
+        let (exact, name_index) = self.table.find(name, value);
+        if !sensitive {
+            if let Some(index) = exact {
+                integer::encode(index, 7, 0x80, dst); // §6.1
+                return;
+            }
+        }
+        let index = name_index.unwrap_or(0);
+        let indexing = !sensitive
+            && !UNINDEXED_NAMES.contains(&name)
+            && entry_size(name, value) <= self.table.max_size() / 2;
+        if indexing {
+            integer::encode(index, 6, 0x40, dst); // §6.2.1
+        } else if sensitive {
+            integer::encode(index, 4, 0x10, dst); // §6.2.3
+        } else {
+            integer::encode(index, 4, 0x00, dst); // §6.2.2
+        }
+        if index == 0 {
+            write_string(name, dst);
+        }
+        write_string(value, dst);
+        if indexing {
+            self.table.insert(field.name.clone(), field.value.clone());
+        }
+    }
+}
+
+/// Writes a string literal (RFC 7541 §5.2), Huffman-coded unless that is longer (on a tie,
+/// Huffman, as the examples of RFC 7541 Appendix C do).
+fn write_string(src: &[u8], dst: &mut BytesMut) {
+    let huffman_len = huffman::encoded_len(src);
+    if huffman_len <= src.len() {
+        integer::encode(huffman_len, 7, 0x80, dst);
+        huffman::encode(src, dst);
+    } else {
+        integer::encode(src.len(), 7, 0x00, dst);
+        dst.put_slice(src);
+    }
+}
