@@ -1,6 +1,7 @@
 //! weft-core: the sans-IO protocol core of weft.
 //!
-//! Pure state machines that parse and produce HTTP/1.1 ([`h1`]), with no socket, clock or
+//! Pure state machines that parse and produce HTTP/1.1 ([`h1`]), HPACK ([`hpack`]) and HTTP/2
+//! frames ([`h2`]; the HTTP/2 connection itself is still to come), with no socket, clock or
 //! thread inside: bytes in through `receive`, events out through `poll_event`, bytes out
 //! through `poll_transmit`, and time in through `handle_timeout`. Plug them into any event
 //! loop. Every bound they enforce is in [`Limits`].
@@ -12,6 +13,7 @@
 
 pub mod body;
 pub mod h1;
+pub mod h2;
 pub mod hpack;
 mod limits;
 pub mod service;
