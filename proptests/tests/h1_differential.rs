@@ -282,9 +282,11 @@ fn stricter_rule(error: &H1Error, bytes: &[u8], oracle: &OracleHead) -> Option<&
             "RFC 9112 §3.2: HTTP/1.1 request lacks Host",
         ),
         H1Error::DuplicateHost => holds(hosts.len() > 1, "RFC 9112 §3.2: more than one Host"),
+        // weft is also stricter than the bare grammar in one case: an empty host followed by a
+        // port (`:80`, `:`) names no host at all, so it is refused though `reg-name` may be empty.
         H1Error::InvalidHost => holds(
-            hosts.len() == 1 && !host_is_valid(hosts[0]),
-            "RFC 9112 §3.2 / RFC 9110 §7.2: Host is not uri-host [\":\" port]",
+            hosts.len() == 1 && (!host_is_valid(hosts[0]) || hosts[0].first() == Some(&b':')),
+            "RFC 9112 §3.2 / RFC 9110 §7.2: Host is not uri-host [\":\" port] with a host",
         ),
         // RFC 9110 §10.1.1: a server MAY answer 417 to an expectation it does not support;
         // weft supports exactly one `100-continue`.
