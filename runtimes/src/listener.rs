@@ -62,3 +62,20 @@ pub(crate) fn prepare(config: &crate::ServerConfig) -> io::Result<Prepared> {
         tls,
     })
 }
+
+/// Accepts one connection for a readiness loop: non-blocking (a blocking socket would stall the
+/// loop, so one that cannot be made non-blocking is refused) and with `TCP_NODELAY`.
+#[cfg_attr(not(feature = "poll"), allow(dead_code))]
+pub(crate) fn accept_nonblocking(
+    listener: &TcpListener,
+) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept()?;
+    if let Err(error) = stream.set_nonblocking(true) {
+        tracing::warn!(%peer, %error, "cannot make a connection non-blocking; closing it");
+        return Err(io::ErrorKind::ConnectionAborted.into());
+    }
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+    }
+    Ok((stream, peer))
+}

@@ -158,16 +158,7 @@ impl Reactor for PollReactor {
     }
 
     fn accept(listener: &Self::Listener) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = listener.io.accept()?;
-        if let Err(error) = stream.set_nonblocking(true) {
-            // A blocking socket would stall the loop: this connection cannot be served.
-            tracing::warn!(%peer, %error, "cannot make a connection non-blocking; closing it");
-            return Err(io::ErrorKind::ConnectionAborted.into());
-        }
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
-        }
-        Ok((stream, peer))
+        crate::listener::accept_nonblocking(&listener.io)
     }
 
     fn add(
