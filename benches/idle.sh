@@ -25,9 +25,6 @@ GOAL_MIB=${GOAL_MIB:-64}
 BUILD=${BUILD:-1}
 OUT=${OUT:-$ROOT/target/idle/$(date +%Y%m%d-%H%M%S)}
 
-WEFT_BIN=$ROOT/target/release/weft
-PEER_TARGET=$ROOT/target/peers
-HYPER_BIN=$PEER_TARGET/release/weft-peer-hyper
 CLIENT=$ROOT/benches/peers/idle_clients.py
 
 die() { echo "idle.sh: $*" >&2; exit 1; }
@@ -37,34 +34,9 @@ ulimit -n "$(ulimit -Hn)"
 [[ $(ulimit -n) == unlimited || $(ulimit -n) -gt $((CONNS + 100)) ]] ||
     die "RLIMIT_NOFILE hard limit $(ulimit -Hn) is too low for $CONNS connections"
 
-SERVER_PID=
-stop_server() {
-    local pid=$SERVER_PID
-    SERVER_PID=
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-trap stop_server EXIT
-trap 'exit 130' INT TERM
-
-if [[ $BUILD != 0 ]]; then
-    echo "== building weft (release) and the hyper peer" >&2
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p weft-cli
-    [[ -z $PEERS ]] || cargo build --release --quiet \
-        --manifest-path "$ROOT/benches/peers/hyper/Cargo.toml" --target-dir "$PEER_TARGET"
-fi
-[[ -z $RUNTIMES || -x $WEFT_BIN ]] || die "$WEFT_BIN is missing (run with BUILD=1)"
-[[ -z $PEERS || -x $HYPER_BIN ]] || die "$HYPER_BIN is missing (run with BUILD=1)"
-mkdir -p "$OUT"
-# The commit the binaries were built from (with BUILD=0: the commit checked out now).
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT + uncommitted changes"
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+build_binaries
 
 start_server() {
     local name=$1 log=$OUT/$1.server.log
@@ -76,15 +48,7 @@ start_server() {
             >"$log" 2>&1 </dev/null & ;;
     esac
     SERVER_PID=$!
-    SERVER_URL=
-    for _ in $(seq 100); do
-        SERVER_URL=$(grep -o -m1 'listening on http://[^ ]*' "$log" | sed 's/^listening on //') || true
-        [[ -n $SERVER_URL ]] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$log" >&2
-    die "$name did not print its address within 10 s"
+    wait_for_address "$name" "$log"
 }
 
 RESULTS=$OUT/results.txt

@@ -37,9 +37,6 @@ HYPER_FLAVOR=${HYPER_FLAVOR:-current}
 BUILD=${BUILD:-1}
 OUT=${OUT:-$ROOT/target/load/$(date +%Y%m%d-%H%M%S)}
 
-WEFT_BIN=$ROOT/target/release/weft
-PEER_TARGET=$ROOT/target/peers
-HYPER_BIN=$PEER_TARGET/release/weft-peer-hyper
 PIPELINE_LUA=$ROOT/benches/peers/pipeline.lua
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -52,36 +49,9 @@ for s in $SCENARIOS; do
     case $s in c64 | c256 | pipe16) ;; *) die "unknown scenario $s (c64 c256 pipe16)" ;; esac
 done
 
-# Every server started is stopped on exit, however the script ends.
-SERVER_PID=
-stop_server() {
-    local pid=$SERVER_PID
-    SERVER_PID=
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-trap stop_server EXIT
-trap 'exit 130' INT TERM
-
-if [[ $BUILD != 0 ]]; then
-    echo "== building weft (release) and the hyper peer" >&2
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p weft-cli
-    # The peer is its own workspace; its build lands in target/peers, outside the source tree.
-    cargo build --release --quiet --manifest-path "$ROOT/benches/peers/hyper/Cargo.toml" \
-        --target-dir "$PEER_TARGET"
-fi
-[[ -z $RUNTIMES || -x $WEFT_BIN ]] || die "$WEFT_BIN is missing (run with BUILD=1)"
-[[ -z $PEERS || -x $HYPER_BIN ]] || die "$HYPER_BIN is missing (run with BUILD=1)"
-mkdir -p "$OUT"
-# The commit the binaries were built from (with BUILD=0: the commit checked out now).
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT + uncommitted changes"
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+build_binaries
 
 # start_server NAME: starts it pinned to SERVER_CPU; sets SERVER_PID and SERVER_URL.
 start_server() {
@@ -93,15 +63,7 @@ start_server() {
             --workers 1 >"$log" 2>&1 </dev/null & ;;
     esac
     SERVER_PID=$! # taskset execs the server: same pid
-    SERVER_URL=
-    for _ in $(seq 100); do
-        SERVER_URL=$(grep -o -m1 'listening on http://[^ ]*' "$log" | sed 's/^listening on //') || true
-        [[ -n $SERVER_URL ]] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$log" >&2
-    die "$name did not print its address within 10 s"
+    wait_for_address "$name" "$log"
 }
 
 # The server's user+system CPU time so far, in clock ticks (fields 14 and 15 of /proc/PID/stat,
