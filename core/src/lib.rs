@@ -1,8 +1,7 @@
 //! weft-core: the sans-IO protocol core of weft.
 //!
 //! Pure state machines that parse and produce HTTP/1.1 ([`h1`]), HPACK ([`hpack`]) and HTTP/2
-//! frames ([`h2`]; the HTTP/2 connection itself is still to come), with no socket, clock or
-//! thread inside: bytes in through `receive`, events out through `poll_event`, bytes out
+//! (frames and the server connection, [`h2`]), with no socket, clock or thread inside: bytes in through `receive`, events out through `poll_event`, bytes out
 //! through `poll_transmit`, and time in through `handle_timeout`. Plug them into any event
 //! loop. Every bound they enforce is in [`Limits`].
 #![forbid(unsafe_code)]
@@ -18,4 +17,4 @@ pub mod hpack;
 mod limits;
 pub mod service;
 
-pub use limits::Limits;
+pub use limits::{Http2Limits, Limits};

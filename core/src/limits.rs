@@ -51,10 +51,109 @@ pub struct Limits {
     /// `408 Request Timeout` and closes (or closes quietly when not a byte has arrived).
     pub head_timeout: Duration,
     /// Longest silence allowed while a request body is being read. Crossing it answers `408`
-    /// if no response has started, and closes.
+    /// if no response has started, and closes. On HTTP/2 the silent stream alone is reset
+    /// with `CANCEL`, and only while the client has flow-control window to send (a client
+    /// waiting for the application to read is not silent).
     pub body_idle_timeout: Duration,
     /// Longest an idle keep-alive connection waits for its next request before it closes.
     pub keep_alive_timeout: Duration,
+    /// Bounds that only HTTP/2 connections use: settings we advertise and the flood defences.
+    pub h2: Http2Limits,
+}
+
+/// The HTTP/2 part of [`Limits`]: what we advertise in SETTINGS, and one budget per kind of
+/// abuse (RFC 9113 §10.5). Crossing a budget ends the connection with GOAWAY
+/// `ENHANCE_YOUR_CALM` unless the field says otherwise; budgets "per flood window" are counted
+/// over [`Http2Limits::flood_window`] using the time the connection is given. Header-list size
+/// uses [`Limits::max_head_size`] (advertised as SETTINGS_MAX_HEADER_LIST_SIZE; a larger decoded
+/// list answers that request `431`, a larger encoded block ends the connection) and
+/// [`Limits::max_headers`]; request bodies use [`Limits::max_body_size`] (a larger declared
+/// `content-length` answers `413`, a body growing past it resets its stream with `CANCEL`);
+/// input and output buffers use [`Limits::max_buffered_input`] (at least one whole frame) and
+/// [`Limits::max_buffered_output`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Http2Limits {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS we advertise; a stream past it is refused with
+    /// RST_STREAM `REFUSED_STREAM`.
+    pub max_concurrent_streams: u32,
+    /// SETTINGS_INITIAL_WINDOW_SIZE we advertise: request-body bytes a client may send on one
+    /// stream before the application reads them (at most 2^31 - 1; larger is clamped).
+    pub initial_window_size: u32,
+    /// Receive window of the whole connection (raised from 65 535 by a WINDOW_UPDATE at start;
+    /// 65 535 to 2^31 - 1, clamped): bounds the request-body bytes buffered over all streams
+    /// together.
+    pub connection_window_size: u32,
+    /// SETTINGS_MAX_FRAME_SIZE we advertise (16 384 to 16 777 215; clamped into that range).
+    pub max_frame_size: u32,
+    /// SETTINGS_HEADER_TABLE_SIZE we advertise: the HPACK dynamic table the client may use.
+    pub header_table_size: u32,
+    /// Time the client has to acknowledge our SETTINGS; then GOAWAY `SETTINGS_TIMEOUT`.
+    pub settings_timeout: Duration,
+    /// Longest a connection with no open stream waits for a new one before GOAWAY `NO_ERROR`
+    /// and close.
+    pub idle_timeout: Duration,
+    /// Longest a response may wait for flow-control window (a client that never sends
+    /// WINDOW_UPDATE): the stream is reset with `CANCEL`, or the connection closed with
+    /// GOAWAY `FLOW_CONTROL_ERROR` when the connection window is the one at zero.
+    pub send_stall_timeout: Duration,
+    /// Streams a connection serves before it sends GOAWAY and drains (also keeps far away
+    /// from stream-identifier exhaustion).
+    pub max_streams_per_connection: u32,
+    /// The window every flood budget below is counted over.
+    pub flood_window: Duration,
+    /// Streams the client may reset before their response finished, per flood window
+    /// (rapid reset, CVE-2023-44487). A reset stream keeps counting against
+    /// `max_concurrent_streams` until the application has taken its reset event.
+    pub max_client_resets: u32,
+    /// Streams we may reset because the client broke a stream rule, per flood window
+    /// (MadeYouReset, CVE-2025-8671). Requests refused for an oversized header list (`431`)
+    /// or past SETTINGS_MAX_CONCURRENT_STREAMS count too. A reset stream keeps counting
+    /// against `max_concurrent_streams` until the application has taken its reset event.
+    pub max_error_resets: u32,
+    /// Stream errors caused by the client over the connection's whole life (the same events
+    /// `max_error_resets` counts).
+    pub max_stream_errors_total: u32,
+    /// CONTINUATION frames allowed after one HEADERS or PUSH_PROMISE (CONTINUATION flood,
+    /// CVE-2024-27316); the whole encoded block is also bounded by `max_head_size`.
+    pub max_continuation_frames: u32,
+    /// SETTINGS frames per flood window.
+    pub max_settings_frames: u32,
+    /// PING frames per flood window.
+    pub max_ping_frames: u32,
+    /// Empty or tiny frames that carry no progress (DATA or HEADERS or CONTINUATION with
+    /// nothing in them and no END flag, zero-length DATA) per flood window.
+    pub max_empty_frames: u32,
+    /// WINDOW_UPDATE frames per flood window.
+    pub max_window_update_frames: u32,
+    /// PRIORITY and PRIORITY_UPDATE frames per flood window.
+    pub max_priority_frames: u32,
+}
+
+impl Default for Http2Limits {
+    fn default() -> Self {
+        Http2Limits {
+            max_concurrent_streams: 100,
+            initial_window_size: 256 * 1024,
+            connection_window_size: 1024 * 1024,
+            max_frame_size: 16 * 1024,
+            header_table_size: 4096,
+            settings_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            send_stall_timeout: Duration::from_secs(30),
+            max_streams_per_connection: 100_000,
+            flood_window: Duration::from_secs(10),
+            max_client_resets: 200,
+            max_error_resets: 100,
+            max_stream_errors_total: 1000,
+            max_continuation_frames: 16,
+            max_settings_frames: 100,
+            max_ping_frames: 100,
+            max_empty_frames: 1000,
+            max_window_update_frames: 10_000,
+            max_priority_frames: 10_000,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -73,6 +172,7 @@ impl Default for Limits {
             head_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(5),
+            h2: Http2Limits::default(),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The HPACK decoder (RFC 7541 §3, §6): header block bytes in, header fields out.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
-use super::table::{DynamicTable, entry_size};
+use super::table::{DynamicTable, STATIC_TABLE, entry_size};
+
+/// Indices 1 to this are the static table's (RFC 7541 §2.3.3).
+const STATIC_ENTRIES: usize = STATIC_TABLE.len();
 use super::{HeaderField, HpackError, huffman, integer};
 
 /// Decodes header blocks of one HTTP/2 connection, keeping its dynamic table.
@@ -18,7 +21,11 @@ use super::{HeaderField, HpackError, huffman, integer};
 ///
 /// Strings are allocated only after their length was checked against the bytes left in the
 /// block, so a block of `n` bytes never makes the decoder allocate much more than `n` (Huffman
-/// expands at most 8/5).
+/// expands at most 8/5). The strings of one block share one allocation, made at the first
+/// literal. A field added to the dynamic table shares it too when the block is small next to
+/// the entry and its name is not another dynamic entry's; otherwise it gets its own copy (name
+/// and value in one allocation). Each entry thus keeps alive at most four times its size, and
+/// the table at most four times its maximum.
 ///
 /// Any other error leaves the table out of sync: the connection must end with
 /// `COMPRESSION_ERROR` (RFC 9113 §4.3).
@@ -89,7 +96,9 @@ impl Decoder {
     /// Decodes one complete header block (HEADERS or PUSH_PROMISE plus its CONTINUATION
     /// frames) into a list of fields.
     pub fn decode(&mut self, block: &[u8]) -> Result<Vec<HeaderField>, HpackError> {
-        let mut fields = Vec::new();
+        // Every field takes at least one byte, and most blocks hold fewer than 14: room for
+        // 14 is an allocation small enough for the allocator's fast path (1 KiB).
+        let mut fields = Vec::with_capacity(block.len().min(14));
         self.decode_into(block, &mut fields)?;
         Ok(fields)
     }
@@ -102,6 +111,7 @@ impl Decoder {
         fields: &mut Vec<HeaderField>,
     ) -> Result<(), HpackError> {
         let mut pos = 0usize;
+        let mut strings = BlockStrings::new(block.len());
         let mut at_start = true;
         let mut list_size = 0usize;
         let mut too_large = false;
@@ -145,13 +155,19 @@ impl Decoder {
                 };
                 let (index, used) = integer::decode(rest, prefix)?;
                 pos += used;
-                let name = if index == 0 {
-                    read_string(block, &mut pos)?
+                let mut name = if index == 0 {
+                    strings.read(block, &mut pos)?
                 } else {
                     self.entry(index)?.0
                 };
-                let value = read_string(block, &mut pos)?;
+                let mut value = strings.read(block, &mut pos)?;
                 if indexing {
+                    // A name taken from another dynamic entry would keep that entry's memory
+                    // alive past its eviction: such an entry always gets its own copy.
+                    let dynamic_name = index > STATIC_ENTRIES;
+                    if dynamic_name || !strings.may_pin(entry_size(&name, &value)) {
+                        (name, value) = own_entry(index, name, value);
+                    }
                     self.table.insert(name.clone(), value.clone());
                 }
                 HeaderField {
@@ -185,21 +201,67 @@ impl Decoder {
     }
 }
 
-/// Reads a string literal (RFC 7541 §5.2) at `*pos`, advancing past it. The length is checked
-/// against the bytes left in the block before anything is allocated.
-fn read_string(block: &[u8], pos: &mut usize) -> Result<Bytes, HpackError> {
-    let rest = block.get(*pos..).unwrap_or_default();
-    let &first = rest.first().ok_or(HpackError::Truncated)?;
-    let (len, used) = integer::decode(rest, 7)?;
-    let raw = rest
-        .get(used..)
-        .and_then(|r| r.get(..len))
-        .ok_or(HpackError::Truncated)?;
-    *pos += used + len;
-    if first & 0x80 == 0 {
-        return Ok(Bytes::copy_from_slice(raw));
+/// How many times its own size a dynamic table entry may keep alive: entries share their
+/// block's buffer (saving a copy) when it is small enough, so the memory the table holds
+/// stays within this multiple of its size.
+const PIN_RATIO: usize = 4;
+
+/// The strings of one block, decoded into one buffer they share.
+struct BlockStrings {
+    buffer: BytesMut,
+    /// What the block's strings can take at most: raw strings are no longer than the block,
+    /// Huffman ones at most 8/5 of it.
+    capacity: usize,
+}
+
+impl BlockStrings {
+    fn new(block_len: usize) -> Self {
+        BlockStrings {
+            buffer: BytesMut::new(),
+            capacity: block_len.saturating_mul(8) / 5,
+        }
     }
-    let mut decoded = Vec::with_capacity(len.saturating_mul(8) / 5);
-    huffman::decode(raw, &mut decoded)?;
-    Ok(Bytes::from(decoded))
+
+    /// Whether a table entry of `entry_size` may keep this block's buffer alive rather than
+    /// get its own copy: only when the buffer is at most [`PIN_RATIO`] times the entry, so
+    /// the table never holds more than that many times its size.
+    fn may_pin(&self, entry_size: usize) -> bool {
+        self.capacity <= entry_size.saturating_mul(PIN_RATIO)
+    }
+
+    /// Reads a string literal (RFC 7541 §5.2) at `*pos`, advancing past it. The length is
+    /// checked against the bytes left in the block before anything is allocated.
+    fn read(&mut self, block: &[u8], pos: &mut usize) -> Result<Bytes, HpackError> {
+        let rest = block.get(*pos..).unwrap_or_default();
+        let &first = rest.first().ok_or(HpackError::Truncated)?;
+        let (len, used) = integer::decode(rest, 7)?;
+        let raw = rest
+            .get(used..)
+            .and_then(|r| r.get(..len))
+            .ok_or(HpackError::Truncated)?;
+        *pos += used + len;
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve(self.capacity);
+        }
+        if first & 0x80 == 0 {
+            self.buffer.extend_from_slice(raw);
+        } else {
+            huffman::decode(raw, &mut self.buffer)?;
+        }
+        Ok(self.buffer.split().freeze())
+    }
+}
+
+/// A field about to enter the dynamic table, in memory of its own: a static name stays static,
+/// any other name and the value are copied into one allocation. Sharing the block's buffer
+/// (or another entry's) would let a small entry keep a large allocation alive.
+fn own_entry(name_index: usize, name: Bytes, value: Bytes) -> (Bytes, Bytes) {
+    if (1..=STATIC_ENTRIES).contains(&name_index) {
+        return (name, Bytes::copy_from_slice(&value));
+    }
+    let mut entry = BytesMut::with_capacity(name.len() + value.len());
+    entry.extend_from_slice(&name);
+    entry.extend_from_slice(&value);
+    let value = entry.split_off(name.len()).freeze();
+    (entry.freeze(), value)
 }

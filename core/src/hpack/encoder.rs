@@ -2,29 +2,31 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::table::{DynamicTable, entry_size};
+use super::index::IndexedTable;
+use super::table::{entry_size, static_index};
 use super::{HeaderField, huffman, integer};
 
-/// Names whose values are secrets: always sent as never-indexed literals (RFC 7541 §6.2.3,
-/// §7.1.3), so no intermediary stores them in a table and compression cannot reveal them.
-const SENSITIVE_NAMES: [&[u8]; 4] = [
-    b"authorization",
-    b"cookie",
-    b"set-cookie",
-    b"proxy-authorization",
+/// Names whose values are secrets (as static-table indices, which all of them have): always
+/// sent as never-indexed literals (RFC 7541 §6.2.3, §7.1.3), so no intermediary stores them in
+/// a table and compression cannot reveal them.
+const SENSITIVE_NAMES: [usize; 4] = [
+    static_index(b"authorization"),
+    static_index(b"cookie"),
+    static_index(b"set-cookie"),
+    static_index(b"proxy-authorization"),
 ];
 
-/// Names whose values rarely repeat on a connection: indexing them would only evict entries
-/// that do.
-const UNINDEXED_NAMES: [&[u8]; 8] = [
-    b":path",
-    b"content-length",
-    b"content-range",
-    b"etag",
-    b"if-modified-since",
-    b"if-none-match",
-    b"last-modified",
-    b"age",
+/// Names whose values rarely repeat on a connection (as static-table indices): indexing them
+/// would only evict entries that do.
+const UNINDEXED_NAMES: [usize; 8] = [
+    static_index(b":path"),
+    static_index(b"content-length"),
+    static_index(b"content-range"),
+    static_index(b"etag"),
+    static_index(b"if-modified-since"),
+    static_index(b"if-none-match"),
+    static_index(b"last-modified"),
+    static_index(b"age"),
 ];
 
 /// Encodes header blocks for one HTTP/2 connection, keeping its dynamic table.
@@ -51,7 +53,7 @@ const UNINDEXED_NAMES: [&[u8]; 8] = [
 /// ```
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    table: DynamicTable,
+    table: IndexedTable,
     /// Most table memory we are willing to use, whatever the peer allows.
     cap: usize,
     /// Size updates to announce at the start of the next block: the smallest maximum since the
@@ -72,7 +74,7 @@ impl Encoder {
     /// is announced by a size update at the start of the first block (RFC 7541 §4.2).
     pub fn with_cap(peer_max_table_size: usize, cap: usize) -> Self {
         let mut encoder = Encoder {
-            table: DynamicTable::new(peer_max_table_size),
+            table: IndexedTable::new(peer_max_table_size),
             cap,
             pending_update: None,
         };
@@ -122,17 +124,19 @@ impl Encoder {
     fn encode_field(&mut self, field: &HeaderField, dst: &mut BytesMut) {
         let name = &field.name[..];
         let value = &field.value[..];
-        let sensitive = field.sensitive || SENSITIVE_NAMES.contains(&name);
-        let (exact, name_index) = self.table.find(name, value);
+        let found = self.table.find(name, value);
+        let static_index = found.static_name.map(|s| s.first);
+        let sensitive =
+            field.sensitive || static_index.is_some_and(|i| SENSITIVE_NAMES.contains(&i));
         if !sensitive {
-            if let Some(index) = exact {
+            if let Some(index) = found.exact {
                 integer::encode(index, 7, 0x80, dst); // §6.1
                 return;
             }
         }
-        let index = name_index.unwrap_or(0);
+        let index = found.name.unwrap_or(0);
         let indexing = !sensitive
-            && !UNINDEXED_NAMES.contains(&name)
+            && !static_index.is_some_and(|i| UNINDEXED_NAMES.contains(&i))
             && entry_size(name, value) <= self.table.max_size() / 2;
         if indexing {
             integer::encode(index, 6, 0x40, dst); // §6.2.1
@@ -146,7 +150,8 @@ impl Encoder {
         }
         write_string(value, dst);
         if indexing {
-            self.table.insert(field.name.clone(), field.value.clone());
+            self.table
+                .insert(field.name.clone(), field.value.clone(), &found);
         }
     }
 }
@@ -154,6 +159,10 @@ impl Encoder {
 /// Writes a string literal (RFC 7541 §5.2), Huffman-coded unless that is longer (on a tie,
 /// Huffman, as the examples of RFC 7541 Appendix C do).
 fn write_string(src: &[u8], dst: &mut BytesMut) {
+    if src.len() < 0x7f {
+        write_short_string(src, dst);
+        return;
+    }
     let huffman_len = huffman::encoded_len(src);
     if huffman_len <= src.len() {
         integer::encode(huffman_len, 7, 0x80, dst);
@@ -161,5 +170,82 @@ fn write_string(src: &[u8], dst: &mut BytesMut) {
     } else {
         integer::encode(src.len(), 7, 0x00, dst);
         dst.put_slice(src);
+    }
+}
+
+/// [`write_string`] in one pass for a string whose length fits the one-byte prefix (as does
+/// the length of any Huffman coding no longer than it): Huffman-code it behind a placeholder
+/// prefix, then fill the prefix in, or start over with the raw octets if that came out longer.
+fn write_short_string(src: &[u8], dst: &mut BytesMut) {
+    let prefix_at = dst.len();
+    dst.put_u8(0);
+    huffman::encode(src, dst);
+    let huffman_len = dst.len() - prefix_at - 1;
+    if huffman_len <= src.len() {
+        if let Some(prefix) = dst.get_mut(prefix_at) {
+            *prefix = 0x80 | huffman_len as u8; // < 0x7f
+        }
+        return;
+    }
+    dst.truncate(prefix_at);
+    dst.put_u8(src.len() as u8); // < 0x7f
+    dst.put_slice(src);
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{BufMut, BytesMut};
+
+    use super::{SENSITIVE_NAMES, UNINDEXED_NAMES, write_string};
+    use crate::hpack::table::STATIC_TABLE;
+    use crate::hpack::{huffman, integer};
+
+    /// The two-pass choice, spelled out: Huffman when no longer than the octets.
+    fn expected_string(src: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        let huffman_len = huffman::encoded_len(src);
+        if huffman_len <= src.len() {
+            integer::encode(huffman_len, 7, 0x80, &mut out);
+            huffman::encode(src, &mut out);
+        } else {
+            integer::encode(src.len(), 7, 0x00, &mut out);
+            out.put_slice(src);
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn strings_choose_the_shorter_form_at_every_prefix_length() {
+        for len in [0, 1, 2, 125, 126, 127, 128, 300] {
+            for octet in [b'a', b'0', 0x00, 0xff, b'{'] {
+                let src = vec![octet; len];
+                let mut out = BytesMut::from(&b"kept"[..]);
+                write_string(&src, &mut out);
+                assert_eq!(&out[..4], b"kept");
+                assert_eq!(out[4..], expected_string(&src)[..], "{len} x {octet:#x}");
+            }
+        }
+    }
+
+    fn names(indices: &[usize]) -> Vec<&'static [u8]> {
+        indices.iter().map(|&i| STATIC_TABLE[i - 1].0).collect()
+    }
+
+    #[test]
+    fn policy_names_are_in_the_static_table() {
+        assert_eq!(
+            names(&SENSITIVE_NAMES),
+            [
+                &b"authorization"[..],
+                b"cookie",
+                b"set-cookie",
+                b"proxy-authorization"
+            ]
+        );
+        assert_eq!(
+            names(&UNINDEXED_NAMES)[..2],
+            [&b":path"[..], b"content-length"]
+        );
+        assert!(UNINDEXED_NAMES.iter().all(|&i| i > 0));
     }
 }

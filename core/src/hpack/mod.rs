@@ -20,6 +20,7 @@ mod encoder;
 mod error;
 mod huffman;
 mod huffman_table;
+mod index;
 mod integer;
 mod table;
 

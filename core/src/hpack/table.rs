@@ -82,6 +82,104 @@ pub(super) const STATIC_TABLE: [(&[u8], &[u8]); 61] = [
     (b"www-authenticate", b""),
 ];
 
+/// The entries of the static table that have one name: index `first` to `first + count - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StaticName {
+    /// Index of the first entry with the name (RFC 7541 Appendix A).
+    pub(super) first: usize,
+    /// How many consecutive entries have it.
+    pub(super) count: usize,
+}
+
+/// Where `name` is in the static table, by one `match` rather than a scan of 61 entries.
+pub(super) fn static_name(name: &[u8]) -> Option<StaticName> {
+    let (first, count) = match name {
+        b":authority" => (1, 1),
+        b":method" => (2, 2),
+        b":path" => (4, 2),
+        b":scheme" => (6, 2),
+        b":status" => (8, 7),
+        b"accept-charset" => (15, 1),
+        b"accept-encoding" => (16, 1),
+        b"accept-language" => (17, 1),
+        b"accept-ranges" => (18, 1),
+        b"accept" => (19, 1),
+        b"access-control-allow-origin" => (20, 1),
+        b"age" => (21, 1),
+        b"allow" => (22, 1),
+        b"authorization" => (23, 1),
+        b"cache-control" => (24, 1),
+        b"content-disposition" => (25, 1),
+        b"content-encoding" => (26, 1),
+        b"content-language" => (27, 1),
+        b"content-length" => (28, 1),
+        b"content-location" => (29, 1),
+        b"content-range" => (30, 1),
+        b"content-type" => (31, 1),
+        b"cookie" => (32, 1),
+        b"date" => (33, 1),
+        b"etag" => (34, 1),
+        b"expect" => (35, 1),
+        b"expires" => (36, 1),
+        b"from" => (37, 1),
+        b"host" => (38, 1),
+        b"if-match" => (39, 1),
+        b"if-modified-since" => (40, 1),
+        b"if-none-match" => (41, 1),
+        b"if-range" => (42, 1),
+        b"if-unmodified-since" => (43, 1),
+        b"last-modified" => (44, 1),
+        b"link" => (45, 1),
+        b"location" => (46, 1),
+        b"max-forwards" => (47, 1),
+        b"proxy-authenticate" => (48, 1),
+        b"proxy-authorization" => (49, 1),
+        b"range" => (50, 1),
+        b"referer" => (51, 1),
+        b"refresh" => (52, 1),
+        b"retry-after" => (53, 1),
+        b"server" => (54, 1),
+        b"set-cookie" => (55, 1),
+        b"strict-transport-security" => (56, 1),
+        b"transfer-encoding" => (57, 1),
+        b"user-agent" => (58, 1),
+        b"vary" => (59, 1),
+        b"via" => (60, 1),
+        b"www-authenticate" => (61, 1),
+        _ => return None,
+    };
+    Some(StaticName { first, count })
+}
+
+/// The index of the first static entry named `name`, computed at compile time; 0 (no entry)
+/// when the table lacks the name.
+pub(super) const fn static_index(name: &[u8]) -> usize {
+    let mut i = 0;
+    while i < STATIC_TABLE.len() {
+        let candidate = STATIC_TABLE[i].0;
+        if candidate.len() == name.len() {
+            let mut j = 0;
+            while j < name.len() && candidate[j] == name[j] {
+                j += 1;
+            }
+            if j == name.len() {
+                return i + 1;
+            }
+        }
+        i += 1;
+    }
+    0
+}
+
+/// The index of the static entry `(name, value)`, if there is one.
+pub(super) fn static_exact(name: StaticName, value: &[u8]) -> Option<usize> {
+    let entries = STATIC_TABLE
+        .get(name.first.checked_sub(1)?..)?
+        .get(..name.count)?;
+    let offset = entries.iter().position(|&(_, v)| v == value)?;
+    Some(name.first + offset)
+}
+
 /// The dynamic table: a FIFO of entries bounded by a size in RFC 7541 §4.1 bytes.
 #[derive(Debug, Clone)]
 pub(super) struct DynamicTable {
@@ -89,6 +187,9 @@ pub(super) struct DynamicTable {
     entries: VecDeque<(Bytes, Bytes)>,
     size: usize,
     max_size: usize,
+    /// Entries ever added: the newest has serial number `added - 1`, so a serial number
+    /// names an entry for as long as it stays ([`DynamicTable::by_serial`]).
+    added: u64,
 }
 
 impl DynamicTable {
@@ -97,7 +198,40 @@ impl DynamicTable {
             entries: VecDeque::new(),
             size: 0,
             max_size,
+            added: 0,
         }
+    }
+
+    /// The serial number the newest entry got.
+    pub(super) fn newest_serial(&self) -> Option<u64> {
+        self.added.checked_sub(1)
+    }
+
+    /// The entry with serial number `serial` and its 1-based combined index (§2.3.3), if it
+    /// has not been evicted.
+    pub(super) fn by_serial(&self, serial: u64) -> Option<(usize, &(Bytes, Bytes))> {
+        let position = usize::try_from(self.added.checked_sub(serial)?.checked_sub(1)?).ok()?;
+        let entry = self.entries.get(position)?;
+        Some((position + 62, entry))
+    }
+
+    /// Entries with their serial numbers, oldest first.
+    pub(super) fn serials(&self) -> impl Iterator<Item = (u64, &(Bytes, Bytes))> {
+        let newest = self.added;
+        self.entries
+            .iter()
+            .rev()
+            .zip(
+                (0..self.entries.len() as u64)
+                    .rev()
+                    .map(move |p| newest.wrapping_sub(p + 1)),
+            )
+            .map(|(entry, serial)| (serial, entry))
+    }
+
+    /// How many entries it holds.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     pub(super) fn size(&self) -> usize {
@@ -106,11 +240,6 @@ impl DynamicTable {
 
     pub(super) fn max_size(&self) -> usize {
         self.max_size
-    }
-
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.entries.len()
     }
 
     pub(super) fn entries(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
@@ -124,17 +253,19 @@ impl DynamicTable {
     }
 
     /// Adds an entry, evicting as §4.4 says; an entry larger than the maximum empties the
-    /// table and is not added.
-    pub(super) fn insert(&mut self, name: Bytes, value: Bytes) {
+    /// table and is not added (then it returns false).
+    pub(super) fn insert(&mut self, name: Bytes, value: Bytes) -> bool {
         let size = entry_size(&name, &value);
         if size > self.max_size {
             self.entries.clear();
             self.size = 0;
-            return;
+            return false;
         }
         self.evict_to(self.max_size - size);
         self.size += size;
         self.entries.push_front((name, value));
+        self.added = self.added.wrapping_add(1);
+        true
     }
 
     fn evict_to(&mut self, target: usize) {
@@ -160,8 +291,10 @@ impl DynamicTable {
         }
     }
 
-    /// Finds `(name, value)` in both tables: the index of an exact match if any, else the index
-    /// of an entry with the same name.
+    /// Finds `(name, value)` in both tables by scanning them: the index of an exact match if
+    /// any, else the index of an entry with the same name. The reference the encoder's index
+    /// is tested against.
+    #[cfg(test)]
     pub(super) fn find(&self, name: &[u8], value: &[u8]) -> (Option<usize>, Option<usize>) {
         let mut name_match = None;
         for (i, &(n, v)) in STATIC_TABLE.iter().enumerate() {

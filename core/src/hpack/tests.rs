@@ -531,3 +531,50 @@ fn never_panics_on_short_garbage() {
         }
     }
 }
+
+/// Decodes one literal with indexing (C.2.1, a 55-byte entry: `custom-key: custom-header`)
+/// then `x` with a value of `len` bytes, not indexed. Returns whether the table's entry lives
+/// in the block's buffer, right before the strings that follow it.
+fn entry_shares_block_buffer(len: usize) -> bool {
+    let mut decoder = Decoder::new(4096, 64 * 1024);
+    let mut block = hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572");
+    block.extend_from_slice(&[0x00, 0x01, b'x']);
+    let mut length = BytesMut::new();
+    integer::encode(len, 7, 0x00, &mut length);
+    block.extend_from_slice(&length);
+    block.extend(std::iter::repeat_n(b'v', len));
+    let fields = decoder.decode(&block).unwrap();
+    assert_eq!(fields[1].value.len(), len);
+    let (_, entry) = decoder.table_entries().next().unwrap();
+    assert_eq!(entry, b"custom-header");
+    // In the shared buffer, "custom-header" is followed by "x".
+    fields[1].name.as_ptr() == entry.as_ptr().wrapping_add(entry.len())
+}
+
+#[test]
+fn small_block_entries_share_the_block_buffer() {
+    // 49 bytes of block: its buffer (8/5 of it) is under four times the entry.
+    assert!(entry_shares_block_buffer(20));
+}
+
+#[test]
+fn large_block_entries_get_their_own_copy() {
+    // A block of 2000 bytes and more: the table must not keep it alive for a 55-byte entry.
+    assert!(!entry_shares_block_buffer(2000));
+}
+
+#[test]
+fn entries_named_after_a_dynamic_entry_get_their_own_copy() {
+    let mut decoder = Decoder::new(4096, 16 * 1024);
+    let first = hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572");
+    decoder.decode(&first).unwrap();
+    // Literal with indexing, name index 62 (custom-key), value "v".
+    let fields = decoder.decode(&[0x7e, 0x01, b'v']).unwrap();
+    assert_eq!(pairs(&fields), owned(&[("custom-key", "v")]));
+    let entries: Vec<_> = decoder.table_entries().collect();
+    assert_eq!(entries.len(), 2);
+    let (newest_name, _) = entries[0];
+    let (older_name, _) = entries[1];
+    assert_eq!(newest_name, older_name);
+    assert_ne!(newest_name.as_ptr(), older_name.as_ptr());
+}
