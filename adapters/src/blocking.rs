@@ -9,11 +9,12 @@
 //!   application; the application's [`Waker`] unparks the thread.
 //!
 //! The trade-off of blocking I/O: while the thread is blocked in a read, a wake-up from the
-//! application (its future completed from another thread, say) waits until the read returns,
-//! that is until the peer sends something or the deadline passes. An application that answers
-//! a request before its body has arrived, while the client holds the rest back, is answered
-//! late. Readiness-driven adapters have no such delay; this one needs nothing but `Read +
-//! Write` and a read timeout.
+//! application (its future completed from another thread, say) waits until the read returns.
+//! So while the application may still wake the connection and the connection also wants bytes
+//! (a request body still arriving; any open HTTP/2 connection), reads are bounded to a few
+//! milliseconds ([`APP_WAKE_LATENCY`]), which is the most such a wake-up is delayed.
+//! Readiness-driven adapters have no such delay; this one needs nothing but `Read + Write` and
+//! a read timeout.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
@@ -29,6 +30,10 @@ use crate::Dispatcher;
 
 /// Bytes read from the socket at most at once.
 const READ_BUFFER: usize = 16 * 1024;
+
+/// Longest a blocking read may delay a wake-up from the application that comes while the
+/// connection also wants bytes (an HTTP/2 connection always does while it is open).
+const APP_WAKE_LATENCY: Duration = Duration::from_millis(2);
 
 /// A blocking byte stream whose reads can be given a timeout.
 pub trait BlockingIo: Read + Write {
@@ -84,7 +89,15 @@ pub enum Outcome {
         /// When [`Dispatcher::handle_timeout`] is due.
         deadline: Option<Instant>,
     },
+    /// The connection still has work but used up its turn ([`TURN_ROUNDS`] rounds that moved):
+    /// queue it behind the other ready connections and resume it with
+    /// [`Connection::serve_until_waiting`]. A busy HTTP/2 connection is never idle, so without
+    /// turns it would keep its thread for as long as the client keeps streams in flight.
+    Yielded,
 }
+
+/// Rounds of progress [`Connection::serve_until_waiting`] makes before it yields the thread.
+pub const TURN_ROUNDS: usize = 64;
 
 /// Serves one connection over `io` on the calling thread until it closes, or until `stop`
 /// says [`Stop::Now`]. Errors are I/O errors of the stream; protocol errors are answered on
@@ -164,7 +177,9 @@ where
     pub fn serve(&mut self, stop: &mut dyn FnMut() -> Stop) -> io::Result<()> {
         match self.drive(false, false, stop)? {
             Outcome::Closed => Ok(()),
-            Outcome::Waiting { .. } => unreachable!("a connection served to the end never waits"),
+            Outcome::Waiting { .. } | Outcome::Yielded => {
+                unreachable!("a connection served to the end never waits nor yields")
+            }
         }
     }
 
@@ -192,7 +207,12 @@ where
         stop: &mut dyn FnMut() -> Stop,
     ) -> io::Result<Outcome> {
         let mut buffer = ReadBuffer::default();
+        let mut rounds = 0usize;
         loop {
+            rounds += 1;
+            if return_when_waiting && rounds > TURN_ROUNDS {
+                return Ok(Outcome::Yielded);
+            }
             match stop() {
                 Stop::Now => return Ok(Outcome::Closed),
                 Stop::Graceful if !self.shutdown_seen => {
@@ -224,7 +244,15 @@ where
                     || self.io.has_buffered_input())
             {
                 readable = false;
-                self.read(buffer.get(), deadline, now)?;
+                // While the application may still wake us (a handler running elsewhere, an
+                // HTTP/2 stream in flight beside an open socket), a read may not block longer
+                // than APP_WAKE_LATENCY: its wake-up is noticed when the read returns.
+                let wake_check = app_may_wake.then(|| now + APP_WAKE_LATENCY);
+                let read_deadline = match (deadline, wake_check) {
+                    (Some(deadline), Some(check)) => Some(deadline.min(check)),
+                    (deadline, check) => deadline.or(check),
+                };
+                self.read(buffer.get(), read_deadline, now)?;
                 continue;
             }
             if app_may_wake {

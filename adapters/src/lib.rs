@@ -1,10 +1,12 @@
 //! weft-adapters: drive weft's sans-IO connections over I/O that someone else owns.
 //!
-//! [`Dispatcher`] joins an HTTP/1.1 [`ServerConnection`](weft_core::h1::ServerConnection) to a
-//! [`Service`](weft_core::service::Service): it turns request events into `http::Request`s with
-//! streaming bodies, runs the application's future, and streams its response back, with
-//! backpressure both ways. It still owns no I/O: each adapter below only moves bytes, time and
-//! wake-ups between it and one kind of I/O.
+//! [`Dispatcher`] joins a connection to a [`Service`](weft_core::service::Service), speaking
+//! HTTP/1.1 ([`weft_core::h1::ServerConnection`]) or HTTP/2 ([`weft_core::h2::ServerConnection`])
+//! as each connection chooses (TLS ALPN, the HTTP/2 preface, or `Upgrade: h2c`): it turns
+//! request events into `http::Request`s with streaming bodies, runs the application's futures
+//! (one per HTTP/2 stream), and streams the responses back, with backpressure both ways. It
+//! still owns no I/O: each adapter below only moves bytes, time and wake-ups between it and one
+//! kind of I/O, and serves both protocols without knowing which.
 //!
 //! - `blocking` (feature `blocking`): blocking `std::io::Read + Write` with read timeouts,
 //!   a thread per connection or a pool that parks quiet connections elsewhere.

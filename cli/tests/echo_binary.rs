@@ -1412,7 +1412,8 @@ fn tls_flags_serve_https_on_every_runtime() {
         let url = format!("https://localhost:{port}/plaintext");
         for version in [&["--tlsv1.3"][..], &["--tls-max", "1.2"][..]] {
             let args = [
-                &["--cacert", cert, "--resolve", &resolve],
+                // HTTP/1.1 here, which `curl` below parses; ALPN h2 is tested in echo_h2.rs.
+                &["--cacert", cert, "--resolve", &resolve, "--http1.1"],
                 version,
                 &[url.as_str()],
             ]

@@ -261,6 +261,10 @@ impl<S: Service> Pool<S> {
                 conn.deadline = deadline;
                 Some(conn)
             }
+            Ok(Outcome::Yielded) => {
+                conn.yielded = true;
+                Some(conn)
+            }
             Ok(Outcome::Closed) => None,
             Err(error) => {
                 tracing::debug!(peer = %conn.peer, %error, "connection ended with an I/O error");
@@ -352,6 +356,8 @@ struct Conn<S> {
     wants_read: bool,
     /// While parked: when its deadline is due.
     deadline: Option<Instant>,
+    /// Returned by a worker with work left (its turn was up): queue it again at once.
+    yielded: bool,
     _permit: Permit,
 }
 
@@ -687,8 +693,12 @@ impl<S: Service> Watcher<S> {
                 self.deadlines.clear();
             }
             let returned = std::mem::take(&mut *lock(&self.pool.returned));
-            for conn in returned {
-                self.park(conn);
+            for mut conn in returned {
+                if std::mem::take(&mut conn.yielded) {
+                    self.queue(conn);
+                } else {
+                    self.park(conn);
+                }
             }
             self.resume_accepting();
 
@@ -939,6 +949,7 @@ impl<S: Service> Watcher<S> {
             sockets: Arc::clone(&self.pool.sockets),
             stage,
             readable: false,
+            yielded: false,
             wants_read: true,
             deadline,
             _permit: permit,
@@ -968,16 +979,20 @@ impl<S: Service> Watcher<S> {
         self.listeners.clear();
         self.spare = None;
         self.accept_retry = None;
-        let deadlines = &mut self.deadlines;
-        self.parked.retain(|&key, conn| {
-            if !conn.shut_down() {
-                return true;
-            }
+        let keys: Vec<usize> = self.parked.keys().copied().collect();
+        for key in keys {
+            let Some(mut conn) = self.parked.remove(&key) else {
+                continue;
+            };
             if let Some(deadline) = conn.deadline {
-                deadlines.remove(&(deadline, key));
+                self.deadlines.remove(&(deadline, key));
             }
-            false
-        });
+            if !conn.shut_down() {
+                // It has something to say first (an HTTP/2 GOAWAY): a worker writes it and
+                // serves the connection to its end or back here.
+                self.queue(conn);
+            }
+        }
     }
 }
 

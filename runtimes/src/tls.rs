@@ -1,7 +1,7 @@
 //! TLS settings: certificates and keys loaded once, with errors that say what is wrong.
 //!
 //! rustls with the ring provider, TLS 1.2 and 1.3 only (rustls implements nothing older),
-//! ALPN `http/1.1`.
+//! ALPN `h2` then `http/1.1`: a client offering both gets HTTP/2.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The protocols offered through ALPN, preferred first: HTTP/2, then HTTP/1.1.
+const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// Where a server finds its certificate chain and private key (PEM files).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +93,8 @@ impl From<TlsError> for std::io::Error {
 }
 
 impl TlsFiles {
-    /// Loads the files into a rustls server configuration offering ALPN `http/1.1`.
+    /// Loads the files into a rustls server configuration offering ALPN `h2` and `http/1.1`,
+    /// in that order of preference (RFC 7301 §3.2: the server picks; RFC 9113 §3.2).
     pub fn load(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let chain = read_certificates(&self.cert)?;
         let key = read_key(&self.key)?;
@@ -109,7 +113,7 @@ impl TlsFiles {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|e| TlsError::KeyMismatch(e.to_string()))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
     }
 }

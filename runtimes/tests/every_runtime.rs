@@ -605,6 +605,19 @@ mod cases {
             ],
             b"",
         );
+        // ALPN offers h2 first, and curl takes it.
+        assert_eq!(out.text(), "tls=true alpn=h2");
+        let out = curl(
+            &[
+                "--cacert",
+                &cacert,
+                "--resolve",
+                &resolve,
+                "--http1.1",
+                &url("/connection"),
+            ],
+            b"",
+        );
         assert_eq!(out.text(), "tls=true alpn=http/1.1");
         let out = curl(
             &[

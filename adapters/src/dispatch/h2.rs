@@ -1,0 +1,539 @@
+//! The glue between an HTTP/2 connection and a `Service`: one handler per stream, request
+//! bodies whose reading reopens the flow-control windows, response bodies pumped as the
+//! windows allow, and each stream's work dropped the moment the stream is reset.
+//!
+//! Every stream runs under a waker of its own ([`ready`](super::ready)): a poll of the
+//! connection drives the streams that were woken, the streams just opened, and the streams
+//! whose response waits for window, never all of them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http_body::Body as _;
+use weft_core::body::{Body, BoxError};
+use weft_core::h2::{ErrorCode, RequestHead, SendError, ServerConnection, ServerEvent, StreamId};
+use weft_core::service::Service;
+
+use super::app::{App, HandlerFuture};
+use super::flow::RequestBody;
+use super::ready::{ReadyStreams, StreamWaker};
+use super::response::{BodySink, Pump, ResponseBody, SinkClosed};
+use super::upgrade::H2cUpgrade;
+use crate::date::http_date_now;
+
+#[cfg(test)]
+#[path = "h2_tests.rs"]
+mod tests;
+
+/// Rounds of one [`Http2::poll`] before it yields to let the driver write: keeps a connection
+/// with endless work from starving the others on its thread.
+const ROUNDS_PER_POLL: usize = 64;
+
+/// An HTTP/2 connection serving a `Service`.
+pub(super) struct Http2 {
+    conn: ServerConnection,
+    streams: HashMap<StreamId, StreamTask>,
+    ready: Arc<ReadyStreams>,
+    /// Streams to drive in this round: woken ones, and ones that just opened or ended input.
+    to_drive: Vec<StreamId>,
+    /// Streams whose response has bytes the connection did not take (window or output full).
+    blocked: Vec<StreamId>,
+    /// Input received before this connection existed (bytes read while the protocol was being
+    /// decided, or after an `h2c` upgrade request), not taken by it yet.
+    backlog: Bytes,
+    /// The latest time the driver told.
+    now: Instant,
+}
+
+/// The application's work on one stream.
+struct StreamTask {
+    /// Wakes this stream (and the connection).
+    waker: Waker,
+    wake_state: Arc<StreamWaker>,
+    handler: Option<HandlerFuture>,
+    request_body: Option<RequestBody>,
+    response: Option<ResponseBody>,
+    /// A HEAD request: the response goes without its body.
+    head_request: bool,
+    /// The client waits for `100 Continue` before it sends the body (RFC 9110 §10.1.1),
+    /// which is sent once the application asks for the body.
+    expects_continue: bool,
+    /// In [`Http2::blocked`] already.
+    blocked: bool,
+}
+
+impl Http2 {
+    /// A connection that starts with the client preface, `input` being the bytes of it (and
+    /// beyond) already received.
+    pub(super) fn new<S>(app: &App<S>, now: Instant, input: Bytes) -> Self {
+        let conn = ServerConnection::new(app.config.limits.clone(), now);
+        Http2::with_connection(conn, now, input)
+    }
+
+    /// The connection after an `h2c` upgrade: its request is answered on stream 1.
+    pub(super) fn upgraded<S: Service>(
+        app: &App<S>,
+        now: Instant,
+        upgrade: Box<H2cUpgrade>,
+    ) -> Self {
+        let upgrade = *upgrade;
+        let conn = ServerConnection::upgraded(app.config.limits.clone(), now, &upgrade.settings);
+        let mut http2 = Http2::with_connection(conn, now, upgrade.leftover);
+        let mut task = StreamTask::new(1, &http2.ready, upgrade.request.method() == Method::HEAD);
+        task.handler = Some(app.call(upgrade.request));
+        http2.insert_stream(1, task);
+        http2
+    }
+
+    fn with_connection(conn: ServerConnection, now: Instant, input: Bytes) -> Self {
+        let mut http2 = Http2 {
+            conn,
+            streams: HashMap::new(),
+            ready: Arc::new(ReadyStreams::default()),
+            to_drive: Vec::new(),
+            blocked: Vec::new(),
+            backlog: input,
+            now,
+        };
+        http2.feed_backlog();
+        http2
+    }
+
+    /// See [`Dispatcher::wants_read`](super::Dispatcher::wants_read).
+    pub(super) fn wants_read(&self) -> bool {
+        self.backlog.is_empty() && self.conn.wants_read()
+    }
+
+    /// See [`Dispatcher::receive_capacity`](super::Dispatcher::receive_capacity).
+    pub(super) fn receive_capacity(&self) -> usize {
+        if self.backlog.is_empty() {
+            self.conn.receive_capacity()
+        } else {
+            0
+        }
+    }
+
+    /// See [`Dispatcher::receive`](super::Dispatcher::receive).
+    pub(super) fn receive(&mut self, now: Instant, data: &[u8]) -> usize {
+        self.now = now;
+        self.feed_backlog();
+        if !self.backlog.is_empty() {
+            return 0;
+        }
+        self.conn.receive(now, data)
+    }
+
+    /// See [`Dispatcher::receive_eof`](super::Dispatcher::receive_eof).
+    pub(super) fn receive_eof(&mut self) {
+        self.conn.receive_eof();
+    }
+
+    /// See [`Dispatcher::poll_transmit`](super::Dispatcher::poll_transmit).
+    pub(super) fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.now = now;
+        self.conn.poll_transmit(now)
+    }
+
+    /// See [`Dispatcher::poll_timeout`](super::Dispatcher::poll_timeout).
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// See [`Dispatcher::handle_timeout`](super::Dispatcher::handle_timeout).
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.conn.handle_timeout(now);
+    }
+
+    /// See [`Dispatcher::shutdown`](super::Dispatcher::shutdown): GOAWAY, and the streams
+    /// already open are served to their end (RFC 9113 §6.8).
+    pub(super) fn shutdown(&mut self) {
+        self.conn.shutdown();
+    }
+
+    /// See [`Dispatcher::is_closed`](super::Dispatcher::is_closed).
+    pub(super) fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// See [`Dispatcher::poll`](super::Dispatcher::poll).
+    pub(super) fn poll<S: Service>(&mut self, app: &App<S>, cx: &mut Context<'_>) -> bool {
+        self.ready.register(cx);
+        let mut progressed = false;
+        let mut rounds = 0;
+        loop {
+            let mut moved = self.feed_backlog();
+            moved |= self.deliver_events(app);
+            moved |= self.drive_streams(app);
+            moved |= self.retry_blocked(app);
+            progressed |= moved;
+            rounds += 1;
+            if !moved {
+                break;
+            }
+            if rounds == ROUNDS_PER_POLL {
+                // Work is left: come back once the driver has written what is queued.
+                cx.waker().wake_by_ref();
+                break;
+            }
+        }
+        if self.streams.is_empty() {
+            self.ready.unregister();
+        }
+        progressed
+    }
+
+    /// Offers the backlog to the connection; true when it took any.
+    fn feed_backlog(&mut self) -> bool {
+        if self.backlog.is_empty() {
+            return false;
+        }
+        let taken = self.conn.receive(self.now, &self.backlog);
+        let _ = self.backlog.split_to(taken.min(self.backlog.len()));
+        taken > 0
+    }
+
+    /// Hands every connection event to the streams.
+    fn deliver_events<S: Service>(&mut self, app: &App<S>) -> bool {
+        let mut moved = false;
+        while let Some(event) = self.conn.poll_event() {
+            moved = true;
+            match event {
+                ServerEvent::Request {
+                    stream,
+                    head,
+                    end_stream,
+                } => self.start_stream(app, stream, *head, end_stream),
+                ServerEvent::Data {
+                    stream,
+                    data,
+                    end_stream,
+                } => self.on_data(stream, data, end_stream),
+                ServerEvent::Trailers { stream, trailers } => self.on_trailers(stream, trailers),
+                ServerEvent::Reset {
+                    stream,
+                    code,
+                    by_peer,
+                } => {
+                    tracing::debug!(stream, %code, by_peer, "stream reset; its work stops");
+                    self.end_stream(stream);
+                }
+                ServerEvent::GoAway { code } => {
+                    tracing::debug!(peer = ?app.info.peer, %code, "client sent GOAWAY");
+                }
+                ServerEvent::Error(error) => {
+                    tracing::debug!(peer = ?app.info.peer, %error, "HTTP/2 connection failed");
+                    // Every stream is over: their work stops.
+                    self.streams.clear();
+                    self.blocked.clear();
+                }
+                _ => {}
+            }
+        }
+        moved
+    }
+
+    /// A new request: its handler starts at once.
+    fn start_stream<S: Service>(
+        &mut self,
+        app: &App<S>,
+        stream: StreamId,
+        head: RequestHead,
+        end_stream: bool,
+    ) {
+        let mut task = StreamTask::new(stream, &self.ready, head.method == Method::HEAD);
+        task.expects_continue = !end_stream
+            && head
+                .headers
+                .get(header::EXPECT)
+                .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let body = if end_stream {
+            Body::empty()
+        } else {
+            let window = app.config.limits.h2.initial_window_size;
+            let window = usize::try_from(window).unwrap_or(usize::MAX);
+            let (request_body, body) = RequestBody::channel(window, task.waker.clone());
+            task.request_body = Some(request_body);
+            body
+        };
+        task.handler = Some(app.call(head.into_request(body)));
+        self.insert_stream(stream, task);
+    }
+
+    fn insert_stream(&mut self, stream: StreamId, task: StreamTask) {
+        self.streams.insert(stream, task);
+        self.to_drive.push(stream);
+    }
+
+    fn on_data(&mut self, stream: StreamId, data: Bytes, end_stream: bool) {
+        let Some(body) = self
+            .streams
+            .get_mut(&stream)
+            .and_then(|task| task.request_body.as_mut())
+        else {
+            // Nobody reads this stream any more: its bytes reopen the window at once.
+            self.conn.release_capacity(stream, data.len());
+            return;
+        };
+        body.send_data(data);
+        if body.is_abandoned() {
+            // The application dropped the body while its handler still runs: nobody will
+            // read these bytes, so they must not hold the window closed until it finishes.
+            let unread = body.take_releasable();
+            self.conn.release_capacity(stream, unread);
+        }
+        if end_stream {
+            body.finish();
+            self.to_drive.push(stream);
+        }
+    }
+
+    fn on_trailers(&mut self, stream: StreamId, trailers: HeaderMap) {
+        if let Some(body) = self
+            .streams
+            .get_mut(&stream)
+            .and_then(|task| task.request_body.as_mut())
+        {
+            body.send_trailers(trailers);
+            self.to_drive.push(stream);
+        }
+    }
+
+    /// Drives the streams woken since the last look, and those queued in `to_drive`.
+    fn drive_streams<S: Service>(&mut self, app: &App<S>) -> bool {
+        let mut streams = std::mem::take(&mut self.to_drive);
+        self.ready.drain_into(&mut streams);
+        let mut moved = false;
+        for &stream in &streams {
+            moved |= self.drive_stream(app, stream);
+        }
+        streams.clear();
+        if self.to_drive.is_empty() {
+            // Keeps the allocation for the next round.
+            self.to_drive = streams;
+        }
+        moved
+    }
+
+    /// Offers the blocked responses' bytes again, to the streams that have window now.
+    fn retry_blocked<S: Service>(&mut self, app: &App<S>) -> bool {
+        let blocked = std::mem::take(&mut self.blocked);
+        let mut moved = false;
+        for stream in blocked {
+            if self.conn.send_capacity(stream) == 0 && self.streams.contains_key(&stream) {
+                self.blocked.push(stream);
+                continue;
+            }
+            if let Some(task) = self.streams.get_mut(&stream) {
+                task.blocked = false;
+            }
+            moved |= self.drive_stream(app, stream);
+        }
+        moved
+    }
+
+    /// Moves one stream forward: gives back the window its reader freed, polls its handler,
+    /// pumps its response; ends it once all its work is done.
+    fn drive_stream<S: Service>(&mut self, app: &App<S>, stream: StreamId) -> bool {
+        let Some(task) = self.streams.get_mut(&stream) else {
+            return false;
+        };
+        task.wake_state.clear();
+        let waker = task.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        let mut moved = false;
+        if let Some(body) = &mut task.request_body {
+            let read = body.take_releasable();
+            if read > 0 {
+                self.conn.release_capacity(stream, read);
+                moved = true;
+            }
+        }
+        moved |=
+            task.expects_continue && send_continue_if_wanted(&mut self.conn, stream, task, &mut cx);
+        if let Some(handler) = &mut task.handler {
+            if let Poll::Ready(response) = app.poll_handler(handler, &mut cx) {
+                task.handler = None;
+                moved = true;
+                start_response(&mut self.conn, stream, task, response, &mut cx);
+            }
+        }
+        if let Some(response) = &mut task.response {
+            let mut sink = StreamSink {
+                conn: &mut self.conn,
+                stream,
+            };
+            let pumped = response.pump(&mut sink, &mut cx);
+            moved |= pumped.moved;
+            match pumped.state {
+                Pump::Done => task.response = None,
+                Pump::Blocked if !task.blocked => {
+                    task.blocked = true;
+                    self.blocked.push(stream);
+                }
+                Pump::Blocked | Pump::Waiting => {}
+            }
+        }
+        if task.is_finished() {
+            if task.request_body.as_ref().is_some_and(RequestBody::is_open) {
+                // The response is complete and nobody reads the rest of the request: the
+                // client may stop sending it (RFC 9113 §8.1).
+                self.conn.reset(stream, ErrorCode::NoError);
+            }
+            self.end_stream(stream);
+            moved = true;
+        }
+        moved
+    }
+
+    /// Drops a stream's work; the window its unread request body held is given back.
+    fn end_stream(&mut self, stream: StreamId) {
+        let Some(mut task) = self.streams.remove(&stream) else {
+            return;
+        };
+        if let Some(body) = &mut task.request_body {
+            let unread = body.take_outstanding();
+            if unread > 0 {
+                self.conn.release_capacity(stream, unread);
+            }
+        }
+    }
+}
+
+impl StreamTask {
+    /// A stream with no work yet: the caller sets its handler and request body.
+    fn new(stream: StreamId, ready: &Arc<ReadyStreams>, head_request: bool) -> Self {
+        let wake_state = StreamWaker::new(stream, Arc::clone(ready));
+        StreamTask {
+            waker: Waker::from(Arc::clone(&wake_state)),
+            wake_state,
+            handler: None,
+            request_body: None,
+            response: None,
+            head_request,
+            expects_continue: false,
+            blocked: false,
+        }
+    }
+
+    /// Whether nothing is left to do: the response is sent, and the request body is complete
+    /// or nobody reads it.
+    fn is_finished(&self) -> bool {
+        self.handler.is_none()
+            && self.response.is_none()
+            && self
+                .request_body
+                .as_ref()
+                .is_none_or(|body| !body.is_open() || body.is_abandoned())
+    }
+}
+
+/// Sends the response head; its body follows through [`StreamTask::response`].
+fn start_response(
+    conn: &mut ServerConnection,
+    stream: StreamId,
+    task: &mut StreamTask,
+    response: Response<Body>,
+    cx: &mut Context<'_>,
+) {
+    let (mut parts, mut body) = response.into_parts();
+    if parts.status.is_informational() {
+        // A final response cannot be 1xx, and HTTP/2 has no `101` (RFC 9113 §8.6).
+        tracing::error!(stream, status = %parts.status, "handler answered 1xx; answering 500");
+        parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+        parts.headers.clear();
+        body = Body::empty();
+    }
+    let status = parts.status;
+    let bodiless_status = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    if let Some(length) = body.size_hint().exact() {
+        // The length HTTP/1.1 would have sent; HEAD states what GET would have (RFC 9110 §9.3.2).
+        if !bodiless_status && !parts.headers.contains_key(header::CONTENT_LENGTH) {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+    }
+    let mut body = ResponseBody::new(body);
+    if task.expects_continue {
+        // As over HTTP/1.1: a body that streams the request asks for it now, and the client
+        // gets its `100 Continue` before our final status, or it never sends the body.
+        body.take_frame(cx);
+        send_continue_if_wanted(conn, stream, task, cx);
+        task.expects_continue = false;
+    }
+    let end_stream = task.head_request || bodiless_status || body.is_empty();
+    conn.set_date(http_date_now());
+    match conn.send_response(stream, status, &parts.headers, end_stream) {
+        Ok(()) if end_stream => {}
+        Ok(()) => task.response = Some(body),
+        Err(error) => {
+            tracing::debug!(stream, %error, "response dropped");
+            reset_unless_closed(conn, stream, error);
+        }
+    }
+}
+
+/// Sends `100 Continue` to a client waiting for it once the application asked for the
+/// request body; true when sent.
+fn send_continue_if_wanted(
+    conn: &mut ServerConnection,
+    stream: StreamId,
+    task: &mut StreamTask,
+    cx: &mut Context<'_>,
+) -> bool {
+    let wanted = task
+        .request_body
+        .as_ref()
+        .is_some_and(|body| body.poll_wanted(cx));
+    if !task.expects_continue || !wanted {
+        return false;
+    }
+    task.expects_continue = false;
+    let _ = conn.send_response(stream, StatusCode::CONTINUE, &HeaderMap::new(), false);
+    true
+}
+
+/// Resets a stream whose response the connection refused, so the client does not wait for
+/// it forever; a stream or connection already closed needs nothing.
+fn reset_unless_closed(conn: &mut ServerConnection, stream: StreamId, error: SendError) {
+    if !matches!(error, SendError::StreamClosed | SendError::Closed) {
+        conn.reset(stream, ErrorCode::InternalError);
+    }
+}
+
+/// One stream of the connection, as the destination of a response body.
+struct StreamSink<'a> {
+    conn: &'a mut ServerConnection,
+    stream: StreamId,
+}
+
+impl BodySink for StreamSink<'_> {
+    fn send_data(&mut self, data: &[u8], last: bool) -> Result<usize, SinkClosed> {
+        self.conn
+            .send_data(self.stream, data, last)
+            .map_err(|error| {
+                // A body longer or shorter than its `content-length`, typically.
+                tracing::debug!(stream = self.stream, %error, "response body not sent");
+                reset_unless_closed(self.conn, self.stream, error);
+                SinkClosed
+            })
+    }
+
+    fn send_trailers(&mut self, trailers: &HeaderMap) {
+        if let Err(error) = self.conn.send_trailers(self.stream, trailers) {
+            tracing::debug!(stream = self.stream, %error, "response trailers not sent");
+            reset_unless_closed(self.conn, self.stream, error);
+        }
+    }
+
+    fn fail(&mut self, error: BoxError) {
+        // Ending the stream would make a truncated body look complete: reset it.
+        tracing::warn!(stream = self.stream, %error, "response body failed; resetting the stream");
+        self.conn.reset(self.stream, ErrorCode::InternalError);
+    }
+}

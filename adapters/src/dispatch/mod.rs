@@ -1,0 +1,279 @@
+//! The glue between a connection and a `Service`, for HTTP/1.1 and HTTP/2: [`Dispatcher`]
+//! picks the protocol of each connection and serves it.
+//!
+//! - [`detect`]: which protocol (TLS ALPN, else the first bytes: the HTTP/2 preface or not);
+//! - [`upgrade`]: the HTTP/1.1 `Upgrade: h2c` request that switches to HTTP/2;
+//! - [`h1`] and [`h2`]: each protocol's glue, over what both share: [`app`] (calling the
+//!   service, panics) and [`response`] (pumping a response body into a connection);
+//! - [`flow`] and [`ready`]: HTTP/2 request bodies read under flow control, and per-stream
+//!   wakers.
+
+mod app;
+mod detect;
+mod flow;
+mod h1;
+mod h2;
+mod ready;
+mod response;
+mod upgrade;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::task::Context;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use weft_core::Limits;
+use weft_core::service::{ConnectionInfo, Service};
+
+use app::App;
+use detect::{Detected, PrefaceMatcher};
+use h1::Http1;
+use h2::Http2;
+
+/// Settings of a [`Dispatcher`] beyond the protocol's [`Limits`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DispatchConfig {
+    /// The protocol limits every connection enforces.
+    pub limits: Limits,
+    /// HTTP/1.1 request-body bytes held for the application before the connection stops
+    /// reading the socket (backpressure). HTTP/2 holds what the flow-control windows of
+    /// `limits.h2` let a client send, and reopens them as the application reads.
+    pub request_body_buffer: usize,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            limits: Limits::default(),
+            request_body_buffer: 64 * 1024,
+        }
+    }
+}
+
+/// Serves one connection, HTTP/1.1 or HTTP/2, with a [`Service`], still without I/O.
+///
+/// The protocol is chosen per connection: HTTP/2 when TLS agreed ALPN `h2`
+/// ([`ConnectionInfo::alpn`]), when a cleartext connection starts with the HTTP/2 preface
+/// (prior knowledge), or after an HTTP/1.1 `Upgrade: h2c` request without a body (answered
+/// `101`, then served on stream 1); HTTP/1.1 otherwise. The decision costs an HTTP/1.1 request
+/// nothing: it falls on the first byte that differs from the preface.
+///
+/// A driver calls [`receive`](Self::receive) with bytes from the socket (at most
+/// [`receive_capacity`](Self::receive_capacity), and only while [`wants_read`](Self::wants_read)),
+/// [`poll`](Self::poll) whenever it was woken or moved bytes, and writes what
+/// [`poll_transmit`](Self::poll_transmit) returns, until [`is_closed`](Self::is_closed). Time
+/// comes in through [`poll_timeout`](Self::poll_timeout) and
+/// [`handle_timeout`](Self::handle_timeout). Wake-ups from the application (its futures, its
+/// response bodies, room in request bodies) arrive through the `Context` given to `poll`.
+pub struct Dispatcher<S> {
+    app: App<S>,
+    protocol: Protocol,
+    /// Cleartext, protocol not known yet: the first bytes are matched against the HTTP/2
+    /// preface, and held back from the HTTP/1.1 connection (already there, its head timeout
+    /// running) until they differ from it.
+    detecting: Option<PrefaceMatcher>,
+    /// Output of the protocol we switched from, to be written before the new one's (the `101`
+    /// of an `h2c` upgrade).
+    handover: Option<Bytes>,
+    /// The latest time the driver told, for the protocol switches `poll` makes.
+    now: Instant,
+}
+
+/// The protocol of a connection.
+// Most connections are HTTP/1.1 and live in that variant: boxing it would cost each one an
+// allocation.
+#[allow(clippy::large_enum_variant)]
+enum Protocol {
+    Http1(Http1),
+    /// Boxed so that HTTP/1.1 connections, which never need it, stay as small as before
+    /// HTTP/2 existed; an HTTP/2 connection makes many allocations, one more is noise.
+    Http2(Box<Http2>),
+}
+
+impl<S: Service> Dispatcher<S> {
+    /// A dispatcher for a connection accepted at `now`; `info.alpn` is the protocol TLS agreed,
+    /// if any.
+    pub fn new(
+        service: Arc<S>,
+        config: DispatchConfig,
+        info: ConnectionInfo,
+        now: Instant,
+    ) -> Self {
+        let detected = detect::by_alpn(&info);
+        let app = App {
+            service,
+            info,
+            config,
+        };
+        let protocol = match detected {
+            Detected::Http2 => Protocol::Http2(Box::new(Http2::new(&app, now, Bytes::new()))),
+            Detected::Http1 | Detected::Undecided => Protocol::Http1(Http1::new(&app, now)),
+        };
+        let detecting = (detected == Detected::Undecided).then(PrefaceMatcher::default);
+        Dispatcher {
+            app,
+            protocol,
+            detecting,
+            handover: None,
+            now,
+        }
+    }
+
+    /// Whether bytes from the socket are wanted now. False while the application has not
+    /// taken the request body already received (backpressure), while a pipelined HTTP/1.1
+    /// request waits for the current response, and after the connection stopped reading.
+    pub fn wants_read(&self) -> bool {
+        match &self.protocol {
+            Protocol::Http1(http1) => http1.wants_read(),
+            Protocol::Http2(http2) => http2.wants_read(),
+        }
+    }
+
+    /// Most bytes [`receive`](Self::receive) takes now.
+    pub fn receive_capacity(&self) -> usize {
+        match &self.protocol {
+            // The bytes held back go to HTTP/1.1 first if that is what the connection speaks.
+            Protocol::Http1(http1) => http1
+                .receive_capacity()
+                .saturating_sub(self.detecting.as_ref().map_or(0, |m| m.held().len())),
+            Protocol::Http2(http2) => http2.receive_capacity(),
+        }
+    }
+
+    /// Takes bytes read from the socket at `now`; returns how many were taken.
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> usize {
+        self.now = now;
+        if self.detecting.is_some() {
+            return self.receive_first_bytes(now, data);
+        }
+        match &mut self.protocol {
+            Protocol::Http1(http1) => http1.receive(now, data),
+            Protocol::Http2(http2) => http2.receive(now, data),
+        }
+    }
+
+    /// The peer closed its side of the connection.
+    pub fn receive_eof(&mut self) {
+        if let Some(matcher) = &self.detecting {
+            // Whatever arrived is not the preface: HTTP/1.1 answers it (or closes quietly).
+            let held = matcher.held();
+            self.decide_http1(self.now, held);
+        }
+        match &mut self.protocol {
+            Protocol::Http1(http1) => http1.receive_eof(),
+            Protocol::Http2(http2) => http2.receive_eof(),
+        }
+    }
+
+    /// Bytes to write to the socket.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.now = now;
+        if let Some(handover) = self.handover.take() {
+            return Some(handover);
+        }
+        match &mut self.protocol {
+            Protocol::Http1(http1) => http1.poll_transmit(now),
+            Protocol::Http2(http2) => http2.poll_transmit(now),
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.protocol {
+            Protocol::Http1(http1) => http1.poll_timeout(),
+            Protocol::Http2(http2) => http2.poll_timeout(),
+        }
+    }
+
+    /// The deadline from [`poll_timeout`](Self::poll_timeout) passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        match &mut self.protocol {
+            Protocol::Http1(http1) => http1.handle_timeout(now),
+            Protocol::Http2(http2) => http2.handle_timeout(now),
+        }
+    }
+
+    /// Closes gracefully (server shutdown). HTTP/1.1: at once when idle, else after the
+    /// response in progress, which tells the client `connection: close`. HTTP/2: GOAWAY, and
+    /// the streams already open are answered (RFC 9113 §6.8).
+    pub fn shutdown(&mut self) {
+        match &mut self.protocol {
+            Protocol::Http1(http1) => http1.shutdown(),
+            Protocol::Http2(http2) => http2.shutdown(),
+        }
+    }
+
+    /// Whether the connection is over and its output written: close the socket.
+    pub fn is_closed(&self) -> bool {
+        self.handover.is_none()
+            && match &self.protocol {
+                Protocol::Http1(http1) => http1.is_closed(),
+                Protocol::Http2(http2) => http2.is_closed(),
+            }
+    }
+
+    /// Moves the exchanges forward as far as they go without I/O: hands request events to
+    /// the application, polls its futures and its response bodies, and queues output. Returns
+    /// true when anything moved, so the driver knows to write and poll again.
+    pub fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        match &mut self.protocol {
+            Protocol::Http1(http1) => {
+                let moved = http1.poll(&self.app, cx);
+                let Some(upgrade) = http1.take_upgrade(self.now) else {
+                    return moved;
+                };
+                self.handover = Some(upgrade.output.clone());
+                let http2 = Http2::upgraded(&self.app, self.now, upgrade);
+                self.protocol = Protocol::Http2(Box::new(http2));
+                self.poll(cx);
+                true
+            }
+            Protocol::Http2(http2) => http2.poll(&self.app, cx),
+        }
+    }
+
+    /// The first bytes of a cleartext connection, the protocol not known yet.
+    fn receive_first_bytes(&mut self, now: Instant, data: &[u8]) -> usize {
+        let Some(matcher) = &mut self.detecting else {
+            return 0;
+        };
+        let held = matcher.held();
+        match matcher.feed(data) {
+            Detected::Undecided => data.len(),
+            Detected::Http1 => {
+                self.decide_http1(now, held);
+                match &mut self.protocol {
+                    Protocol::Http1(http1) => http1.receive(now, data),
+                    Protocol::Http2(_) => 0,
+                }
+            }
+            Detected::Http2 => {
+                self.detecting = None;
+                let mut input = BytesMut::with_capacity(held.len() + data.len());
+                input.extend_from_slice(held);
+                input.extend_from_slice(data);
+                let http2 = Http2::new(&self.app, now, input.freeze());
+                self.protocol = Protocol::Http2(Box::new(http2));
+                data.len()
+            }
+        }
+    }
+
+    /// The connection speaks HTTP/1.1: it gets the bytes held back while that was not known.
+    fn decide_http1(&mut self, now: Instant, held: &[u8]) {
+        self.detecting = None;
+        if let Protocol::Http1(http1) = &mut self.protocol {
+            let taken = http1.receive(now, held);
+            debug_assert_eq!(
+                taken,
+                held.len(),
+                "capacity was kept for the bytes held back"
+            );
+        }
+    }
+}
