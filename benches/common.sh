@@ -1,9 +1,11 @@
 # shellcheck shell=bash
-# Shared by benches/load.sh and benches/idle.sh (sourced, not run). The caller sets ROOT, BUILD,
-# RUNTIMES, PEERS, OUT and defines die(); this file provides the binaries, the server's
-# lifecycle (SERVER_PID, SERVER_URL) and the commit being measured (COMMIT).
+# Shared by benches/load.sh, benches/idle.sh and benches/h2load.sh (sourced, not run). The caller
+# sets ROOT, BUILD, RUNTIMES, PEERS, OUT and defines die(); this file provides the binaries, the
+# server's lifecycle (SERVER_PID, SERVER_URL), the commit being measured (COMMIT), and the CPU
+# accounting of a run (cpu_ticks, children_cpu, cores_busy).
 
-WEFT_BIN=$ROOT/target/release/weft
+# Where `cargo build` puts weft: CARGO_TARGET_DIR when set (the build below honours it too).
+WEFT_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/weft
 PEER_TARGET=$ROOT/target/peers
 HYPER_BIN=$PEER_TARGET/release/weft-peer-hyper
 
@@ -54,4 +56,50 @@ wait_for_address() {
     done
     cat "$log" >&2
     die "$name did not print its address within 10 s"
+}
+
+# The server's user+system CPU time so far, in clock ticks (fields 14 and 15 of /proc/PID/stat,
+# counted after the parenthesised command name, which may hold spaces). Includes every thread,
+# those that have exited too. (benches/h2load.sh uses it; load.sh has its own copy.)
+cpu_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo $((${12} + ${13}))
+}
+
+# The CPU time (seconds, user+system) of the calling shell's waited-for children (the load
+# client, through timeout and taskset), from `times`, which must run in that shell, not in a
+# $(...) subshell: call it as `children_cpu >FILE`. Needs OUT.
+children_cpu() {
+    times >"$OUT/times"
+    awk 'NR == 2 {
+        n = split($0, f, " "); s = 0
+        for (i = 1; i <= n; i++) { split(f[i], ms, "m"); sub("s", "", ms[2]); s += ms[1] * 60 + ms[2] }
+        printf "%.3f", s }' "$OUT/times"
+}
+
+# Busy ticks (user, nice, system, irq, softirq, steal) of the server's and the client's cores
+# together, from /proc/stat. Needs SERVER_CPU and CLIENT_CPU.
+cores_busy() {
+    awk -v a="cpu$SERVER_CPU" -v b="cpu$CLIENT_CPU" '
+        $1 == a || $1 == b { s += $2 + $3 + $4 + $7 + $8 + $9 } END { print s }' /proc/stat
+}
+
+# start_server NAME: starts `weft echo --runtime NAME --workers 1`, or the hyper peer (with
+# $HYPER_MODE, e.g. --h2) for NAME=hyper, pinned to SERVER_CPU; sets SERVER_PID and SERVER_URL.
+# Needs OUT, WEFT_BIN, HYPER_BIN, HYPER_FLAVOR.
+start_server() {
+    local name=$1 log=$OUT/$1.server.log
+    case $name in
+        # shellcheck disable=SC2086 # HYPER_MODE is empty or one word
+        hyper) taskset -c "$SERVER_CPU" "$HYPER_BIN" ${HYPER_MODE:-} --listen 127.0.0.1:0 \
+            --flavor "$HYPER_FLAVOR" >"$log" 2>&1 </dev/null & ;;
+        *) taskset -c "$SERVER_CPU" "$WEFT_BIN" echo --runtime "$name" --listen 127.0.0.1:0 \
+            --workers 1 >"$log" 2>&1 </dev/null & ;;
+    esac
+    SERVER_PID=$! # taskset execs the server: same pid
+    wait_for_address "$name" "$log"
 }

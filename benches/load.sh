@@ -53,48 +53,6 @@ done
 source "$ROOT/benches/common.sh"
 build_binaries
 
-# start_server NAME: starts it pinned to SERVER_CPU; sets SERVER_PID and SERVER_URL.
-start_server() {
-    local name=$1 log=$OUT/$1.server.log
-    case $name in
-        hyper) taskset -c "$SERVER_CPU" "$HYPER_BIN" --listen 127.0.0.1:0 --flavor "$HYPER_FLAVOR" \
-            >"$log" 2>&1 </dev/null & ;;
-        *) taskset -c "$SERVER_CPU" "$WEFT_BIN" echo --runtime "$name" --listen 127.0.0.1:0 \
-            --workers 1 >"$log" 2>&1 </dev/null & ;;
-    esac
-    SERVER_PID=$! # taskset execs the server: same pid
-    wait_for_address "$name" "$log"
-}
-
-# The server's user+system CPU time so far, in clock ticks (fields 14 and 15 of /proc/PID/stat,
-# counted after the parenthesised command name, which may hold spaces). Includes every thread,
-# those that have exited too.
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $((${12} + ${13}))
-}
-
-# The CPU time (seconds, user+system) of this shell's waited-for children (wrk, through timeout
-# and taskset), from `times`, which must run in this shell, not in a $(...) subshell.
-children_cpu() {
-    times >"$OUT/times"
-    awk 'NR == 2 {
-        n = split($0, f, " "); s = 0
-        for (i = 1; i <= n; i++) { split(f[i], ms, "m"); sub("s", "", ms[2]); s += ms[1] * 60 + ms[2] }
-        printf "%.3f", s }' "$OUT/times"
-}
-
-# Busy ticks (user, nice, system, irq, softirq, steal) of the server's and wrk's cores together,
-# from /proc/stat: what is left after the server's and wrk's own time is other processes' load.
-cores_busy() {
-    awk -v a="cpu$SERVER_CPU" -v b="cpu$CLIENT_CPU" '
-        $1 == a || $1 == b { s += $2 + $3 + $4 + $7 + $8 + $9 } END { print s }' /proc/stat
-}
-
 # wrk_args SCENARIO: wrk's arguments for it, URL placed by the caller at the end.
 wrk_args() {
     case $1 in

@@ -1,15 +1,24 @@
-//! The hyper peer of `benches/load.sh`: hyper 1.x's hello world at its fastest setting.
+//! The hyper peer of `benches/load.sh` (HTTP/1.1) and `benches/h2load.sh` (HTTP/2): hyper 1.x
+//! at its fastest setting.
 //!
-//! `weft-peer-hyper [--listen ADDR] [--flavor current|multi]` (default `127.0.0.1:0`,
-//! `current`). Prints `hyper listening on http://ADDR (FLAVOR)` once bound, as `weft echo` does.
+//! `weft-peer-hyper [--listen ADDR] [--flavor current|multi] [--h2]` (default `127.0.0.1:0`,
+//! `current`, HTTP/1.1). Prints `hyper listening on http://ADDR (FLAVOR)` once bound (with
+//! `, h2` after the flavor in HTTP/2 mode), as `weft echo` does.
 //!
-//! - `/plaintext` → `200`, `content-type: text/plain`, `Hello, World!`; any other path → `404`.
-//! - One connection per tokio task, served by `hyper::server::conn::http1::Builder` with
-//!   `pipeline_flush(true)` (answers to pipelined requests go out in one write), `TCP_NODELAY`.
+//! - HTTP/1.1 (the default): `/plaintext` → `200`, `content-type: text/plain`, `Hello, World!`;
+//!   any other path → `404`. Served by `hyper::server::conn::http1::Builder` with
+//!   `pipeline_flush(true)` (answers to pipelined requests go out in one write).
+//! - `--h2`: HTTP/2 over cleartext with prior knowledge (h2c: the client starts with the
+//!   connection preface, no `Upgrade`), served by `hyper::server::conn::http2::Builder` with
+//!   hyper's default settings; the routes of `weft echo` that the HTTP/2 tests and benchmark
+//!   use (see [`routes`]).
+//! - One connection per tokio task, `TCP_NODELAY`.
 //! - `current` (the default): tokio's current-thread runtime, so the whole server is one thread,
 //!   like `weft echo --workers 1` pinned to one core. `multi` is the multi-thread runtime with
 //!   one worker (`weft`'s tokio runtime with `--workers 1` is built that way): the accept loop
 //!   then runs on the main thread and hands each connection to the worker.
+
+mod routes;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,13 +27,21 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{TcpListener, TcpStream};
 
-static HELLO: &[u8] = b"Hello, World!";
+use routes::HELLO;
+
+/// The protocol every connection is served with.
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Http1,
+    /// HTTP/2 over cleartext with prior knowledge.
+    Http2,
+}
 
 async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path() != "/plaintext" {
@@ -38,10 +55,15 @@ async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
     Ok(res)
 }
 
-async fn serve(listen: SocketAddr, flavor: &str) -> std::io::Result<()> {
+async fn serve(listen: SocketAddr, flavor: &str, protocol: Protocol) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
+    let mode = if protocol == Protocol::Http2 {
+        ", h2"
+    } else {
+        ""
+    };
     println!(
-        "hyper listening on http://{} ({flavor})",
+        "hyper listening on http://{} ({flavor}{mode})",
         listener.local_addr()?
     );
     loop {
@@ -55,20 +77,40 @@ async fn serve(listen: SocketAddr, flavor: &str) -> std::io::Result<()> {
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .pipeline_flush(true)
-                .serve_connection(TokioIo::new(stream), service_fn(hello))
-                .await;
-        });
+        tokio::spawn(serve_connection(stream, protocol));
     }
 }
+
+/// Serves one connection to its end; its errors end only that connection.
+async fn serve_connection(stream: TcpStream, protocol: Protocol) {
+    let io = TokioIo::new(stream);
+    let _ = match protocol {
+        Protocol::Http1 => {
+            http1::Builder::new()
+                .pipeline_flush(true)
+                .serve_connection(io, service_fn(hello))
+                .await
+        }
+        Protocol::Http2 => {
+            http2::Builder::new(TokioExecutor::new())
+                .serve_connection(io, service_fn(routes::route))
+                .await
+        }
+    };
+}
+
+const USAGE: &str = "usage: weft-peer-hyper [--listen ADDR] [--flavor current|multi] [--h2]";
 
 fn main() -> std::io::Result<()> {
     let mut listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut flavor = String::from("current");
+    let mut protocol = Protocol::Http1;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--h2" {
+            protocol = Protocol::Http2;
+            continue;
+        }
         let value = args.next();
         match (arg.as_str(), value) {
             ("--listen", Some(v)) => {
@@ -81,7 +123,7 @@ fn main() -> std::io::Result<()> {
             }
             ("--flavor", Some(v)) if v == "current" || v == "multi" => flavor = v,
             _ => {
-                eprintln!("usage: weft-peer-hyper [--listen ADDR] [--flavor current|multi]");
+                eprintln!("{USAGE}");
                 std::process::exit(2);
             }
         }
@@ -96,5 +138,5 @@ fn main() -> std::io::Result<()> {
             .enable_io()
             .build()?
     };
-    runtime.block_on(serve(listen, &flavor))
+    runtime.block_on(serve(listen, &flavor, protocol))
 }
