@@ -6,8 +6,9 @@
 //!
 //! Every case runs once per runtime the binary lists in `weft echo --help`, except the load
 //! case: h2load sends [`H2LOAD_REQUESTS`] (100 000) requests to one runtime, [`LOAD_RUNTIME`]
-//! (the runtime matrix in `runtimes/tests/every_runtime_h2.rs` sends 10 000 to each). A case
-//! that fails on one runtime still runs on the others; the test then fails naming them all.
+//! (the runtime matrix in `runtimes/tests/every_runtime_h2.rs` sends as many to each runtime
+//! of the library). A case that fails on one runtime still runs on the others; the test then
+//! fails naming them all.
 //!
 //! The clients are installed by `scripts/test`; a case whose client is missing prints a
 //! `SKIPPED` line naming it and returns. Every wait is bounded, and a server is killed when its

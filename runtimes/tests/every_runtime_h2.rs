@@ -5,8 +5,8 @@
 //! (`mio::h2load_requests_all_succeed`), so a failure names both.
 //!
 //! The clients are installed by `scripts/test`; a case whose client is missing prints a
-//! `SKIPPED` line naming it and returns. h2load sends [`H2LOAD_REQUESTS`] requests per runtime
-//! here (10 000, to keep the matrix short); `cli/tests/echo_h2.rs` sends 100 000 to one runtime.
+//! `SKIPPED` line naming it and returns. h2load sends [`H2LOAD_REQUESTS`] (100 000) requests to
+//! each runtime over h2c, and [`H2LOAD_TLS_REQUESTS`] over TLS.
 //!
 //! Servers listen on 127.0.0.1:0; every wait is bounded, and no assertion is about time.
 #![cfg_attr(
@@ -23,8 +23,12 @@
 
 mod support_h2;
 
-/// Requests h2load sends to each runtime.
-const H2LOAD_REQUESTS: u64 = 10_000;
+/// Requests h2load sends to each runtime over h2c.
+const H2LOAD_REQUESTS: u64 = 100_000;
+
+/// Requests h2load sends to each runtime over TLS (the handshake and record layer make a debug
+/// build slower per request, so fewer, to keep the suite short).
+const H2LOAD_TLS_REQUESTS: u64 = 20_000;
 
 /// One `#[test]` per case for each runtime compiled in.
 macro_rules! every_runtime {
@@ -58,7 +62,9 @@ every_runtime!({
     curl_upgrade_h2c_switches_to_http2,
     curl_over_tls_negotiates_h2_with_alpn,
     nghttp_exchanges_settings_and_gets_a_response,
+    nghttp_over_tls_exchanges_settings_and_gets_a_response,
     h2load_requests_all_succeed,
+    h2load_over_tls_requests_all_succeed,
     python_flow_control,
     python_flow_control_over_tls,
     python_stream_errors,
@@ -182,6 +188,31 @@ mod cases {
         let server = H2Server::start(start, None);
         let ran = clients::nghttp(&[&server.url("/plaintext")]);
         clients::assert_nghttp_exchange(&ran, HELLO);
+        server.stop();
+    }
+
+    pub(crate) fn nghttp_over_tls_exchanges_settings_and_gets_a_response(start: Start) {
+        if !Tool::Nghttp.available("nghttp_over_tls_exchanges_settings_and_gets_a_response") {
+            return;
+        }
+        let certificate = TestCertificate::new();
+        let server = H2Server::start(start, Some(certificate.files.clone()));
+        // nghttp does not verify the certificate; ALPN must still pick h2 for it to talk.
+        let url = format!("https://{}/plaintext", server.addr);
+        let ran = clients::nghttp(&[&url]);
+        clients::assert_nghttp_exchange(&ran, HELLO);
+        server.stop();
+    }
+
+    pub(crate) fn h2load_over_tls_requests_all_succeed(start: Start) {
+        if !Tool::H2load.available("h2load_over_tls_requests_all_succeed") {
+            return;
+        }
+        let _heavy = heavy();
+        let certificate = TestCertificate::new();
+        let server = H2Server::start(start, Some(certificate.files.clone()));
+        let url = format!("https://{}/plaintext", server.addr);
+        clients::h2load_all_succeed(&url, super::H2LOAD_TLS_REQUESTS);
         server.stop();
     }
 
