@@ -12,7 +12,7 @@
 //! application (its future completed from another thread, say) waits until the read returns.
 //! So while the application may still wake the connection and the connection also wants bytes
 //! (a request body still arriving; any open HTTP/2 connection), reads are bounded to a few
-//! milliseconds ([`APP_WAKE_LATENCY`]), which is the most such a wake-up is delayed.
+//! milliseconds (`APP_WAKE_LATENCY`, 2 ms), which is the most such a wake-up is delayed.
 //! Readiness-driven adapters have no such delay; this one needs nothing but `Read + Write` and
 //! a read timeout.
 

@@ -72,14 +72,40 @@ impl Service for Echo {
     }
 }
 
-/// Routes one request.
-async fn answer(request: Request<Body>) -> Response<Body> {
-    match request.uri().path() {
+/// Routes one request. Every route but `/inspect` answers at once, so its future is only the
+/// response; `/inspect` waits for the body in a future of its own, boxed so that the common
+/// answer stays small (the server boxes each handler's future, and a small one is cheaper).
+fn answer(request: Request<Body>) -> Answer {
+    let response = match request.uri().path() {
         "/plaintext" => only_get(request.method()).unwrap_or_else(plaintext),
         "/json" => only_get(request.method()).unwrap_or_else(json),
         "/stream" => only_get(request.method()).unwrap_or_else(|| stream(request.uri().query())),
-        "/inspect" => inspect(request).await,
+        "/inspect" => return Answer::Waiting(Box::pin(inspect(request))),
         _ => echo(request),
+    };
+    Answer::Ready(Some(response))
+}
+
+/// The echo application's answer to one request.
+enum Answer {
+    /// Known already (taken on the first poll).
+    Ready(Option<Response<Body>>),
+    /// `/inspect`, reading the request body first.
+    Waiting(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
+impl Future for Answer {
+    type Output = Response<Body>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response<Body>> {
+        match self.get_mut() {
+            Answer::Ready(response) => match response.take() {
+                Some(response) => Poll::Ready(response),
+                // Polled again after it completed: nothing is left to give.
+                None => Poll::Pending,
+            },
+            Answer::Waiting(future) => future.as_mut().poll(cx),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! whose response waits for window, never all of them.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -36,7 +37,7 @@ const ROUNDS_PER_POLL: usize = 64;
 /// An HTTP/2 connection serving a `Service`.
 pub(super) struct Http2 {
     conn: ServerConnection,
-    streams: HashMap<StreamId, StreamTask>,
+    streams: HashMap<StreamId, StreamTask, BuildHasherDefault<StreamIdHasher>>,
     ready: Arc<ReadyStreams>,
     /// Streams to drive in this round: woken ones, and ones that just opened or ended input.
     to_drive: Vec<StreamId>,
@@ -47,7 +48,17 @@ pub(super) struct Http2 {
     backlog: Bytes,
     /// The latest time the driver told.
     now: Instant,
+    /// Wakers of ended streams that nothing else holds, for streams to come: a stream then
+    /// costs no allocation for its waker.
+    spare_wakers: Vec<Arc<StreamWaker>>,
+    /// The connection was told the date during this [`Http2::poll`]: the responses a poll
+    /// starts share one reading of the clock, as they are started within it.
+    date_told: bool,
 }
+
+/// The most wakers [`Http2::spare_wakers`] keeps: about as many as streams a busy client runs
+/// at once.
+const MAX_SPARE_WAKERS: usize = 128;
 
 /// The application's work on one stream.
 struct StreamTask {
@@ -83,7 +94,7 @@ impl Http2 {
         let upgrade = *upgrade;
         let conn = ServerConnection::upgraded(app.config.limits.clone(), now, &upgrade.settings);
         let mut http2 = Http2::with_connection(conn, now, upgrade.leftover);
-        let mut task = StreamTask::new(1, &http2.ready, upgrade.request.method() == Method::HEAD);
+        let mut task = http2.new_task(1, upgrade.request.method() == Method::HEAD);
         task.handler = Some(app.call(upgrade.request));
         http2.insert_stream(1, task);
         http2
@@ -92,12 +103,14 @@ impl Http2 {
     fn with_connection(conn: ServerConnection, now: Instant, input: Bytes) -> Self {
         let mut http2 = Http2 {
             conn,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             ready: Arc::new(ReadyStreams::default()),
             to_drive: Vec::new(),
             blocked: Vec::new(),
             backlog: input,
             now,
+            spare_wakers: Vec::new(),
+            date_told: false,
         };
         http2.feed_backlog();
         http2
@@ -163,6 +176,7 @@ impl Http2 {
     /// See [`Dispatcher::poll`](super::Dispatcher::poll).
     pub(super) fn poll<S: Service>(&mut self, app: &App<S>, cx: &mut Context<'_>) -> bool {
         self.ready.register(cx);
+        self.date_told = false;
         let mut progressed = false;
         let mut rounds = 0;
         loop {
@@ -245,7 +259,7 @@ impl Http2 {
         head: RequestHead,
         end_stream: bool,
     ) {
-        let mut task = StreamTask::new(stream, &self.ready, head.method == Method::HEAD);
+        let mut task = self.new_task(stream, head.method == Method::HEAD);
         task.expects_continue = !end_stream
             && head
                 .headers
@@ -262,6 +276,27 @@ impl Http2 {
         };
         task.handler = Some(app.call(head.into_request(body)));
         self.insert_stream(stream, task);
+    }
+
+    /// A stream with no work yet: the caller sets its handler and request body.
+    fn new_task(&mut self, stream: StreamId, head_request: bool) -> StreamTask {
+        let spare = self.spare_wakers.pop();
+        let wake_state = spare
+            .and_then(|mut spare| {
+                Arc::get_mut(&mut spare)?.reuse_for(stream);
+                Some(spare)
+            })
+            .unwrap_or_else(|| StreamWaker::new(stream, Arc::clone(&self.ready)));
+        StreamTask {
+            waker: Waker::from(Arc::clone(&wake_state)),
+            wake_state,
+            handler: None,
+            request_body: None,
+            response: None,
+            head_request,
+            expects_continue: false,
+            blocked: false,
+        }
     }
 
     fn insert_stream(&mut self, stream: StreamId, task: StreamTask) {
@@ -359,6 +394,10 @@ impl Http2 {
             if let Poll::Ready(response) = app.poll_handler(handler, &mut cx) {
                 task.handler = None;
                 moved = true;
+                if !self.date_told {
+                    self.conn.set_date(http_date_now());
+                    self.date_told = true;
+                }
                 start_response(&mut self.conn, stream, task, response, &mut cx);
             }
         }
@@ -378,16 +417,18 @@ impl Http2 {
                 Pump::Blocked | Pump::Waiting => {}
             }
         }
-        if task.is_finished() {
-            if task.request_body.as_ref().is_some_and(RequestBody::is_open) {
-                // The response is complete and nobody reads the rest of the request: the
-                // client may stop sending it (RFC 9113 §8.1).
-                self.conn.reset(stream, ErrorCode::NoError);
-            }
-            self.end_stream(stream);
-            moved = true;
+        if !task.is_finished() {
+            return moved;
         }
-        moved
+        if task.request_body.as_ref().is_some_and(RequestBody::is_open) {
+            // The response is complete and nobody reads the rest of the request: the
+            // client may stop sending it (RFC 9113 §8.1).
+            self.conn.reset(stream, ErrorCode::NoError);
+        }
+        // Before the stream ends, so that its waker may be kept for the next stream.
+        drop(waker);
+        self.end_stream(stream);
+        true
     }
 
     /// Drops a stream's work; the window its unread request body held is given back.
@@ -401,25 +442,21 @@ impl Http2 {
                 self.conn.release_capacity(stream, unread);
             }
         }
+        let StreamTask {
+            waker,
+            mut wake_state,
+            ..
+        } = task;
+        drop(waker);
+        // Kept only when no clone of its waker survives the stream's work: a stale clone
+        // must never wake the stream that reuses it.
+        if self.spare_wakers.len() < MAX_SPARE_WAKERS && Arc::get_mut(&mut wake_state).is_some() {
+            self.spare_wakers.push(wake_state);
+        }
     }
 }
 
 impl StreamTask {
-    /// A stream with no work yet: the caller sets its handler and request body.
-    fn new(stream: StreamId, ready: &Arc<ReadyStreams>, head_request: bool) -> Self {
-        let wake_state = StreamWaker::new(stream, Arc::clone(ready));
-        StreamTask {
-            waker: Waker::from(Arc::clone(&wake_state)),
-            wake_state,
-            handler: None,
-            request_body: None,
-            response: None,
-            head_request,
-            expects_continue: false,
-            blocked: false,
-        }
-    }
-
     /// Whether nothing is left to do: the response is sent, and the request body is complete
     /// or nobody reads it.
     fn is_finished(&self) -> bool {
@@ -432,7 +469,8 @@ impl StreamTask {
     }
 }
 
-/// Sends the response head; its body follows through [`StreamTask::response`].
+/// Sends the response head (the connection was told the date); its body follows through
+/// [`StreamTask::response`].
 fn start_response(
     conn: &mut ServerConnection,
     stream: StreamId,
@@ -455,7 +493,7 @@ fn start_response(
         if !bodiless_status && !parts.headers.contains_key(header::CONTENT_LENGTH) {
             parts
                 .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+                .insert(header::CONTENT_LENGTH, content_length_value(length));
         }
     }
     let mut body = ResponseBody::new(body);
@@ -467,7 +505,6 @@ fn start_response(
         task.expects_continue = false;
     }
     let end_stream = task.head_request || bodiless_status || body.is_empty();
-    conn.set_date(http_date_now());
     match conn.send_response(stream, status, &parts.headers, end_stream) {
         Ok(()) if end_stream => {}
         Ok(()) => task.response = Some(body),
@@ -476,6 +513,25 @@ fn start_response(
             reset_unless_closed(conn, stream, error);
         }
     }
+}
+
+thread_local! {
+    /// The `content-length` value made last on this thread: responses of one route tend to
+    /// have one length, and a clone of it costs no allocation.
+    static LAST_LENGTH: std::cell::RefCell<Option<(u64, HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `length` as a `content-length` value.
+fn content_length_value(length: u64) -> HeaderValue {
+    LAST_LENGTH.with_borrow_mut(|last| match last {
+        Some((cached, value)) if *cached == length => value.clone(),
+        _ => {
+            let value = HeaderValue::from(length);
+            *last = Some((length, value.clone()));
+            value
+        }
+    })
 }
 
 /// Sends `100 Continue` to a client waiting for it once the application asked for the
@@ -503,6 +559,29 @@ fn send_continue_if_wanted(
 fn reset_unless_closed(conn: &mut ServerConnection, stream: StreamId, error: SendError) {
     if !matches!(error, SendError::StreamClosed | SendError::Closed) {
         conn.reset(stream, ErrorCode::InternalError);
+    }
+}
+
+/// Hashes stream identifiers with one multiply and a fold: they are the connection's own
+/// sequential odd numbers, not attacker-chosen keys worth SipHash's cost on every lookup
+/// (a client picks them, but only ever increasing, each once).
+#[derive(Default)]
+struct StreamIdHasher(u64);
+
+impl Hasher for StreamIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        let product = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = product ^ (product >> 29);
     }
 }
 

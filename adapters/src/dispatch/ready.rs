@@ -76,6 +76,13 @@ impl StreamWaker {
         })
     }
 
+    /// Makes this waker, held by nobody else, the waker of `stream`, as [`StreamWaker::new`]
+    /// would.
+    pub(super) fn reuse_for(&mut self, stream: StreamId) {
+        self.stream = stream;
+        *self.queued.get_mut() = false;
+    }
+
     /// The stream is about to be driven: wakes from now on must queue it again.
     pub(super) fn clear(&self) {
         self.queued.store(false, Ordering::Release);

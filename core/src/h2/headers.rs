@@ -98,10 +98,11 @@ const PRIORITY: HeaderName = HeaderName::from_static("priority");
 /// SETTINGS_ENABLE_CONNECT_PROTOCOL). Field values are held to [`HeaderValue`]'s rules, which
 /// are stricter than §8.2.1 in one way: other control characters than HTAB are refused too.
 pub(crate) fn request_head(
-    fields: Vec<HeaderField>,
+    fields: impl IntoIterator<Item = HeaderField, IntoIter: ExactSizeIterator>,
     extended_connect: bool,
     max_fields: usize,
 ) -> Result<RequestHead, MalformedHeaders> {
+    let fields = fields.into_iter();
     if fields.len() > max_fields {
         return Err(MalformedHeaders::TooManyFields);
     }
@@ -156,6 +157,10 @@ pub(crate) fn trailers(
 
 /// Appends the fields of a response head: `:status` first, then the headers minus the
 /// connection-specific ones, `authorization`/`cookie`/`set-cookie` marked sensitive.
+///
+/// The server encodes a response head from [`status_digits`] and [`outgoing`] directly,
+/// without these copies; this spells out the same fields.
+#[cfg(test)]
 pub(crate) fn response_fields(status: StatusCode, headers: &HeaderMap, out: &mut Vec<HeaderField>) {
     out.reserve(headers.len().saturating_add(1));
     out.push(HeaderField::new(
@@ -430,21 +435,31 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 /// Appends outgoing regular fields, minus the connection-specific ones (§8.2.2), with the
 /// secrets marked never-indexed (RFC 7541 §7.1.3).
 fn append_outgoing(headers: &HeaderMap, out: &mut Vec<HeaderField>) {
-    for (name, value) in headers {
-        if is_connection_specific(name, value) {
-            continue;
-        }
-        let sensitive = value.is_sensitive()
-            || *name == header::AUTHORIZATION
-            || *name == header::COOKIE
-            || *name == header::SET_COOKIE
-            || *name == header::PROXY_AUTHORIZATION;
+    for (name, value, sensitive) in outgoing(headers) {
         out.push(HeaderField {
             name: name_bytes(name),
             value: Bytes::copy_from_slice(value.as_bytes()),
             sensitive,
         });
     }
+}
+
+/// The outgoing regular fields of `headers` (§8.2.2: minus the connection-specific ones),
+/// each with whether it is a secret to send never-indexed (RFC 7541 §7.1.3).
+pub(crate) fn outgoing(
+    headers: &HeaderMap,
+) -> impl Iterator<Item = (&HeaderName, &HeaderValue, bool)> {
+    headers
+        .iter()
+        .filter(|(name, value)| !is_connection_specific(name, value))
+        .map(|(name, value)| {
+            let sensitive = value.is_sensitive()
+                || *name == header::AUTHORIZATION
+                || *name == header::COOKIE
+                || *name == header::SET_COOKIE
+                || *name == header::PROXY_AUTHORIZATION;
+            (name, value, sensitive)
+        })
 }
 
 /// A field name as bytes: common response names come from static memory, the rest is copied
@@ -480,9 +495,9 @@ fn name_bytes(name: &HeaderName) -> Bytes {
 }
 
 /// Every status code from 000 to 999 as three ASCII digits, so `:status` costs no allocation.
-static STATUS_DIGITS: [u8; 3000] = status_digits();
+static STATUS_DIGITS: [u8; 3000] = all_status_digits();
 
-const fn status_digits() -> [u8; 3000] {
+const fn all_status_digits() -> [u8; 3000] {
     let mut table = [0u8; 3000];
     let mut code = 0;
     while code < 1000 {
@@ -495,12 +510,18 @@ const fn status_digits() -> [u8; 3000] {
 }
 
 /// The `:status` value: three digits (§8.3.2).
+#[cfg(test)]
 fn status_bytes(status: StatusCode) -> Bytes {
+    Bytes::from_static(status_digits(status))
+}
+
+/// The `:status` value as three digits (§8.3.2), from static memory.
+pub(crate) fn status_digits(status: StatusCode) -> &'static [u8] {
     let start = usize::from(status.as_u16()).saturating_mul(3);
-    match STATUS_DIGITS.get(start..start.saturating_add(3)) {
-        Some(digits) => Bytes::from_static(digits),
-        None => Bytes::copy_from_slice(status.as_str().as_bytes()),
-    }
+    // A StatusCode is 100 to 999: the fallback is never taken.
+    STATUS_DIGITS
+        .get(start..start.saturating_add(3))
+        .unwrap_or(b"500")
 }
 
 #[cfg(test)]

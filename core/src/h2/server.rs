@@ -9,6 +9,7 @@
 //! windows (`flow`), every abuse budget (`flood`), the output buffer (`output`) and SETTINGS
 //! (`settings`).
 
+mod head_cache;
 mod lifecycle;
 mod receive;
 mod respond;
@@ -266,6 +267,10 @@ pub struct ServerConnection {
     date: Option<HeaderField>,
     /// Reused for the fields of every head we send.
     fields: Vec<HeaderField>,
+    /// Reused for the fields of every block we receive.
+    block_fields: Vec<HeaderField>,
+    /// The last response head encoded, to send again without encoding it.
+    head_cache: head_cache::HeadCache,
 }
 
 impl ServerConnection {
@@ -312,6 +317,8 @@ impl ServerConnection {
             body_check_at: None,
             date: None,
             fields: Vec::new(),
+            block_fields: Vec::new(),
+            head_cache: head_cache::HeadCache::default(),
             limits,
         }
     }
@@ -397,6 +404,15 @@ impl ServerConnection {
 
     /// The `date` value added to responses that carry none (the core reads no clock).
     pub fn set_date(&mut self, date: HeaderValue) {
+        if self
+            .date
+            .as_ref()
+            .is_some_and(|field| field.value[..] == *date.as_bytes())
+        {
+            // Told once per response, while the value changes once a second: the field
+            // already held is kept rather than copied anew.
+            return;
+        }
         let value = Bytes::copy_from_slice(date.as_bytes());
         self.date = Some(HeaderField::new(Bytes::from_static(b"date"), value));
     }

@@ -1,6 +1,6 @@
 //! The HPACK encoder (RFC 7541 §3, §6, §7): header fields in, header block bytes out.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::index::IndexedTable;
 use super::table::{entry_size, static_index};
@@ -59,6 +59,9 @@ pub struct Encoder {
     /// Size updates to announce at the start of the next block: the smallest maximum since the
     /// last block, then the current one (RFC 7541 §4.2).
     pending_update: Option<(usize, usize)>,
+    /// Counts the changes to what the next block's bytes depend on besides its fields: the
+    /// table's entries and size, and size updates to announce.
+    version: u64,
 }
 
 impl Encoder {
@@ -77,6 +80,7 @@ impl Encoder {
             table: IndexedTable::new(peer_max_table_size),
             cap,
             pending_update: None,
+            version: 0,
         };
         if cap < peer_max_table_size {
             encoder.pending_update = Some((cap, cap));
@@ -96,6 +100,7 @@ impl Encoder {
             None => size,
         };
         self.pending_update = Some((smallest, size));
+        self.version = self.version.wrapping_add(1);
         self.table.set_max_size(smallest);
         self.table.set_max_size(size);
     }
@@ -110,24 +115,66 @@ impl Encoder {
     where
         I: IntoIterator<Item = &'a HeaderField>,
     {
-        if let Some((smallest, size)) = self.pending_update.take() {
-            if smallest < size {
-                integer::encode(smallest, 5, 0x20, dst);
-            }
-            integer::encode(size, 5, 0x20, dst);
-        }
+        self.start_block(dst);
         for field in fields {
             self.encode_field(field, dst);
         }
     }
 
-    fn encode_field(&mut self, field: &HeaderField, dst: &mut BytesMut) {
-        let name = &field.name[..];
-        let value = &field.value[..];
+    /// Starts a header block in `dst`: announces the table size changes not told yet. A block
+    /// written field by field ([`Encoder::encode_field`], [`Encoder::encode_borrowed`]) must
+    /// start with it.
+    pub(crate) fn start_block(&mut self, dst: &mut BytesMut) {
+        if let Some((smallest, size)) = self.pending_update.take() {
+            self.version = self.version.wrapping_add(1);
+            if smallest < size {
+                integer::encode(smallest, 5, 0x20, dst);
+            }
+            integer::encode(size, 5, 0x20, dst);
+        }
+    }
+
+    /// The encoder's state as a number that changes whenever its table or its pending size
+    /// updates do: while it stays the same, the same fields encode to the same bytes, and a
+    /// block whose encoding left it unchanged may be sent again as it is.
+    pub(crate) fn state_version(&self) -> u64 {
+        self.version
+    }
+
+    /// Encodes one field of a block begun with [`Encoder::start_block`].
+    pub(crate) fn encode_field(&mut self, field: &HeaderField, dst: &mut BytesMut) {
+        self.encode_parts(&field.name, &field.value, field.sensitive, dst, || {
+            (field.name.clone(), field.value.clone())
+        });
+    }
+
+    /// [`Encoder::encode_field`] for a field whose bytes are borrowed (a response's
+    /// `HeaderMap`): they are copied only when the field enters the dynamic table, which a
+    /// field repeated on the connection does once, not on every block.
+    pub(crate) fn encode_borrowed(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        sensitive: bool,
+        dst: &mut BytesMut,
+    ) {
+        self.encode_parts(name, value, sensitive, dst, || {
+            (Bytes::copy_from_slice(name), Bytes::copy_from_slice(value))
+        });
+    }
+
+    /// Encodes a field; `owned` gives its bytes for the dynamic table, when it goes there.
+    fn encode_parts(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        sensitive: bool,
+        dst: &mut BytesMut,
+        owned: impl FnOnce() -> (Bytes, Bytes),
+    ) {
         let found = self.table.find(name, value);
         let static_index = found.static_name.map(|s| s.first);
-        let sensitive =
-            field.sensitive || static_index.is_some_and(|i| SENSITIVE_NAMES.contains(&i));
+        let sensitive = sensitive || static_index.is_some_and(|i| SENSITIVE_NAMES.contains(&i));
         if !sensitive {
             if let Some(index) = found.exact {
                 integer::encode(index, 7, 0x80, dst); // §6.1
@@ -150,8 +197,9 @@ impl Encoder {
         }
         write_string(value, dst);
         if indexing {
-            self.table
-                .insert(field.name.clone(), field.value.clone(), &found);
+            let (name, value) = owned();
+            self.table.insert(name, value, &found);
+            self.version = self.version.wrapping_add(1);
         }
     }
 }

@@ -43,6 +43,9 @@ const SHARE_AT_LEAST: usize = 8 * 1024;
 /// Fields room is made for before a field block is decoded: most requests have fewer.
 const FIELDS_PER_BLOCK: usize = 24;
 
+/// The longest list of decoded fields kept from one block for the next.
+const MAX_KEPT_FIELDS: usize = 4 * FIELDS_PER_BLOCK;
+
 /// The result of handling a frame: `Err` is a connection error.
 type Handled = Result<(), ConnectionError>;
 
@@ -398,9 +401,28 @@ impl ServerConnection {
     /// A complete field block: decoded first, whatever becomes of its stream, so the HPACK
     /// table stays in sync with the client's (§4.3).
     fn on_field_block(&mut self, head: BlockHead, block: &[u8]) -> Handled {
+        // The list of the previous block is reused: a request costs no allocation for it.
+        let mut fields = std::mem::take(&mut self.block_fields);
+        fields.clear();
         // Sized for a typical request at once, rather than grown field by field.
-        let mut fields = Vec::with_capacity(block.len().min(FIELDS_PER_BLOCK));
-        let too_large = match self.decoder.decode_into(block, &mut fields) {
+        fields.reserve(block.len().min(FIELDS_PER_BLOCK));
+        let handled = self.on_decoded_block(head, block, &mut fields);
+        if fields.capacity() <= MAX_KEPT_FIELDS {
+            // A list grown for an unusually long block is dropped rather than held for good.
+            fields.clear();
+            self.block_fields = fields;
+        }
+        handled
+    }
+
+    /// [`Self::on_field_block`], with `fields` the list to decode the block into.
+    fn on_decoded_block(
+        &mut self,
+        head: BlockHead,
+        block: &[u8],
+        fields: &mut Vec<HeaderField>,
+    ) -> Handled {
+        let too_large = match self.decoder.decode_into(block, fields) {
             Ok(()) => false,
             Err(error) if error.keeps_table_in_sync() => true,
             Err(_) => {
@@ -412,7 +434,7 @@ impl ServerConnection {
         };
         let id = head.stream;
         if self.streams.get(id).is_some() {
-            return self.on_trailers(head, fields, too_large);
+            return self.on_trailers(head, std::mem::take(fields), too_large);
         }
         if self.shutdown.ignores(id) {
             // §6.8: streams above our final GOAWAY's last-stream-id are ignored.
@@ -434,7 +456,7 @@ impl ServerConnection {
     fn open_stream(
         &mut self,
         head: BlockHead,
-        fields: Vec<HeaderField>,
+        fields: &mut Vec<HeaderField>,
         too_large: bool,
     ) -> Handled {
         let id = head.stream;
@@ -466,7 +488,8 @@ impl ServerConnection {
             );
             return self.flood.note_stream_error(self.now);
         }
-        let Ok(request) = headers::request_head(fields, true, self.limits.max_headers) else {
+        let Ok(request) = headers::request_head(fields.drain(..), true, self.limits.max_headers)
+        else {
             return self.stream_error(id, ErrorCode::ProtocolError);
         };
         if head.end_stream && request.content_length.is_some_and(|length| length != 0) {

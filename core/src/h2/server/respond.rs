@@ -83,17 +83,44 @@ impl ServerConnection {
         end_stream: bool,
         date: bool,
     ) {
-        let mut fields = std::mem::take(&mut self.fields);
-        fields.clear();
-        headers::response_fields(status, headers, &mut fields);
-        if date && !headers.contains_key(DATE) {
-            if let Some(field) = &self.date {
-                fields.push(field.clone());
-            }
+        let date = match &self.date {
+            Some(field) if date && !headers.contains_key(DATE) => Some(field),
+            _ => None,
+        };
+        let start = BlockStart::Headers { end_stream };
+        let cache = &mut self.head_cache;
+        cache.start();
+        cache.push_field(b":status", headers::status_digits(status), false);
+        for (name, value, sensitive) in headers::outgoing(headers) {
+            cache.push_field(name.as_str().as_bytes(), value.as_bytes(), sensitive);
         }
-        self.write_fields(id, BlockStart::Headers { end_stream }, &fields);
-        fields.clear();
-        self.fields = fields;
+        if let Some(field) = date {
+            cache.push_field(&field.name, &field.value, field.sensitive);
+        }
+        let encoder = &mut self.encoder;
+        let version = encoder.state_version();
+        if let Some(block) = cache.block(version) {
+            // The head we sent last, in the same encoder state: the same bytes again.
+            self.output
+                .field_block(id, start, |buf| buf.extend_from_slice(block));
+            return;
+        }
+        // Encoded straight from the application's map: no field is copied for it.
+        self.output.field_block(id, start, |buf| {
+            let begin = buf.len();
+            encoder.start_block(buf);
+            encoder.encode_borrowed(b":status", headers::status_digits(status), false, buf);
+            for (name, value, sensitive) in headers::outgoing(headers) {
+                encoder.encode_borrowed(name.as_str().as_bytes(), value.as_bytes(), sensitive, buf);
+            }
+            if let Some(field) = date {
+                encoder.encode_field(field, buf);
+            }
+            match buf.get(begin..) {
+                Some(block) if encoder.state_version() == version => cache.keep(version, block),
+                _ => cache.forget(),
+            }
+        });
     }
 
     fn write_fields(&mut self, id: StreamId, start: BlockStart, fields: &[HeaderField]) {
