@@ -24,11 +24,13 @@ pub struct Limits {
     /// Largest request or response head (start line plus header fields plus the blank line),
     /// in bytes. Crossing it answers `431 Request Header Fields Too Large` (RFC 6585 §5).
     pub max_head_size: usize,
-    /// Most header fields in one head; also bounds the trailer section. Crossing it answers `431`.
+    /// Most header fields in one head; also bounds the trailer section. Crossing it answers `431`
+    /// (HTTP/2: the stream is reset with `PROTOCOL_ERROR`).
     pub max_headers: usize,
     /// Largest message body accepted, in bytes, whatever its framing. Crossing it answers
     /// `413 Content Too Large` (RFC 9110 §15.5.14); a declared Content-Length over it is refused
-    /// before a byte of the body is read.
+    /// before a byte of the body is read. (HTTP/2: a declared length over it answers `413`; a
+    /// body without one that grows past it has its stream reset with `CANCEL`.)
     pub max_body_size: u64,
     /// Longest chunk-size line (hex size plus chunk extensions), in bytes (RFC 9112 §7.1.1).
     /// Crossing it answers `400`.
