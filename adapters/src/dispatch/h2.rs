@@ -7,7 +7,7 @@
 //! whose response waits for window, never all of them.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -16,7 +16,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body::Body as _;
 use weft_core::body::{Body, BoxError};
-use weft_core::h2::{ErrorCode, RequestHead, SendError, ServerConnection, ServerEvent, StreamId};
+use weft_core::h2::{
+    ErrorCode, RequestHead, SendError, ServerConnection, ServerEvent, StreamId, StreamIdHasher,
+};
 use weft_core::service::Service;
 
 use super::app::{App, HandlerFuture};
@@ -559,29 +561,6 @@ fn send_continue_if_wanted(
 fn reset_unless_closed(conn: &mut ServerConnection, stream: StreamId, error: SendError) {
     if !matches!(error, SendError::StreamClosed | SendError::Closed) {
         conn.reset(stream, ErrorCode::InternalError);
-    }
-}
-
-/// Hashes stream identifiers with one multiply and a fold: they are the connection's own
-/// sequential odd numbers, not attacker-chosen keys worth SipHash's cost on every lookup
-/// (a client picks them, but only ever increasing, each once).
-#[derive(Default)]
-struct StreamIdHasher(u64);
-
-impl Hasher for StreamIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 << 8 | u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        let product = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = product ^ (product >> 29);
     }
 }
 

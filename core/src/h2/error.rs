@@ -150,7 +150,8 @@ pub enum FrameRule {
 }
 
 impl FrameRule {
-    fn describe(self) -> &'static str {
+    /// The rule in words, for logs and GOAWAY debug data.
+    pub fn describe(self) -> &'static str {
         match self {
             FrameRule::TooLarge => "frame larger than SETTINGS_MAX_FRAME_SIZE",
             FrameRule::BadLength => "frame payload has the wrong length",

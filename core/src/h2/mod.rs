@@ -42,6 +42,7 @@ pub use frame::{
 pub use headers::{MalformedHeaders, Protocol, RequestHead};
 pub use priority::{PRIORITY_UPDATE, PrioritySignal};
 pub use server::{ConnectionError, SendError, ServerConnection, ServerEvent, StreamId};
+pub use stream::StreamIdHasher;
 
 /// The client connection preface (RFC 9113 §3.4), sent before the client's first SETTINGS.
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -138,9 +138,12 @@ impl Stream {
 }
 
 /// A hasher for stream identifiers: one multiply and a fold, enough to spread sequential odd
-/// numbers over a hash table, without SipHash's cost on every frame.
+/// numbers over a hash table, without SipHash's cost on every frame. The identifiers are not
+/// keys an attacker can pick freely: a client's only ever increase, each used once. For maps
+/// keyed by [`StreamId`](super::StreamId) in drivers too
+/// (`HashMap<StreamId, V, BuildHasherDefault<StreamIdHasher>>`).
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct StreamIdHasher(u64);
+pub struct StreamIdHasher(u64);
 
 impl Hasher for StreamIdHasher {
     fn finish(&self) -> u64 {

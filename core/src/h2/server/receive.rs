@@ -63,23 +63,6 @@ fn flow_error(reason: &'static str) -> ConnectionError {
     }
 }
 
-/// Why a frame failed to decode, for the GOAWAY debug data.
-fn frame_rule_reason(rule: FrameRule) -> &'static str {
-    match rule {
-        FrameRule::TooLarge => "frame larger than SETTINGS_MAX_FRAME_SIZE",
-        FrameRule::BadLength => "frame payload has the wrong length",
-        FrameRule::StreamZero => "frame requires a stream but arrived on stream 0",
-        FrameRule::StreamNonZero => "connection frame arrived on a stream",
-        FrameRule::PaddingTooLong => "padding longer than the payload",
-        FrameRule::SettingsAckWithPayload => "SETTINGS ACK with a payload",
-        FrameRule::InvalidEnablePush => "SETTINGS_ENABLE_PUSH neither 0 nor 1",
-        FrameRule::InvalidInitialWindowSize => "SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1",
-        FrameRule::InvalidMaxFrameSize => "SETTINGS_MAX_FRAME_SIZE out of range",
-        FrameRule::ZeroWindowIncrement => "WINDOW_UPDATE increment of 0",
-        FrameRule::PromisedStreamZero => "PUSH_PROMISE promises stream 0",
-    }
-}
-
 impl ServerConnection {
     /// Handles buffered input until it runs out, the connection is over, or enough events
     /// wait for the application.
@@ -134,7 +117,7 @@ impl ServerConnection {
     fn on_frame_error(&mut self, error: FrameError) -> Result<(), ConnectionError> {
         let connection_error = ConnectionError {
             code: error.code,
-            reason: frame_rule_reason(error.rule),
+            reason: error.rule.describe(),
         };
         match error.scope {
             ErrorScope::Connection => Err(connection_error),
