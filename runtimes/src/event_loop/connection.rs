@@ -2,8 +2,8 @@
 //! [`Dispatcher`], moved forward by readiness, wake-ups and deadlines.
 //!
 //! Readiness is remembered per direction (`read_ready`, `write_ready`) and forgotten only when
-//! the socket answers `WouldBlock` (or a plaintext read comes back short, which says the same
-//! without the extra system call), so the connection is correct under edge-triggered reactors
+//! the socket answers `WouldBlock` (or, on Unix, a plaintext read comes back short, which says
+//! the same without the extra system call), so the connection is correct under edge-triggered reactors
 //! (an event only on a change) and one-shot ones (an event only when armed, see
 //! [`interest`](Connection::interest)) alike.
 
@@ -374,12 +374,14 @@ impl<So: Socket, S: Service> Connection<So, S> {
                 Ok(true)
             }
             Ok(n) => {
-                if n < room && self.tls.is_none() {
+                if cfg!(unix) && n < room && self.tls.is_none() {
                     // A read that did not fill its room emptied the socket: asking again would
                     // only answer `WouldBlock`, one system call per batch of requests for
                     // nothing. Bytes arriving from now on raise a new readiness event (an
                     // edge-triggered reactor reports each arrival; a one-shot one, armed again
-                    // for reading, reports bytes already there).
+                    // for reading, reports bytes already there). Not on Windows: mio's
+                    // emulated readiness there is re-armed only by a `WouldBlock` (a 1 MiB
+                    // upload under wine stalled and lost bytes without it).
                     self.read_ready = false;
                 }
                 let taken = self.dispatcher().receive(now, &buf[..n]);
