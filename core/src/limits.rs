@@ -61,6 +61,41 @@ pub struct Limits {
     pub keep_alive_timeout: Duration,
     /// Bounds that only HTTP/2 connections use: settings we advertise and the flood defences.
     pub h2: Http2Limits,
+    /// Bounds that only WebSocket connections use (`weft_core::ws`).
+    pub ws: WsLimits,
+}
+
+/// The WebSocket part of [`Limits`] (RFC 6455): frame and message sizes, the outgoing buffer
+/// and the close handshake's patience. Crossing a size ends the connection with close code
+/// `1009 Message Too Big`; both are checked from frame headers, before any byte is buffered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WsLimits {
+    /// Largest payload of one received frame, in bytes. Crossing it closes with `1009`.
+    pub max_frame_size: usize,
+    /// Largest received message (all fragments together, after decompression), in bytes.
+    /// Crossing it closes with `1009`.
+    pub max_message_size: usize,
+    /// Most output bytes buffered before `send_*` accepts only part of a message or refuses
+    /// it (backpressure). Control frames owed to the peer (pong, close) may pass it by at
+    /// most one frame each.
+    pub max_buffered_output: usize,
+    /// Payload size of the frames our outgoing messages are cut into.
+    pub max_send_frame_size: usize,
+    /// Time the peer has to answer our Close with its own before we give up and close.
+    pub close_timeout: Duration,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        WsLimits {
+            max_frame_size: 1024 * 1024,
+            max_message_size: 16 * 1024 * 1024,
+            max_buffered_output: 256 * 1024,
+            max_send_frame_size: 64 * 1024,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 /// The HTTP/2 part of [`Limits`]: what we advertise in SETTINGS, and one budget per kind of
@@ -175,6 +210,7 @@ impl Default for Limits {
             body_idle_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(5),
             h2: Http2Limits::default(),
+            ws: WsLimits::default(),
         }
     }
 }

@@ -1,0 +1,835 @@
+//! One WebSocket connection after the handshake (RFC 6455 §5-§7), for either role: messages
+//! reassembled from fragments with control frames interleaved, pings answered, the close
+//! handshake, and every size bounded by [`WsLimits`].
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use sha1::{Digest, Sha1};
+
+use super::CloseCode;
+use super::deflate::{Compressor, Decompressor, DeflateError, DeflateParams, Side};
+use super::frame::{
+    Decoded, FrameDecoder, FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1,
+    encode_frame, encoded_header_len,
+};
+use super::utf8::Utf8Validator;
+use crate::WsLimits;
+
+/// Which end of the connection we are; it decides the masking rule (§5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We accepted the connection: frames we receive must be masked, ours are not. We close
+    /// the TCP connection first once the close handshake is done (§7.1.1).
+    Server,
+    /// We opened the connection: every frame we send is masked with a key derived from
+    /// `mask_seed`, which must be 16 bytes from a good random source (the core has no RNG;
+    /// §10.3 requires unpredictable keys). After the close handshake we wait for the server
+    /// to close the TCP connection, at most `close_timeout`.
+    Client {
+        /// Random bytes the per-frame masking keys are derived from.
+        mask_seed: [u8; 16],
+    },
+}
+
+/// Whether a message is text or binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// UTF-8 text.
+    Text,
+    /// Arbitrary bytes.
+    Binary,
+}
+
+/// A complete received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message; the bytes are validated UTF-8.
+    Text(Bytes),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+impl Message {
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(bytes) => std::str::from_utf8(bytes).ok(),
+            Message::Binary(_) => None,
+        }
+    }
+
+    /// The payload bytes, whatever the kind.
+    pub fn payload(&self) -> &Bytes {
+        match self {
+            Message::Text(bytes) | Message::Binary(bytes) => bytes,
+        }
+    }
+}
+
+/// Why we failed the connection (§7.1.7); each names the close code we sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A frame broke a header rule or the frame size limit.
+    Frame(FrameError),
+    /// A continuation frame with no message in progress (1002).
+    UnexpectedContinuation,
+    /// A new text or binary frame while a message was still in progress (1002).
+    ExpectedContinuation,
+    /// A message larger than the message size limit (1009).
+    MessageTooBig,
+    /// A text message or close reason that is not UTF-8 (1007).
+    InvalidUtf8,
+    /// A Close frame with a one-byte payload or a code that may not be sent (1002).
+    InvalidClose,
+    /// RSV1 on a continuation or control frame (1002, RFC 7692 §6.1); without a negotiated
+    /// permessage-deflate the frame decoder already refuses any reserved bit.
+    Compressed,
+    /// A compressed message that does not inflate, or inflates past the message size limit.
+    Deflate(DeflateError),
+}
+
+impl ProtocolError {
+    /// The close code sent for this error.
+    pub fn close_code(self) -> CloseCode {
+        match self {
+            ProtocolError::Frame(e) => e.close_code(),
+            ProtocolError::MessageTooBig => CloseCode::TOO_BIG,
+            ProtocolError::InvalidUtf8 => CloseCode::INVALID_DATA,
+            ProtocolError::Deflate(e) => CloseCode(e.close_code()),
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+/// Something the connection learned from the bytes it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A complete message.
+    Message(Message),
+    /// A ping; the pong is already owed and will be sent by `poll_transmit`.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer closed with `code` (`1005` when its Close carried none) and `reason`; or
+    /// the connection ended without a Close frame: code `1006`. If we had not sent a Close,
+    /// the answer with the same code is already in the output.
+    Close {
+        /// The peer's close code.
+        code: CloseCode,
+        /// The peer's reason, validated UTF-8.
+        reason: String,
+    },
+    /// The peer broke the protocol or a limit: a Close with [`ProtocolError::close_code`] is
+    /// in the output and the connection ends once it is written.
+    Error(ProtocolError),
+}
+
+/// Why a send was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The outgoing buffer is full: call `poll_transmit`, write, and try again.
+    Full,
+    /// We already sent a Close; nothing more may be sent (§5.5.1).
+    Closing,
+    /// A control frame payload (ping, pong, or a close reason plus 2) over 125 bytes.
+    ControlTooLong,
+    /// The code may not be sent (1005, 1006, 1015 and unassigned ones).
+    InvalidCloseCode,
+    /// A continuation of a different kind than the message in progress, or bytes of a text
+    /// message that are not UTF-8.
+    InvalidMessage,
+    /// The compressor failed (a bug, never the peer's doing); fail the connection with 1011.
+    Compression,
+}
+
+/// The life of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent Close; waiting for the peer's until the deadline (`None`: a close timeout too
+    /// large to represent, so no deadline).
+    CloseSent { deadline: Option<Instant> },
+    /// The close handshake is done or we failed the connection: flush the output; the client
+    /// then waits for the server's TCP close until `await_eof_until`.
+    Closing { await_eof_until: Option<Instant> },
+    /// Close the socket.
+    Closed,
+}
+
+/// The message being received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Incoming {
+    kind: MessageKind,
+    /// RSV1 was set on its first frame: its frames inflate through the decompressor.
+    compressed: bool,
+}
+
+/// permessage-deflate's codecs, when it was negotiated.
+#[derive(Debug)]
+struct Deflate {
+    compressor: Compressor,
+    decompressor: Decompressor,
+}
+
+/// The deflate level our messages are compressed at: zlib's default trade-off.
+const DEFLATE_LEVEL: u32 = 6;
+
+/// What the decoder's current payload belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Current {
+    Data { fin: bool },
+    Control(OpCode),
+}
+
+/// One WebSocket connection (RFC 6455), as a sans-IO state machine, in the shape of
+/// [`crate::h1::ServerConnection`]:
+/// - **input**: [`receive`](Self::receive) bytes read from the peer (it returns how many it
+///   took: it stops after each event, so call it again with the rest once events are drained),
+///   [`receive_eof`](Self::receive_eof), [`handle_timeout`](Self::handle_timeout);
+/// - **events out**: [`poll_event`](Self::poll_event);
+/// - **sending**: [`send_text`](Self::send_text), [`send_binary`](Self::send_binary),
+///   [`send_fragment`](Self::send_fragment), [`send_ping`](Self::send_ping),
+///   [`close`](Self::close);
+/// - **output**: [`poll_transmit`](Self::poll_transmit); close the socket once
+///   [`is_closed`](Self::is_closed).
+///
+/// Memory is bounded: a message in progress by `max_message_size`, the output by
+/// `max_buffered_output` (plus at most a Close and one coalesced pong), events by one at a
+/// time. Extensions: with permessage-deflate negotiated ([`with_deflate`](Self::with_deflate)),
+/// RSV1 marks a compressed message, inflated frame by frame under `max_message_size`, and
+/// whole messages we send are compressed; otherwise every reserved bit fails with 1002.
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    limits: WsLimits,
+    decoder: FrameDecoder,
+    state: State,
+    now: Instant,
+    events: VecDeque<Event>,
+    output: BytesMut,
+    /// The latest ping's payload whose pong did not fit in the output (§5.5.3: only the
+    /// latest is owed).
+    owed_pong: Option<Bytes>,
+    current: Option<Current>,
+    incoming: Option<Incoming>,
+    message: BytesMut,
+    control: BytesMut,
+    incoming_utf8: Utf8Validator,
+    /// The kind of the message we are sending in fragments, if one is open.
+    outgoing: Option<MessageKind>,
+    outgoing_utf8: Utf8Validator,
+    frames_sent: u64,
+    deflate: Option<Deflate>,
+    /// The current frame's compressed payload, waiting to be inflated at its end.
+    compressed: BytesMut,
+}
+
+impl Connection {
+    /// A connection whose handshake completed at `now`, with no extension.
+    pub fn new(role: Role, limits: WsLimits, now: Instant) -> Self {
+        Self::with_deflate(role, limits, now, None)
+    }
+
+    /// A connection whose handshake negotiated permessage-deflate with `deflate` (from
+    /// [`super::deflate::accept_offers`] or [`super::deflate::accept_response`]), or no
+    /// extension when `None`.
+    pub fn with_deflate(
+        role: Role,
+        limits: WsLimits,
+        now: Instant,
+        deflate: Option<DeflateParams>,
+    ) -> Self {
+        let expect_masked = role == Role::Server;
+        let side = if expect_masked {
+            Side::Server
+        } else {
+            Side::Client
+        };
+        let deflate = deflate.map(|params| Deflate {
+            compressor: params.compressor(side, DEFLATE_LEVEL),
+            decompressor: params.decompressor(side, limits.max_message_size),
+        });
+        let allowed_rsv = if deflate.is_some() { RSV1 } else { 0 };
+        Connection {
+            role,
+            decoder: FrameDecoder::new(expect_masked, allowed_rsv, limits.max_frame_size),
+            deflate,
+            compressed: BytesMut::new(),
+            limits,
+            state: State::Open,
+            now,
+            events: VecDeque::new(),
+            output: BytesMut::new(),
+            owed_pong: None,
+            current: None,
+            incoming: None,
+            message: BytesMut::new(),
+            control: BytesMut::new(),
+            incoming_utf8: Utf8Validator::default(),
+            outgoing: None,
+            outgoing_utf8: Utf8Validator::default(),
+            frames_sent: 0,
+        }
+    }
+
+    /// The role given at creation.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the socket should be closed now: the close handshake is over (or failed, or
+    /// timed out) and the output is written.
+    pub fn is_closed(&self) -> bool {
+        match self.state {
+            State::Closed => true,
+            State::Closing {
+                await_eof_until: None,
+            } => self.output.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Whether `receive` would read more bytes (open, or waiting for the peer's Close).
+    pub fn wants_read(&self) -> bool {
+        matches!(self.state, State::Open | State::CloseSent { .. }) && self.events.is_empty()
+    }
+
+    /// Output bytes not yet taken by `poll_transmit`.
+    pub fn pending_output(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Bytes `send_*` can still buffer before refusing (backpressure).
+    pub fn send_capacity(&self) -> usize {
+        self.limits
+            .max_buffered_output
+            .saturating_sub(self.output.len())
+    }
+
+    /// Reads bytes from the peer; returns how many were taken. It stops after each event
+    /// (and takes nothing while one is pending), so drain `poll_event` and call again with
+    /// the rest.
+    ///
+    /// A client that finished the close handshake waits for the server's TCP close: it takes
+    /// and drops whatever still arrives (§7.1.1), so keep reading until EOF or the timeout.
+    pub fn receive(&mut self, now: Instant, data: &[u8]) -> usize {
+        self.now = now;
+        if let State::Closing {
+            await_eof_until: Some(_),
+        } = self.state
+        {
+            return data.len();
+        }
+        let mut taken = 0;
+        while self.wants_read() {
+            let rest = data.get(taken..).unwrap_or_default();
+            let sink = match (self.current, self.incoming) {
+                (Some(Current::Control(_)), _) => &mut self.control,
+                (
+                    _,
+                    Some(Incoming {
+                        compressed: true, ..
+                    }),
+                ) => &mut self.compressed,
+                _ => &mut self.message,
+            };
+            match self.decoder.decode(rest, sink) {
+                Ok((n, item)) => {
+                    taken += n;
+                    match item {
+                        None => break,
+                        Some(item) => self.handle(item),
+                    }
+                }
+                Err(e) => self.fail(ProtocolError::Frame(e)),
+            }
+        }
+        taken
+    }
+
+    /// The peer closed its side. Without a finished close handshake this is an abnormal
+    /// closure: an [`Event::Close`] with code `1006`.
+    pub fn receive_eof(&mut self) {
+        if matches!(self.state, State::Open | State::CloseSent { .. }) {
+            self.events.push_back(Event::Close {
+                code: CloseCode::ABNORMAL,
+                reason: String::new(),
+            });
+        }
+        self.state = State::Closed;
+        self.output.clear();
+        self.owed_pong = None;
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called: the close timeout.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::CloseSent { deadline } => deadline,
+            State::Closing {
+                await_eof_until: Some(deadline),
+            } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    /// Tells the connection the time; past the close timeout it is closed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
+            self.state = State::Closed;
+        }
+    }
+
+    /// Bytes to write to the peer, if any.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.now = now;
+        if let Some(payload) = self.owed_pong.take() {
+            self.write_frame(true, OpCode::Pong, &payload);
+        }
+        if self.output.is_empty() {
+            return None;
+        }
+        let bytes = self.output.split().freeze();
+        self.after_flush();
+        Some(bytes)
+    }
+
+    /// Sends a whole text message, cut into frames of `max_send_frame_size`; all or nothing:
+    /// refused with [`SendError::Full`] unless it fits in the free output buffer (use
+    /// [`send_fragment`](Self::send_fragment) for messages larger than the buffer).
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.send_whole(MessageKind::Text, text.as_bytes())
+    }
+
+    /// Sends a whole binary message; as [`send_text`](Self::send_text).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_whole(MessageKind::Binary, data)
+    }
+
+    /// Sends part of a message: starts one of `kind` if none is open, else continues it (the
+    /// kind must match). Accepts as many bytes as the output buffer has room for and returns
+    /// that count; the message ends when `fin` is set and every byte was accepted. Text may
+    /// be cut inside a character, but all of it must be UTF-8. Refused with
+    /// [`SendError::Full`] when no byte fits. Messages sent this way are never compressed
+    /// (RFC 7692 lets each message choose); `send_text` and `send_binary` compress when
+    /// permessage-deflate was negotiated.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<usize, SendError> {
+        self.check_can_send()?;
+        if self.outgoing.is_some_and(|open| open != kind) {
+            return Err(SendError::InvalidMessage);
+        }
+        let room = self.payload_room();
+        if room == 0 && !(data.is_empty() && self.send_capacity() > 0) {
+            return Err(SendError::Full);
+        }
+        let accepted = data.get(..room.min(data.len())).unwrap_or_default();
+        let last = fin && accepted.len() == data.len();
+        if kind == MessageKind::Text {
+            let mut validator = self.outgoing_utf8.clone();
+            validator
+                .feed(accepted)
+                .map_err(|_| SendError::InvalidMessage)?;
+            if last && !validator.is_complete() {
+                return Err(SendError::InvalidMessage);
+            }
+            self.outgoing_utf8 = if last {
+                Utf8Validator::default()
+            } else {
+                validator
+            };
+        }
+        self.write_data_frames(kind, accepted, last, 0);
+        self.outgoing = if last { None } else { Some(kind) };
+        Ok(accepted.len())
+    }
+
+    /// Sends a ping (at most 125 bytes of payload).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlTooLong);
+        }
+        if self.send_capacity() < encoded_header_len(payload.len(), true) + payload.len() {
+            return Err(SendError::Full);
+        }
+        self.write_frame(true, OpCode::Ping, payload);
+        Ok(())
+    }
+
+    /// Starts the close handshake with `code` and `reason` (at most 123 bytes). Nothing more
+    /// can be sent; messages still arrive until the peer's Close, which is awaited for
+    /// `close_timeout`. A Close always fits: it may pass the output bound by one frame.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode);
+        }
+        if reason.len() > MAX_CONTROL_PAYLOAD - 2 {
+            return Err(SendError::ControlTooLong);
+        }
+        self.write_close(Some(code), reason.as_bytes());
+        self.state = State::CloseSent {
+            deadline: self.now.checked_add(self.limits.close_timeout),
+        };
+        Ok(())
+    }
+
+    fn check_can_send(&self) -> Result<(), SendError> {
+        match self.state {
+            State::Open => Ok(()),
+            _ => Err(SendError::Closing),
+        }
+    }
+
+    fn send_whole(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if self.outgoing.is_some() {
+            return Err(SendError::InvalidMessage);
+        }
+        if self.deflate.is_some() {
+            return self.send_compressed(kind, data);
+        }
+        if self.encoded_message_len(data.len()) > self.send_capacity() {
+            return Err(SendError::Full);
+        }
+        self.write_data_frames(kind, data, true, 0);
+        Ok(())
+    }
+
+    /// Compresses and sends a whole message with RSV1 set. Room for the worst case (deflate
+    /// can grow incompressible data slightly) is checked before compressing: with context
+    /// takeover the compressor's state must only advance for a message that is sent.
+    fn send_compressed(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), SendError> {
+        let worst = super::deflate::Compressor::max_compressed_len(data.len());
+        if self.encoded_message_len(worst) > self.send_capacity() {
+            return Err(SendError::Full);
+        }
+        let mut compressed = Vec::new();
+        if let Some(deflate) = &mut self.deflate {
+            if deflate.compressor.compress(data, &mut compressed).is_err() {
+                return Err(SendError::Compression);
+            }
+        }
+        self.write_data_frames(kind, &compressed, true, RSV1);
+        Ok(())
+    }
+
+    /// Bytes a message of `len` payload bytes takes on the wire, headers included.
+    fn encoded_message_len(&self, len: usize) -> usize {
+        let frame = self.max_send_frame();
+        let masked = self.role != Role::Server;
+        let full = len / frame;
+        let last = len % frame;
+        let mut total =
+            full.saturating_mul(frame.saturating_add(encoded_header_len(frame, masked)));
+        if last > 0 || full == 0 {
+            total = total.saturating_add(last + encoded_header_len(last, masked));
+        }
+        total
+    }
+
+    fn max_send_frame(&self) -> usize {
+        self.limits.max_send_frame_size.max(1)
+    }
+
+    /// Payload bytes that fit in the free output, headers of every frame counted.
+    fn payload_room(&self) -> usize {
+        let capacity = self.send_capacity();
+        let frame = self.max_send_frame();
+        let per_frame = frame.saturating_add(encoded_header_len(frame, true));
+        let whole = capacity / per_frame * frame;
+        let left = capacity % per_frame;
+        whole + left.saturating_sub(encoded_header_len(left, true))
+    }
+
+    /// Writes `data` as frames of at most `max_send_frame_size`; `rsv` goes on the first
+    /// frame of a message only (RFC 7692 §6: RSV1 marks the message, not each frame).
+    fn write_data_frames(&mut self, kind: MessageKind, data: &[u8], fin: bool, rsv: u8) {
+        let mut opcode = match (self.outgoing, kind) {
+            (Some(_), _) => OpCode::Continuation,
+            (None, MessageKind::Text) => OpCode::Text,
+            (None, MessageKind::Binary) => OpCode::Binary,
+        };
+        let mut rsv = if opcode == OpCode::Continuation {
+            0
+        } else {
+            rsv
+        };
+        let frame = self.max_send_frame();
+        let mut chunks = data.chunks(frame).peekable();
+        if chunks.peek().is_none() {
+            self.write_frame_rsv(fin, rsv, opcode, &[]);
+            return;
+        }
+        while let Some(chunk) = chunks.next() {
+            let last = chunks.peek().is_none();
+            self.write_frame_rsv(fin && last, rsv, opcode, chunk);
+            opcode = OpCode::Continuation;
+            rsv = 0;
+        }
+    }
+
+    fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) {
+        self.write_frame_rsv(fin, 0, opcode, payload);
+    }
+
+    fn write_frame_rsv(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) {
+        let mask = self.next_mask();
+        encode_frame(&mut self.output, fin, rsv, opcode, mask, payload);
+    }
+
+    /// The masking key of our next frame: none for a server; for a client, derived from the
+    /// seed and a frame counter so that keys do not repeat or follow a visible pattern.
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        let Role::Client { mask_seed } = self.role else {
+            return None;
+        };
+        self.frames_sent = self.frames_sent.wrapping_add(1);
+        let digest = Sha1::new()
+            .chain_update(mask_seed)
+            .chain_update(self.frames_sent.to_le_bytes())
+            .finalize();
+        let mut key = [0; 4];
+        key.copy_from_slice(digest.get(..4).unwrap_or(&[0; 4]));
+        Some(key)
+    }
+
+    fn write_close(&mut self, code: Option<CloseCode>, reason: &[u8]) {
+        let mut payload = Vec::with_capacity(2 + reason.len());
+        if let Some(code) = code {
+            payload.extend_from_slice(&code.0.to_be_bytes());
+            payload.extend_from_slice(reason);
+        }
+        self.owed_pong = None;
+        self.write_frame(true, OpCode::Close, &payload);
+    }
+
+    fn after_flush(&mut self) {
+        if let State::Closing {
+            await_eof_until: None,
+        } = self.state
+        {
+            self.state = State::Closed;
+        }
+    }
+
+    fn handle(&mut self, item: Decoded) {
+        match item {
+            Decoded::Header(header) => self.start_frame(header),
+            Decoded::Payload(n) => self.payload_arrived(n),
+            Decoded::End => self.end_frame(),
+        }
+    }
+
+    fn start_frame(&mut self, header: FrameHeader) {
+        let compressed = header.rsv & RSV1 != 0;
+        if compressed && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            return self.fail(ProtocolError::Compressed);
+        }
+        if header.opcode.is_control() {
+            self.control.clear();
+            self.current = Some(Current::Control(header.opcode));
+            return;
+        }
+        let kind = match (header.opcode, self.incoming) {
+            (OpCode::Continuation, None) => {
+                return self.fail(ProtocolError::UnexpectedContinuation);
+            }
+            (OpCode::Continuation, Some(incoming)) => incoming.kind,
+            (_, Some(_)) => return self.fail(ProtocolError::ExpectedContinuation),
+            (OpCode::Text, None) => MessageKind::Text,
+            (_, None) => MessageKind::Binary,
+        };
+        let compressed = match self.incoming {
+            Some(incoming) => incoming.compressed,
+            None => compressed,
+        };
+        // A compressed message is bounded after inflation, by the decompressor.
+        let stored = if compressed { 0 } else { header.payload_len };
+        let total = u64::try_from(self.message.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(stored);
+        if total > u64::try_from(self.limits.max_message_size).unwrap_or(u64::MAX) {
+            return self.fail(ProtocolError::MessageTooBig);
+        }
+        self.incoming = Some(Incoming { kind, compressed });
+        self.current = Some(Current::Data { fin: header.fin });
+    }
+
+    fn payload_arrived(&mut self, n: usize) {
+        let Some(Incoming {
+            kind: MessageKind::Text,
+            compressed: false,
+        }) = self.incoming
+        else {
+            return;
+        };
+        if !matches!(self.current, Some(Current::Data { .. })) {
+            return;
+        }
+        self.validate_text_tail(n);
+    }
+
+    /// Validates the last `n` bytes of the message in progress as its next UTF-8 piece.
+    fn validate_text_tail(&mut self, n: usize) {
+        let start = self.message.len().saturating_sub(n);
+        let new = self.message.get(start..).unwrap_or_default();
+        if self.incoming_utf8.feed(new).is_err() {
+            self.fail(ProtocolError::InvalidUtf8);
+        }
+    }
+
+    fn end_frame(&mut self) {
+        match self.current.take() {
+            Some(Current::Data { fin }) => {
+                if self.incoming.is_some_and(|i| i.compressed) && !self.inflate_frame(fin) {
+                    return;
+                }
+                if fin {
+                    self.end_message();
+                }
+            }
+            None => {}
+            Some(Current::Control(opcode)) => {
+                let payload = self.control.split().freeze();
+                self.control_frame(opcode, payload);
+            }
+        }
+    }
+
+    /// Inflates the frame just ended onto the message; false when that failed the connection.
+    fn inflate_frame(&mut self, fin: bool) -> bool {
+        let Some(deflate) = &mut self.deflate else {
+            self.fail(ProtocolError::Compressed);
+            return false;
+        };
+        let payload = self.compressed.split();
+        let mut inflated = Vec::new();
+        if let Err(e) = deflate
+            .decompressor
+            .decompress(&payload, fin, &mut inflated)
+        {
+            self.fail(ProtocolError::Deflate(e));
+            return false;
+        }
+        self.message.extend_from_slice(&inflated);
+        if self.incoming.is_some_and(|i| i.kind == MessageKind::Text) {
+            self.validate_text_tail(inflated.len());
+        }
+        self.state
+            != State::Closing {
+                await_eof_until: None,
+            }
+    }
+
+    fn end_message(&mut self) {
+        let Some(incoming) = self.incoming.take() else {
+            return;
+        };
+        let payload = self.message.split().freeze();
+        let message = match incoming.kind {
+            MessageKind::Text => {
+                let complete = self.incoming_utf8.is_complete();
+                self.incoming_utf8.reset();
+                if !complete {
+                    return self.fail(ProtocolError::InvalidUtf8);
+                }
+                Message::Text(payload)
+            }
+            MessageKind::Binary => Message::Binary(payload),
+        };
+        self.events.push_back(Event::Message(message));
+    }
+
+    fn control_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        match opcode {
+            OpCode::Ping => {
+                if self.state == State::Open {
+                    self.owe_pong(payload.clone());
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            OpCode::Pong => self.events.push_back(Event::Pong(payload)),
+            _ => self.close_received(&payload),
+        }
+    }
+
+    /// Queues a pong now if it fits; else remembers only the latest (§5.5.3).
+    fn owe_pong(&mut self, payload: Bytes) {
+        let size = encoded_header_len(payload.len(), true) + payload.len();
+        if self.owed_pong.is_none() && size <= self.send_capacity() {
+            self.write_frame(true, OpCode::Pong, &payload);
+        } else {
+            self.owed_pong = Some(payload);
+        }
+    }
+
+    fn close_received(&mut self, payload: &[u8]) {
+        let (code, reason) = match payload {
+            [] => (CloseCode::NO_STATUS, &[][..]),
+            [hi, lo, reason @ ..] => (CloseCode(u16::from_be_bytes([*hi, *lo])), reason),
+            [_] => return self.fail(ProtocolError::InvalidClose),
+        };
+        // A code on the wire must be sendable: 1005 only ever means "no code".
+        if !payload.is_empty() && !code.is_sendable() {
+            return self.fail(ProtocolError::InvalidClose);
+        }
+        let Ok(reason) = std::str::from_utf8(reason) else {
+            return self.fail(ProtocolError::InvalidUtf8);
+        };
+        if self.state == State::Open {
+            let echo = (code != CloseCode::NO_STATUS).then_some(code);
+            self.write_close(echo, &[]);
+        }
+        self.events.push_back(Event::Close {
+            code,
+            reason: reason.to_owned(),
+        });
+        self.finish_closing();
+    }
+
+    /// The close handshake is over on our side: the server closes once the output is
+    /// written, the client waits for the server's TCP close.
+    fn finish_closing(&mut self) {
+        let await_eof_until = match self.role {
+            Role::Server => None,
+            Role::Client { .. } => self.now.checked_add(self.limits.close_timeout),
+        };
+        self.state = State::Closing { await_eof_until };
+        self.message.clear();
+        self.control.clear();
+    }
+
+    /// Fails the connection (§7.1.7): an error event, a Close with the error's code unless we
+    /// already sent one, and no more reading.
+    fn fail(&mut self, error: ProtocolError) {
+        self.events.push_back(Event::Error(error));
+        if self.state == State::Open {
+            self.write_close(Some(error.close_code()), &[]);
+        }
+        self.incoming = None;
+        self.current = None;
+        self.state = State::Closing {
+            await_eof_until: None,
+        };
+        self.message = BytesMut::new();
+        self.compressed = BytesMut::new();
+        self.control.clear();
+    }
+}

@@ -1,0 +1,278 @@
+//! Unit tests of the connection; the RFC 6455 case list is in `core/tests/ws_rfc6455.rs`.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::frame::{OpCode, encode_frame};
+use super::*;
+use crate::WsLimits;
+
+fn frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    encode_frame(&mut out, fin, 0, opcode, Some([9, 8, 7, 6]), payload);
+    out.to_vec()
+}
+
+fn feed(conn: &mut Connection, now: Instant, mut data: &[u8]) -> Vec<Event> {
+    let mut events = Vec::new();
+    for _ in 0..10_000 {
+        let n = conn.receive(now, data);
+        data = &data[n..];
+        let before = events.len();
+        events.extend(std::iter::from_fn(|| conn.poll_event()));
+        if n == 0 && events.len() == before {
+            break;
+        }
+    }
+    events
+}
+
+#[test]
+fn pong_is_coalesced_when_output_is_full() {
+    let now = Instant::now();
+    let limits = WsLimits {
+        max_buffered_output: 16,
+        ..WsLimits::default()
+    };
+    let mut conn = Connection::new(Role::Server, limits, now);
+    conn.send_binary(&[0; 10]).unwrap();
+    let mut wire = frame(true, OpCode::Ping, b"one");
+    wire.extend(frame(true, OpCode::Ping, b"two"));
+    let events = feed(&mut conn, now, &wire);
+    assert_eq!(events.len(), 2);
+    let out = conn.poll_transmit(now).unwrap();
+    // The binary frame, then only the latest pong.
+    assert_eq!(&out[12..], &[0x8A, 3, b't', b'w', b'o']);
+    assert!(conn.poll_transmit(now).is_none());
+}
+
+#[test]
+fn close_timeout_closes_when_peer_stays_silent() {
+    let now = Instant::now();
+    let mut conn = Connection::new(Role::Server, WsLimits::default(), now);
+    conn.close(CloseCode::NORMAL, "bye").unwrap();
+    assert_eq!(conn.send_text("x"), Err(SendError::Closing));
+    let out = conn.poll_transmit(now).unwrap();
+    assert_eq!(&out[..], &[0x88, 5, 0x03, 0xE8, b'b', b'y', b'e']);
+    assert!(!conn.is_closed());
+    let deadline = conn.poll_timeout().unwrap();
+    conn.handle_timeout(deadline - Duration::from_millis(1));
+    assert!(!conn.is_closed());
+    conn.handle_timeout(deadline);
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn invalid_close_codes_are_not_sent() {
+    let mut conn = Connection::new(Role::Server, WsLimits::default(), Instant::now());
+    for code in [1005, 1006, 1015, 999, 1004, 2999, 5000] {
+        assert_eq!(
+            conn.close(CloseCode(code), ""),
+            Err(SendError::InvalidCloseCode)
+        );
+    }
+    assert_eq!(
+        conn.close(CloseCode::NORMAL, &"x".repeat(124)),
+        Err(SendError::ControlTooLong)
+    );
+    assert!(conn.close(CloseCode(4000), "").is_ok());
+}
+
+#[test]
+fn client_frames_are_masked_with_varying_keys() {
+    let now = Instant::now();
+    let mut conn = Connection::new(
+        Role::Client { mask_seed: [3; 16] },
+        WsLimits::default(),
+        now,
+    );
+    conn.send_text("hello").unwrap();
+    conn.send_text("hello").unwrap();
+    let out = conn.poll_transmit(now).unwrap();
+    assert_eq!(out.len(), 2 * 11);
+    assert_eq!(out[1], 0x85);
+    assert_ne!(out[2..6], out[13..17], "each frame gets its own key");
+    let mut server = Connection::new(Role::Server, WsLimits::default(), now);
+    let events = feed(&mut server, now, &out);
+    assert_eq!(
+        events,
+        vec![
+            Event::Message(Message::Text("hello".into())),
+            Event::Message(Message::Text("hello".into())),
+        ]
+    );
+}
+
+#[test]
+fn send_fragment_is_partial_under_backpressure() {
+    let now = Instant::now();
+    let limits = WsLimits {
+        max_buffered_output: 100,
+        max_send_frame_size: 30,
+        ..WsLimits::default()
+    };
+    let mut conn = Connection::new(Role::Server, limits, now);
+    let data = vec![7u8; 250];
+    assert_eq!(conn.send_binary(&data), Err(SendError::Full));
+    let mut sent = 0;
+    let mut wire = Vec::new();
+    for _ in 0..100 {
+        if sent == data.len() {
+            break;
+        }
+        match conn.send_fragment(MessageKind::Binary, &data[sent..], true) {
+            Ok(n) => sent += n,
+            Err(SendError::Full) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(conn.pending_output() <= 100);
+        wire.extend_from_slice(&conn.poll_transmit(now).unwrap_or_default());
+    }
+    assert_eq!(sent, data.len());
+    let mut client = Connection::new(
+        Role::Client { mask_seed: [0; 16] },
+        WsLimits::default(),
+        now,
+    );
+    let events = feed(&mut client, now, &wire);
+    assert_eq!(events, vec![Event::Message(Message::Binary(data.into()))]);
+}
+
+#[test]
+fn text_fragments_must_stay_utf8() {
+    let mut conn = Connection::new(Role::Server, WsLimits::default(), Instant::now());
+    assert_eq!(
+        conn.send_fragment(MessageKind::Text, b"\xe2\x82", false),
+        Ok(2)
+    );
+    assert_eq!(
+        conn.send_fragment(MessageKind::Binary, b"x", true),
+        Err(SendError::InvalidMessage)
+    );
+    assert_eq!(
+        conn.send_fragment(MessageKind::Text, b"\xff", true),
+        Err(SendError::InvalidMessage)
+    );
+    assert_eq!(conn.send_fragment(MessageKind::Text, b"\xac", true), Ok(1));
+}
+
+fn deflate_pair(now: Instant) -> (Connection, Connection) {
+    let config = deflate::DeflateConfig::default();
+    let accepted = deflate::accept_offers(&config, [config.offer()])
+        .unwrap()
+        .unwrap();
+    let client_params = deflate::accept_response(&config, [accepted.response.as_str()])
+        .unwrap()
+        .unwrap();
+    let server = Connection::with_deflate(
+        Role::Server,
+        WsLimits::default(),
+        now,
+        Some(accepted.params),
+    );
+    let client = Connection::with_deflate(
+        Role::Client { mask_seed: [1; 16] },
+        WsLimits::default(),
+        now,
+        Some(client_params),
+    );
+    (server, client)
+}
+
+#[test]
+fn deflate_messages_round_trip_both_ways() {
+    let now = Instant::now();
+    let (mut server, mut client) = deflate_pair(now);
+    let text = "compress me ".repeat(500);
+    for _ in 0..3 {
+        client.send_text(&text).unwrap();
+        let wire = client.poll_transmit(now).unwrap();
+        assert_eq!(wire[0] & 0x40, 0x40, "RSV1 marks a compressed message");
+        assert!(wire.len() < text.len() / 4);
+        let events = feed(&mut server, now, &wire);
+        assert_eq!(
+            events,
+            vec![Event::Message(Message::Text(text.clone().into()))]
+        );
+        server.send_binary(text.as_bytes()).unwrap();
+        let wire = server.poll_transmit(now).unwrap();
+        // Byte by byte on the way back.
+        let mut events = Vec::new();
+        for byte in wire.iter() {
+            events.extend(feed(&mut client, now, std::slice::from_ref(byte)));
+        }
+        assert_eq!(
+            events,
+            vec![Event::Message(Message::Binary(text.clone().into()))]
+        );
+    }
+}
+
+#[test]
+fn deflate_bomb_is_bounded_by_message_limit() {
+    let now = Instant::now();
+    let (_, mut client) = deflate_pair(now);
+    let limits = WsLimits {
+        max_message_size: 1000,
+        ..WsLimits::default()
+    };
+    let config = deflate::DeflateConfig::default();
+    let accepted = deflate::accept_offers(&config, [config.offer()])
+        .unwrap()
+        .unwrap();
+    let mut server = Connection::with_deflate(Role::Server, limits, now, Some(accepted.params));
+    client.send_binary(&vec![0u8; 100_000]).unwrap();
+    let wire = client.poll_transmit(now).unwrap();
+    let events = feed(&mut server, now, &wire);
+    assert!(matches!(events.as_slice(), [Event::Error(e)] if e.close_code() == CloseCode::TOO_BIG));
+}
+
+#[test]
+fn rsv1_without_deflate_fails() {
+    let now = Instant::now();
+    let mut server = Connection::new(Role::Server, WsLimits::default(), now);
+    let mut out = BytesMut::new();
+    encode_frame(
+        &mut out,
+        true,
+        super::frame::RSV1,
+        OpCode::Text,
+        Some([1, 2, 3, 4]),
+        b"x",
+    );
+    let events = feed(&mut server, now, &out);
+    assert!(
+        matches!(events.as_slice(), [Event::Error(e)] if e.close_code() == CloseCode::PROTOCOL_ERROR)
+    );
+}
+
+#[test]
+fn extreme_limits_do_not_overflow() {
+    let now = Instant::now();
+    let limits = WsLimits {
+        max_send_frame_size: usize::MAX,
+        max_buffered_output: usize::MAX,
+        max_frame_size: usize::MAX,
+        max_message_size: usize::MAX,
+        close_timeout: Duration::MAX,
+    };
+    let mut conn = Connection::new(Role::Client { mask_seed: [2; 16] }, limits, now);
+    conn.send_binary(b"abc").unwrap();
+    assert_eq!(conn.send_fragment(MessageKind::Text, b"de", true), Ok(2));
+    conn.close(CloseCode::NORMAL, "").unwrap();
+    assert_eq!(
+        conn.poll_timeout(),
+        None,
+        "a deadline past Instant's range means none"
+    );
+    let events = feed(
+        &mut conn,
+        now,
+        &[0x82, 0x7F, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+    );
+    assert!(
+        events.is_empty(),
+        "a huge frame is only refused by the limit, here none"
+    );
+}
