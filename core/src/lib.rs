@@ -21,3 +21,7 @@ pub mod service;
 pub mod ws;
 
 pub use limits::{Http2Limits, Limits, WsLimits};
+
+#[cfg(test)]
+#[path = "../tests/support/clock.rs"]
+mod test_clock;

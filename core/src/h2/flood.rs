@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn budget_is_per_window() {
-        let start = Instant::now();
+        let start = crate::test_clock::start();
         let mut guard = FloodGuard::new(&limits(), 100, start);
         guard.note(Abuse::Ping, start).unwrap();
         guard.note(Abuse::Ping, start).unwrap();
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn stream_errors_have_a_lifetime_budget() {
-        let start = Instant::now();
+        let start = crate::test_clock::start();
         let mut guard = FloodGuard::new(&limits(), 100, start);
         for second in 0..3 {
             guard
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn block_bounds() {
-        let guard = FloodGuard::new(&limits(), 100, Instant::now());
+        let guard = FloodGuard::new(&limits(), 100, crate::test_clock::start());
         guard.check_block(1, 100).unwrap();
         assert!(guard.check_block(2, 10).is_err());
         assert!(guard.check_block(0, 101).is_err());

@@ -39,7 +39,7 @@ impl Client {
     }
 
     fn raw(limits: Limits) -> Client {
-        let now = Instant::now();
+        let now = crate::test_clock::start();
         Client {
             conn: ServerConnection::new(limits, now),
             encoder: Encoder::new(4096),
@@ -1306,7 +1306,7 @@ fn oversized_header_list_gets_431() {
 #[test]
 fn upgraded_connection_answers_stream_one() {
     let settings = Settings::from_payload(&[0, 4, 0, 0, 0, 5]).unwrap();
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let mut conn = ServerConnection::upgraded(limits(), now, &settings);
     conn.send_response(1, StatusCode::OK, &HeaderMap::new(), false)
         .unwrap();

@@ -326,7 +326,12 @@ mod tests {
     use super::*;
 
     fn stream(state: StreamState) -> Stream {
-        Stream::new(state, 10, RecvWindow::new(10, 10), Instant::now())
+        Stream::new(
+            state,
+            10,
+            RecvWindow::new(10, 10),
+            crate::test_clock::start(),
+        )
     }
 
     #[test]

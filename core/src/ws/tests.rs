@@ -30,7 +30,7 @@ fn feed(conn: &mut Connection, now: Instant, mut data: &[u8]) -> Vec<Event> {
 
 #[test]
 fn pong_is_coalesced_when_output_is_full() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let limits = WsLimits {
         max_buffered_output: 16,
         ..WsLimits::default()
@@ -49,7 +49,7 @@ fn pong_is_coalesced_when_output_is_full() {
 
 #[test]
 fn close_timeout_closes_when_peer_stays_silent() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let mut conn = Connection::new(Role::Server, WsLimits::default(), now);
     conn.close(CloseCode::NORMAL, "bye").unwrap();
     assert_eq!(conn.send_text("x"), Err(SendError::Closing));
@@ -65,7 +65,11 @@ fn close_timeout_closes_when_peer_stays_silent() {
 
 #[test]
 fn invalid_close_codes_are_not_sent() {
-    let mut conn = Connection::new(Role::Server, WsLimits::default(), Instant::now());
+    let mut conn = Connection::new(
+        Role::Server,
+        WsLimits::default(),
+        crate::test_clock::start(),
+    );
     for code in [1005, 1006, 1015, 999, 1004, 2999, 5000] {
         assert_eq!(
             conn.close(CloseCode(code), ""),
@@ -81,7 +85,7 @@ fn invalid_close_codes_are_not_sent() {
 
 #[test]
 fn client_frames_are_masked_with_varying_keys() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let mut conn = Connection::new(
         Role::Client { mask_seed: [3; 16] },
         WsLimits::default(),
@@ -106,7 +110,7 @@ fn client_frames_are_masked_with_varying_keys() {
 
 #[test]
 fn send_fragment_is_partial_under_backpressure() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let limits = WsLimits {
         max_buffered_output: 100,
         max_send_frame_size: 30,
@@ -141,7 +145,11 @@ fn send_fragment_is_partial_under_backpressure() {
 
 #[test]
 fn text_fragments_must_stay_utf8() {
-    let mut conn = Connection::new(Role::Server, WsLimits::default(), Instant::now());
+    let mut conn = Connection::new(
+        Role::Server,
+        WsLimits::default(),
+        crate::test_clock::start(),
+    );
     assert_eq!(
         conn.send_fragment(MessageKind::Text, b"\xe2\x82", false),
         Ok(2)
@@ -182,7 +190,7 @@ fn deflate_pair(now: Instant) -> (Connection, Connection) {
 
 #[test]
 fn deflate_messages_round_trip_both_ways() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let (mut server, mut client) = deflate_pair(now);
     let text = "compress me ".repeat(500);
     for _ in 0..3 {
@@ -211,7 +219,7 @@ fn deflate_messages_round_trip_both_ways() {
 
 #[test]
 fn deflate_bomb_is_bounded_by_message_limit() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let (_, mut client) = deflate_pair(now);
     let limits = WsLimits {
         max_message_size: 1000,
@@ -230,7 +238,7 @@ fn deflate_bomb_is_bounded_by_message_limit() {
 
 #[test]
 fn rsv1_without_deflate_fails() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let mut server = Connection::new(Role::Server, WsLimits::default(), now);
     let mut out = BytesMut::new();
     encode_frame(
@@ -249,7 +257,7 @@ fn rsv1_without_deflate_fails() {
 
 #[test]
 fn extreme_limits_do_not_overflow() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let limits = WsLimits {
         max_send_frame_size: usize::MAX,
         max_buffered_output: usize::MAX,
