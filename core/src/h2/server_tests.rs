@@ -1962,6 +1962,52 @@ fn silent_request_body_is_cancelled() {
 }
 
 #[test]
+fn a_websocket_tunnel_may_stay_silent() {
+    let mut limits = limits();
+    limits.body_idle_timeout = Duration::from_secs(5);
+    let mut client = Client::connected(limits);
+    client.headers(
+        1,
+        &[
+            (":method", "CONNECT"),
+            (":protocol", "websocket"),
+            (":scheme", "https"),
+            (":path", "/ws"),
+            (":authority", "a"),
+            ("sec-websocket-version", "13"),
+        ],
+        false,
+    );
+    client.post(3, &[]);
+    client.events();
+    client
+        .conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    client.advance(Duration::from_secs(6));
+    let events = client.events();
+    // The ordinary request body is cancelled; the tunnel is left to its own heartbeat.
+    assert!(
+        matches!(
+            events[..],
+            [ServerEvent::Reset {
+                stream: 3,
+                code: ErrorCode::Cancel,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    client.advance(Duration::from_secs(60));
+    assert!(client.events().is_empty());
+    client.data(1, b"still here", false);
+    assert!(matches!(
+        client.events()[..],
+        [ServerEvent::Data { stream: 1, .. }]
+    ));
+}
+
+#[test]
 fn body_blocked_on_our_window_is_not_silent() {
     let mut limits = limits();
     limits.body_idle_timeout = Duration::from_secs(5);

@@ -98,6 +98,9 @@ pub(super) struct Stream {
     pub(super) body: RequestBody,
     /// The request is HEAD: the response carries no body whatever its `content-length`.
     pub(super) is_head: bool,
+    /// The request is a CONNECT (a tunnel, such as an RFC 8441 WebSocket): its DATA may stay
+    /// silent for as long as the tunnel's own protocol allows, so no body idle timeout.
+    pub(super) is_tunnel: bool,
     /// Since when the response has data waiting and no stream window to send it.
     pub(super) stalled_since: Option<Instant>,
     /// When the request body last made progress (or the stream opened).
@@ -124,6 +127,7 @@ impl Stream {
                 declared: None,
             },
             is_head: false,
+            is_tunnel: false,
             stalled_since: None,
             body_active_at: now,
             reset: None,

@@ -240,7 +240,8 @@ impl ServerConnection {
     }
 
     /// Resets the streams whose request body stayed silent for `limits.body_idle_timeout`
-    /// while the client had window to send, and plans the next check. A stream waiting on
+    /// while the client had window to send, and plans the next check. Tunnels (CONNECT) are
+    /// left to their own protocol's timers (a WebSocket's heartbeat). A stream waiting on
     /// our window (the application has not read) is not silent: its clock restarts.
     fn check_request_bodies(&mut self, now: Instant) {
         let timeout = self.limits.body_idle_timeout;
@@ -248,7 +249,7 @@ impl ServerConnection {
         let mut silent = Vec::new();
         let mut next: Option<Instant> = None;
         for (&id, stream) in self.streams.iter_mut() {
-            if !stream.state.can_receive() {
+            if !stream.state.can_receive() || stream.is_tunnel {
                 continue;
             }
             if !connection_open || !stream.recv_window.is_open() {

@@ -500,6 +500,7 @@ impl ServerConnection {
         );
         stream.body.declared = request.content_length;
         stream.is_head = request.method == http::Method::HEAD;
+        stream.is_tunnel = request.method == http::Method::CONNECT;
         self.streams.insert(id, stream);
         self.idle_since = None;
         if !head.end_stream && self.body_check_at.is_none() {
