@@ -84,6 +84,15 @@ pub struct WsLimits {
     pub max_send_frame_size: usize,
     /// Time the peer has to answer our Close with its own before we give up and close.
     pub close_timeout: Duration,
+    /// Time between the heartbeat pings an open connection sends (the first one this long
+    /// after the handshake), so that a peer that vanished without a Close or a TCP reset is
+    /// noticed. `None` (the default), or zero, sends none. A ping that does not fit in
+    /// `max_buffered_output` is skipped until the next interval.
+    pub ping_interval: Option<Duration>,
+    /// Time the peer has to answer a heartbeat ping with a pong (any pong counts: peers may
+    /// answer only the latest ping, RFC 6455 §5.5.3). When it passes, the connection fails
+    /// with close code `1011` and ends within `close_timeout` even if the peer never reads.
+    pub pong_timeout: Duration,
 }
 
 impl Default for WsLimits {
@@ -94,6 +103,8 @@ impl Default for WsLimits {
             max_buffered_output: 256 * 1024,
             max_send_frame_size: 64 * 1024,
             close_timeout: Duration::from_secs(5),
+            ping_interval: None,
+            pong_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -1,9 +1,9 @@
 //! One WebSocket connection after the handshake (RFC 6455 §5-§7), for either role: messages
 //! reassembled from fragments with control frames interleaved, pings answered, the close
-//! handshake, and every size bounded by [`WsLimits`].
+//! handshake, an optional heartbeat, and every size bounded by [`WsLimits`].
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sha1::{Digest, Sha1};
@@ -89,6 +89,9 @@ pub enum ProtocolError {
     Compressed,
     /// A compressed message that does not inflate, or inflates past the message size limit.
     Deflate(DeflateError),
+    /// No pong came back within [`WsLimits::pong_timeout`] of a heartbeat ping (1011): the
+    /// peer, or the path to it, is gone, and only a timer can notice a silent one.
+    HeartbeatTimeout,
 }
 
 impl ProtocolError {
@@ -99,7 +102,17 @@ impl ProtocolError {
             ProtocolError::MessageTooBig => CloseCode::TOO_BIG,
             ProtocolError::InvalidUtf8 => CloseCode::INVALID_DATA,
             ProtocolError::Deflate(e) => CloseCode(e.close_code()),
+            ProtocolError::HeartbeatTimeout => CloseCode::INTERNAL_ERROR,
             _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+
+    /// The reason sent with the close code: only where the code alone does not say what
+    /// happened (1011 covers any internal condition).
+    fn close_reason(self) -> &'static str {
+        match self {
+            ProtocolError::HeartbeatTimeout => "heartbeat timeout",
+            _ => "",
         }
     }
 }
@@ -123,8 +136,9 @@ pub enum Event {
         /// The peer's reason, validated UTF-8.
         reason: String,
     },
-    /// The peer broke the protocol or a limit: a Close with [`ProtocolError::close_code`] is
-    /// in the output and the connection ends once it is written.
+    /// The peer broke the protocol or a limit, or stopped answering our heartbeat: a Close
+    /// with [`ProtocolError::close_code`] is in the output and the connection ends once it is
+    /// written, or after `close_timeout` if the peer does not read it.
     Error(ProtocolError),
 }
 
@@ -155,9 +169,15 @@ enum State {
     /// We sent Close; waiting for the peer's until the deadline (`None`: a close timeout too
     /// large to represent, so no deadline).
     CloseSent { deadline: Option<Instant> },
-    /// The close handshake is done or we failed the connection: flush the output; the client
-    /// then waits for the server's TCP close until `await_eof_until`.
-    Closing { await_eof_until: Option<Instant> },
+    /// The close handshake is done or we failed the connection; nothing more is read. Without
+    /// `await_eof` the connection ends once the output is written; with it (a client after
+    /// the handshake, §7.1.1) it takes and drops input until the server's TCP close. Either
+    /// way it ends at `deadline` (`close_timeout` later; `None`: too far to represent), so a
+    /// peer that never reads nor closes cannot hold it open.
+    Closing {
+        deadline: Option<Instant>,
+        await_eof: bool,
+    },
     /// Close the socket.
     Closed,
 }
@@ -180,6 +200,72 @@ struct Deflate {
 /// The deflate level our messages are compressed at: zlib's default trade-off.
 const DEFLATE_LEVEL: u32 = 6;
 
+/// The heartbeat's clock ([`WsLimits::ping_interval`]): when our next ping is due and, while
+/// one is unanswered, when its pong must have arrived. It only decides times; the connection
+/// sends the pings and fails on an overdue pong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeartbeatTimer {
+    /// Time between pings; `None` (or a zero interval, which would ask for a ping at every
+    /// instant) turns the heartbeat off.
+    interval: Option<Duration>,
+    /// When the next ping is due; `None` when off or too far to represent.
+    next_ping: Option<Instant>,
+    /// The pong deadline of the oldest unanswered ping (any pong answers all of them: peers
+    /// may answer only the latest, §5.5.3).
+    pong_deadline: Option<Instant>,
+    /// Pings sent so far; the next ping's payload, so pongs can be told apart in a capture.
+    pings_sent: u64,
+}
+
+impl HeartbeatTimer {
+    fn new(interval: Option<Duration>, now: Instant) -> Self {
+        let interval = interval.filter(|i| !i.is_zero());
+        HeartbeatTimer {
+            interval,
+            next_ping: interval.and_then(|i| now.checked_add(i)),
+            pong_deadline: None,
+            pings_sent: 0,
+        }
+    }
+
+    /// The earliest time the heartbeat needs `handle_timeout`.
+    fn next_deadline(&self) -> Option<Instant> {
+        match (self.next_ping, self.pong_deadline) {
+            (Some(ping), Some(pong)) => Some(ping.min(pong)),
+            (ping, pong) => ping.or(pong),
+        }
+    }
+
+    fn pong_overdue(&self, now: Instant) -> bool {
+        self.pong_deadline.is_some_and(|deadline| now >= deadline)
+    }
+
+    fn ping_due(&self, now: Instant) -> bool {
+        self.next_ping.is_some_and(|due| now >= due)
+    }
+
+    /// The payload of the next ping: the count of pings before it.
+    fn next_payload(&self) -> [u8; 8] {
+        self.pings_sent.to_be_bytes()
+    }
+
+    /// A due ping was sent at `now` (or did not fit, and waits for the next interval, counted
+    /// from `now` so that a late `handle_timeout` does not bring a burst of pings).
+    fn ping_attempted(&mut self, now: Instant, sent: bool, pong_timeout: Duration) {
+        self.next_ping = self.interval.and_then(|i| now.checked_add(i));
+        if sent {
+            self.pings_sent = self.pings_sent.wrapping_add(1);
+            if self.pong_deadline.is_none() {
+                self.pong_deadline = now.checked_add(pong_timeout);
+            }
+        }
+    }
+
+    fn pong_received(&mut self) {
+        self.pong_deadline = None;
+    }
+}
+
 /// What the decoder's current payload belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Current {
@@ -191,7 +277,8 @@ enum Current {
 /// [`crate::h1::ServerConnection`]:
 /// - **input**: [`receive`](Self::receive) bytes read from the peer (it returns how many it
 ///   took: it stops after each event, so call it again with the rest once events are drained),
-///   [`receive_eof`](Self::receive_eof), [`handle_timeout`](Self::handle_timeout);
+///   [`receive_eof`](Self::receive_eof), [`handle_timeout`](Self::handle_timeout) at
+///   [`poll_timeout`](Self::poll_timeout) (the close timeout and the heartbeat);
 /// - **events out**: [`poll_event`](Self::poll_event);
 /// - **sending**: [`send_text`](Self::send_text), [`send_binary`](Self::send_binary),
 ///   [`send_fragment`](Self::send_fragment), [`send_ping`](Self::send_ping),
@@ -204,6 +291,12 @@ enum Current {
 /// time. Extensions: with permessage-deflate negotiated ([`with_deflate`](Self::with_deflate)),
 /// RSV1 marks a compressed message, inflated frame by frame under `max_message_size`, and
 /// whole messages we send are compressed; otherwise every reserved bit fails with 1002.
+///
+/// Heartbeat: with [`WsLimits::ping_interval`] set, an open connection sends a ping every
+/// interval (the first one interval after creation) and fails with
+/// [`ProtocolError::HeartbeatTimeout`] (Close `1011`) when no pong arrives within
+/// [`WsLimits::pong_timeout`] of one. Heartbeat pings are ordinary output: one that does not
+/// fit the output buffer is skipped until the next interval.
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
@@ -228,6 +321,7 @@ pub struct Connection {
     deflate: Option<Deflate>,
     /// The current frame's compressed payload, waiting to be inflated at its end.
     compressed: BytesMut,
+    heartbeat: HeartbeatTimer,
 }
 
 impl Connection {
@@ -258,6 +352,7 @@ impl Connection {
         let allowed_rsv = if deflate.is_some() { RSV1 } else { 0 };
         Connection {
             role,
+            heartbeat: HeartbeatTimer::new(limits.ping_interval, now),
             decoder: FrameDecoder::new(expect_masked, allowed_rsv, limits.max_frame_size),
             deflate,
             compressed: BytesMut::new(),
@@ -289,7 +384,7 @@ impl Connection {
         match self.state {
             State::Closed => true,
             State::Closing {
-                await_eof_until: None,
+                await_eof: false, ..
             } => self.output.is_empty(),
             _ => false,
         }
@@ -321,7 +416,7 @@ impl Connection {
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> usize {
         self.now = now;
         if let State::Closing {
-            await_eof_until: Some(_),
+            await_eof: true, ..
         } = self.state
         {
             return data.len();
@@ -372,22 +467,43 @@ impl Connection {
         self.events.pop_front()
     }
 
-    /// When `handle_timeout` must be called: the close timeout.
+    /// When `handle_timeout` must be called: while open, the next heartbeat ping or the
+    /// pending pong's deadline; once closing, the close timeout.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::CloseSent { deadline } => deadline,
-            State::Closing {
-                await_eof_until: Some(deadline),
-            } => Some(deadline),
-            _ => None,
+            State::Open => self.heartbeat.next_deadline(),
+            State::CloseSent { deadline } | State::Closing { deadline, .. } => deadline,
+            State::Closed => None,
         }
     }
 
-    /// Tells the connection the time; past the close timeout it is closed.
+    /// Tells the connection the time. While open it sends a heartbeat ping that is due, and
+    /// fails the connection with [`ProtocolError::HeartbeatTimeout`] when a pong is overdue;
+    /// past the close timeout the connection is closed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
-        if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
-            self.state = State::Closed;
+        match self.state {
+            State::Open => self.run_heartbeat(now),
+            State::CloseSent { deadline } | State::Closing { deadline, .. } => {
+                if deadline.is_some_and(|deadline| now >= deadline) {
+                    self.state = State::Closed;
+                }
+            }
+            State::Closed => {}
+        }
+    }
+
+    /// Fails an overdue pong first (a late ping would not revive a dead peer), else sends a
+    /// due ping.
+    fn run_heartbeat(&mut self, now: Instant) {
+        if self.heartbeat.pong_overdue(now) {
+            return self.fail(ProtocolError::HeartbeatTimeout);
+        }
+        if self.heartbeat.ping_due(now) {
+            let payload = self.heartbeat.next_payload();
+            let sent = self.send_ping(&payload).is_ok();
+            self.heartbeat
+                .ping_attempted(now, sent, self.limits.pong_timeout);
         }
     }
 
@@ -435,7 +551,10 @@ impl Connection {
             return Err(SendError::InvalidMessage);
         }
         let room = self.payload_room();
-        if room == 0 && !(data.is_empty() && self.send_capacity() > 0) {
+        // An empty frame still costs its header, which must fit like any other byte.
+        let empty_fits = data.is_empty()
+            && self.send_capacity() >= encoded_header_len(0, self.role != Role::Server);
+        if room == 0 && !empty_fits {
             return Err(SendError::Full);
         }
         let accepted = data.get(..room.min(data.len())).unwrap_or_default();
@@ -622,7 +741,7 @@ impl Connection {
 
     fn after_flush(&mut self) {
         if let State::Closing {
-            await_eof_until: None,
+            await_eof: false, ..
         } = self.state
         {
             self.state = State::Closed;
@@ -732,10 +851,7 @@ impl Connection {
         if self.incoming.is_some_and(|i| i.kind == MessageKind::Text) {
             self.validate_text_tail(inflated.len());
         }
-        self.state
-            != State::Closing {
-                await_eof_until: None,
-            }
+        matches!(self.state, State::Open | State::CloseSent { .. })
     }
 
     fn end_message(&mut self) {
@@ -765,7 +881,10 @@ impl Connection {
                 }
                 self.events.push_back(Event::Ping(payload));
             }
-            OpCode::Pong => self.events.push_back(Event::Pong(payload)),
+            OpCode::Pong => {
+                self.heartbeat.pong_received();
+                self.events.push_back(Event::Pong(payload));
+            }
             _ => self.close_received(&payload),
         }
     }
@@ -807,26 +926,27 @@ impl Connection {
     /// The close handshake is over on our side: the server closes once the output is
     /// written, the client waits for the server's TCP close.
     fn finish_closing(&mut self) {
-        let await_eof_until = match self.role {
-            Role::Server => None,
-            Role::Client { .. } => self.now.checked_add(self.limits.close_timeout),
+        self.state = State::Closing {
+            deadline: self.now.checked_add(self.limits.close_timeout),
+            await_eof: matches!(self.role, Role::Client { .. }),
         };
-        self.state = State::Closing { await_eof_until };
         self.message.clear();
         self.control.clear();
     }
 
     /// Fails the connection (§7.1.7): an error event, a Close with the error's code unless we
-    /// already sent one, and no more reading.
+    /// already sent one, and no more reading. It ends once the Close is written, or after
+    /// `close_timeout` if the peer never reads it.
     fn fail(&mut self, error: ProtocolError) {
         self.events.push_back(Event::Error(error));
         if self.state == State::Open {
-            self.write_close(Some(error.close_code()), &[]);
+            self.write_close(Some(error.close_code()), error.close_reason().as_bytes());
         }
         self.incoming = None;
         self.current = None;
         self.state = State::Closing {
-            await_eof_until: None,
+            deadline: self.now.checked_add(self.limits.close_timeout),
+            await_eof: false,
         };
         self.message = BytesMut::new();
         self.compressed = BytesMut::new();

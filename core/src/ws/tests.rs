@@ -264,6 +264,8 @@ fn extreme_limits_do_not_overflow() {
         max_frame_size: usize::MAX,
         max_message_size: usize::MAX,
         close_timeout: Duration::MAX,
+        ping_interval: Some(Duration::MAX),
+        pong_timeout: Duration::MAX,
     };
     let mut conn = Connection::new(Role::Client { mask_seed: [2; 16] }, limits, now);
     conn.send_binary(b"abc").unwrap();
