@@ -18,6 +18,7 @@ pub mod h2;
 pub mod hpack;
 mod limits;
 pub mod service;
+pub mod websocket;
 pub mod ws;
 
 pub use limits::{Http2Limits, Limits, WsLimits};
