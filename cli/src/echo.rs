@@ -7,9 +7,11 @@
 //! | `GET`/`HEAD /json` | `{"message":"Hello, World!"}` as `application/json` |
 //! | `GET`/`HEAD /stream?chunks=N&size=S` | N chunks of S bytes, streamed with no length up front |
 //! | any method `/inspect` | the request as parsed, as JSON with every value in base64 |
+//! | WebSocket `/ws` | every text and binary message echoed back (HTTP/1.1 `Upgrade` or HTTP/2 extended CONNECT; permessage-deflate when offered) |
 //! | any method, any other path | the request body, streamed back as it arrives |
 //!
-//! Errors are responses: `400` for bad `/stream` parameters, `405` for a method a fixed route
+//! Errors are responses: `400` (or `426`) for a `/ws` request that is not a valid WebSocket
+//! handshake, `400` for bad `/stream` parameters, `405` for a method a fixed route
 //! does not answer, `413` for an `/inspect` body over [`INSPECT_BODY_LIMIT`], each with a short
 //! `text/plain` reason.
 //!
@@ -29,6 +31,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Versio
 use http_body::{Frame, SizeHint};
 use weft_core::body::{Body, BodyError, BoxError};
 use weft_core::service::Service;
+use weft_core::websocket::{WebSocket, WebSocketUpgrade};
 
 /// The body of `/plaintext`.
 pub const PLAINTEXT: &str = "Hello, World!";
@@ -81,6 +84,7 @@ fn answer(request: Request<Body>) -> Answer {
         "/json" => only_get(request.method()).unwrap_or_else(json),
         "/stream" => only_get(request.method()).unwrap_or_else(|| stream(request.uri().query())),
         "/inspect" => return Answer::Waiting(Box::pin(inspect(request))),
+        "/ws" => websocket(&request),
         _ => echo(request),
     };
     Answer::Ready(Some(response))
@@ -105,6 +109,24 @@ impl Future for Answer {
                 None => Poll::Pending,
             },
             Answer::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// `/ws`: accepts the WebSocket (with permessage-deflate when the client offers it) and
+/// echoes every message until the client closes.
+fn websocket(request: &Request<Body>) -> Response<Body> {
+    match WebSocketUpgrade::from_request(request) {
+        Ok(upgrade) => upgrade.on_upgrade(echo_messages),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Sends every message received back on the same socket, in order.
+async fn echo_messages(mut socket: WebSocket) {
+    while let Some(message) = socket.recv().await {
+        if socket.send(message).await.is_err() {
+            return;
         }
     }
 }

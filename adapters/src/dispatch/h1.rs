@@ -14,6 +14,7 @@ use weft_core::h1::{
 };
 use weft_core::h2::Settings;
 use weft_core::service::Service;
+use weft_core::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
 use super::response::{BodySink, Pump, ResponseBody, SinkClosed};
@@ -32,6 +33,20 @@ pub(super) struct Http1 {
     upgrading: Option<Box<(RequestHead, Settings)>>,
     /// The upgrade done: the connection goes on in HTTP/2.
     upgraded: Option<Box<H2cUpgrade>>,
+    /// The application accepted a WebSocket: its `101` is sent, the switch comes next.
+    websocket: Option<PendingSocket>,
+    /// The WebSocket switch done: the connection goes on as that socket.
+    switched: Option<WebSocketSwitch>,
+}
+
+/// An HTTP/1.1 connection that became a WebSocket.
+pub(super) struct WebSocketSwitch {
+    /// The socket the application accepted.
+    pub(super) socket: PendingSocket,
+    /// Bytes received after the request: the first WebSocket frames.
+    pub(super) leftover: Bytes,
+    /// Output not written yet: the `101` itself.
+    pub(super) output: Bytes,
 }
 
 impl Http1 {
@@ -44,6 +59,8 @@ impl Http1 {
             response: None,
             upgrading: None,
             upgraded: None,
+            websocket: None,
+            switched: None,
         }
     }
 
@@ -107,6 +124,17 @@ impl Http1 {
         Some(upgrade)
     }
 
+    /// The WebSocket switch, once our `101` is queued: the caller goes on with the socket.
+    pub(super) fn take_websocket(&mut self, now: Instant) -> Option<WebSocketSwitch> {
+        let mut switch = self.switched.take()?;
+        let mut output = bytes::BytesMut::new();
+        while let Some(bytes) = self.conn.poll_transmit(now) {
+            output.extend_from_slice(&bytes);
+        }
+        switch.output = output.freeze();
+        Some(switch)
+    }
+
     /// See [`Dispatcher::poll`](super::Dispatcher::poll).
     pub(super) fn poll<S: Service>(&mut self, app: &App<S>, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
@@ -114,7 +142,7 @@ impl Http1 {
             let mut moved = self.deliver_events(app, cx);
             moved |= self.poll_handler(app, cx);
             moved |= self.pump_response(cx);
-            if !moved || self.upgraded.is_some() {
+            if !moved || self.upgraded.is_some() || self.switched.is_some() {
                 return progressed || moved;
             }
             progressed = true;
@@ -134,7 +162,7 @@ impl Http1 {
                     return moved;
                 }
             }
-            if self.upgraded.is_some() {
+            if self.upgraded.is_some() || self.switched.is_some() {
                 return moved;
             }
             let Some(event) = self.conn.poll_event() else {
@@ -217,10 +245,18 @@ impl Http1 {
 
     /// The connection switched after our `101`.
     fn upgraded_to(&mut self, leftover: Bytes) {
+        if let Some(socket) = self.websocket.take() {
+            self.switched = Some(WebSocketSwitch {
+                socket,
+                leftover,
+                output: Bytes::new(),
+            });
+            return;
+        }
         let Some(upgrading) = self.upgrading.take() else {
-            // Protocol switches are handed to upgrade handlers by the runtimes; a bare
-            // dispatcher has nobody to give the connection to.
-            tracing::debug!("connection upgraded without an upgrade handler; closing");
+            // A `101` that neither an accepted WebSocket nor `h2c` follows: nothing can speak
+            // the protocol the client was told we switched to.
+            tracing::warn!("handler answered 101 without accepting a WebSocket; closing");
             self.conn.abort();
             return;
         };
@@ -250,7 +286,10 @@ impl Http1 {
         true
     }
 
-    fn start_response(&mut self, response: Response<Body>, cx: &mut Context<'_>) {
+    fn start_response(&mut self, mut response: Response<Body>, cx: &mut Context<'_>) {
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            self.websocket = PendingSocket::take_from(&mut response);
+        }
         let (parts, body) = response.into_parts();
         let size = body
             .size_hint()
@@ -271,6 +310,17 @@ impl Http1 {
         self.conn.set_date(http_date_now());
         match self.conn.send_response(parts.status, &parts.headers, size) {
             Ok(()) => self.response = Some(response),
+            Err(error) if parts.status.is_informational() => {
+                // A `101` to a request that asked for no upgrade: the client still gets an
+                // answer.
+                tracing::error!(%error, status = %parts.status, "handler answered 1xx; answering 500");
+                self.websocket = None;
+                let _ = self.conn.send_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &HeaderMap::new(),
+                    BodySize::EMPTY,
+                );
+            }
             Err(error) => tracing::debug!(%error, "response dropped"),
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body::Body as _;
 use weft_core::body::{Body, BoxError};
@@ -20,12 +20,14 @@ use weft_core::h2::{
     ErrorCode, RequestHead, SendError, ServerConnection, ServerEvent, StreamId, StreamIdHasher,
 };
 use weft_core::service::Service;
+use weft_core::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
 use super::flow::RequestBody;
 use super::ready::{ReadyStreams, StreamWaker};
 use super::response::{BodySink, Pump, ResponseBody, SinkClosed};
 use super::upgrade::H2cUpgrade;
+use super::websocket::WsSession;
 use crate::date::http_date_now;
 
 #[cfg(test)]
@@ -56,6 +58,8 @@ pub(super) struct Http2 {
     /// The connection was told the date during this [`Http2::poll`]: the responses a poll
     /// starts share one reading of the clock, as they are started within it.
     date_told: bool,
+    /// Streams carrying a WebSocket (RFC 8441): their timers join the connection's.
+    sockets: usize,
 }
 
 /// The most wakers [`Http2::spare_wakers`] keeps: about as many as streams a busy client runs
@@ -77,6 +81,22 @@ struct StreamTask {
     expects_continue: bool,
     /// In [`Http2::blocked`] already.
     blocked: bool,
+    /// An extended CONNECT (RFC 8441): a `200` may turn the stream into a WebSocket.
+    extended_connect: bool,
+    /// The WebSocket this stream carries, once the application accepted it.
+    socket: Option<StreamSocket>,
+    /// DATA of an extended CONNECT received before the application answered: the socket's
+    /// first bytes if it accepts (bounded by the stream's window, which they hold closed).
+    early: BytesMut,
+    /// The client ended the stream before the application answered its extended CONNECT.
+    early_eof: bool,
+}
+
+/// A WebSocket carried by one stream: its DATA frames are the socket's bytes both ways.
+struct StreamSocket {
+    session: Box<WsSession>,
+    /// Socket output the stream's window did not take yet.
+    unsent: Bytes,
 }
 
 impl Http2 {
@@ -113,6 +133,7 @@ impl Http2 {
             now,
             spare_wakers: Vec::new(),
             date_told: false,
+            sockets: 0,
         };
         http2.feed_backlog();
         http2
@@ -155,19 +176,45 @@ impl Http2 {
 
     /// See [`Dispatcher::poll_timeout`](super::Dispatcher::poll_timeout).
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        self.conn.poll_timeout()
+        let connection = self.conn.poll_timeout();
+        if self.sockets == 0 {
+            return connection;
+        }
+        self.streams
+            .values()
+            .filter_map(|task| task.socket.as_ref()?.session.poll_timeout())
+            .chain(connection)
+            .min()
     }
 
     /// See [`Dispatcher::handle_timeout`](super::Dispatcher::handle_timeout).
     pub(super) fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         self.conn.handle_timeout(now);
+        if self.sockets == 0 {
+            return;
+        }
+        for (&stream, task) in &mut self.streams {
+            let Some(socket) = &mut task.socket else {
+                continue;
+            };
+            if socket.session.poll_timeout().is_some_and(|due| due <= now) {
+                socket.session.handle_timeout(now);
+                self.to_drive.push(stream);
+            }
+        }
     }
 
     /// See [`Dispatcher::shutdown`](super::Dispatcher::shutdown): GOAWAY, and the streams
-    /// already open are served to their end (RFC 9113 §6.8).
+    /// already open are served to their end (RFC 9113 §6.8); WebSockets close with `1001`.
     pub(super) fn shutdown(&mut self) {
         self.conn.shutdown();
+        for (&stream, task) in &mut self.streams {
+            if let Some(socket) = &mut task.socket {
+                socket.session.shutdown();
+                self.to_drive.push(stream);
+            }
+        }
     }
 
     /// See [`Dispatcher::is_closed`](super::Dispatcher::is_closed).
@@ -262,12 +309,15 @@ impl Http2 {
         end_stream: bool,
     ) {
         let mut task = self.new_task(stream, head.method == Method::HEAD);
+        task.extended_connect = head.protocol.is_some();
         task.expects_continue = !end_stream
             && head
                 .headers
                 .get(header::EXPECT)
                 .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let body = if end_stream {
+        let body = if end_stream || task.extended_connect {
+            // An extended CONNECT has no body: its DATA is the tunnel's (`early` until the
+            // application answers).
             Body::empty()
         } else {
             let window = app.config.limits.h2.initial_window_size;
@@ -298,6 +348,10 @@ impl Http2 {
             head_request,
             expects_continue: false,
             blocked: false,
+            extended_connect: false,
+            socket: None,
+            early: BytesMut::new(),
+            early_eof: false,
         }
     }
 
@@ -307,6 +361,28 @@ impl Http2 {
     }
 
     fn on_data(&mut self, stream: StreamId, data: Bytes, end_stream: bool) {
+        if let Some(socket) = self
+            .streams
+            .get_mut(&stream)
+            .and_then(|task| task.socket.as_mut())
+        {
+            socket.session.receive(self.now, &data);
+            if end_stream {
+                // The client's side of the stream ended: for the socket, its TCP EOF.
+                socket.session.receive_eof(self.now);
+            }
+            self.to_drive.push(stream);
+            return;
+        }
+        if let Some(task) = self
+            .streams
+            .get_mut(&stream)
+            .filter(|task| task.extended_connect && task.handler.is_some())
+        {
+            task.early.extend_from_slice(&data);
+            task.early_eof |= end_stream;
+            return;
+        }
         let Some(body) = self
             .streams
             .get_mut(&stream)
@@ -393,14 +469,46 @@ impl Http2 {
         moved |=
             task.expects_continue && send_continue_if_wanted(&mut self.conn, stream, task, &mut cx);
         if let Some(handler) = &mut task.handler {
-            if let Poll::Ready(response) = app.poll_handler(handler, &mut cx) {
+            if let Poll::Ready(mut response) = app.poll_handler(handler, &mut cx) {
                 task.handler = None;
                 moved = true;
                 if !self.date_told {
                     self.conn.set_date(http_date_now());
                     self.date_told = true;
                 }
-                start_response(&mut self.conn, stream, task, response, &mut cx);
+                let accepted = task
+                    .extended_connect
+                    .then(|| PendingSocket::take_from(&mut response))
+                    .flatten();
+                match accepted {
+                    Some(pending) => {
+                        let opened = start_socket(
+                            &mut self.conn,
+                            stream,
+                            task,
+                            response,
+                            pending,
+                            app,
+                            self.now,
+                        );
+                        self.sockets += usize::from(opened);
+                    }
+                    None => {
+                        release_early(&mut self.conn, stream, task);
+                        start_response(&mut self.conn, stream, task, response, &mut cx);
+                    }
+                }
+            }
+        }
+        if let Some(socket) = &mut task.socket {
+            let driven = drive_socket(&mut self.conn, stream, socket, self.now, &mut cx);
+            moved |= driven.moved;
+            if driven.ended {
+                task.socket = None;
+                self.sockets -= 1;
+            } else if driven.blocked && !task.blocked {
+                task.blocked = true;
+                self.blocked.push(stream);
             }
         }
         if let Some(response) = &mut task.response {
@@ -444,6 +552,10 @@ impl Http2 {
                 self.conn.release_capacity(stream, unread);
             }
         }
+        if task.socket.take().is_some() {
+            self.sockets -= 1;
+        }
+        release_early(&mut self.conn, stream, &mut task);
         let StreamTask {
             waker,
             mut wake_state,
@@ -464,6 +576,7 @@ impl StreamTask {
     fn is_finished(&self) -> bool {
         self.handler.is_none()
             && self.response.is_none()
+            && self.socket.is_none()
             && self
                 .request_body
                 .as_ref()
@@ -514,6 +627,120 @@ fn start_response(
             tracing::debug!(stream, %error, "response dropped");
             reset_unless_closed(conn, stream, error);
         }
+    }
+}
+
+/// Answers `200` to an extended CONNECT whose WebSocket the application accepted, and starts
+/// the socket on the stream; false when it could not be started.
+fn start_socket<S>(
+    conn: &mut ServerConnection,
+    stream: StreamId,
+    task: &mut StreamTask,
+    response: Response<Body>,
+    pending: PendingSocket,
+    app: &App<S>,
+    now: Instant,
+) -> bool {
+    let (parts, _) = response.into_parts();
+    if let Err(error) = conn.send_response(stream, parts.status, &parts.headers, false) {
+        tracing::debug!(stream, %error, "WebSocket answer dropped");
+        reset_unless_closed(conn, stream, error);
+        return false;
+    }
+    let Some(session) = WsSession::start(pending, &app.config.limits.ws, now, app.info.peer) else {
+        conn.reset(stream, ErrorCode::InternalError);
+        return false;
+    };
+    let mut session = Box::new(session);
+    let early = std::mem::take(&mut task.early);
+    session.receive(now, &early);
+    if task.early_eof {
+        session.receive_eof(now);
+    }
+    task.socket = Some(StreamSocket {
+        session,
+        unsent: Bytes::new(),
+    });
+    true
+}
+
+/// Gives back the window held by DATA that arrived before an extended CONNECT was answered
+/// and that no socket will read.
+fn release_early(conn: &mut ServerConnection, stream: StreamId, task: &mut StreamTask) {
+    if !task.early.is_empty() {
+        conn.release_capacity(stream, task.early.len());
+        task.early = BytesMut::new();
+    }
+}
+
+/// What one [`drive_socket`] did.
+struct SocketDriven {
+    moved: bool,
+    /// Output waits for window.
+    blocked: bool,
+    /// The socket is over and the stream ended.
+    ended: bool,
+}
+
+/// Moves a stream's WebSocket forward: polls it, gives back the window its protocol
+/// consumed, and sends its output as the stream's window allows; ends the stream once the
+/// socket closed.
+fn drive_socket(
+    conn: &mut ServerConnection,
+    stream: StreamId,
+    socket: &mut StreamSocket,
+    now: Instant,
+    cx: &mut Context<'_>,
+) -> SocketDriven {
+    let mut moved = socket.session.poll(now, cx);
+    let consumed = socket.session.take_consumed();
+    if consumed > 0 {
+        conn.release_capacity(stream, consumed);
+    }
+    loop {
+        if socket.unsent.is_empty() {
+            match socket.session.poll_transmit(now) {
+                Some(bytes) => socket.unsent = bytes,
+                None => break,
+            }
+        }
+        match conn.send_data(stream, &socket.unsent, false) {
+            Ok(0) => {
+                return SocketDriven {
+                    moved,
+                    blocked: true,
+                    ended: false,
+                };
+            }
+            Ok(taken) => {
+                let _ = socket.unsent.split_to(taken.min(socket.unsent.len()));
+                moved = true;
+            }
+            Err(error) => {
+                tracing::debug!(stream, %error, "WebSocket stream closed");
+                return SocketDriven {
+                    moved: true,
+                    blocked: false,
+                    ended: true,
+                };
+            }
+        }
+    }
+    if !socket.session.is_closed() {
+        return SocketDriven {
+            moved,
+            blocked: false,
+            ended: false,
+        };
+    }
+    // The close handshake is over: END_STREAM is the socket's TCP close (RFC 8441 §5).
+    if let Err(error) = conn.send_data(stream, &[], true) {
+        tracing::debug!(stream, %error, "WebSocket stream already closed");
+    }
+    SocketDriven {
+        moved: true,
+        blocked: false,
+        ended: true,
     }
 }
 

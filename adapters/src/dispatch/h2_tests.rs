@@ -671,3 +671,119 @@ fn a_1xx_final_answer_becomes_500() {
     assert_eq!(field(&head, ":status"), Some("500"), "{seen:?}");
     assert!(ended);
 }
+
+/// The frames a WebSocket client role writes for `send`.
+fn ws_client_bytes(send: impl FnOnce(&mut weft_core::ws::Connection)) -> Vec<u8> {
+    let now = Instant::now();
+    let mut client = weft_core::ws::Connection::new(
+        weft_core::ws::Role::Client { mask_seed: [3; 16] },
+        weft_core::WsLimits::default(),
+        now,
+    );
+    send(&mut client);
+    let mut out = Vec::new();
+    while let Some(bytes) = client.poll_transmit(now) {
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+/// Echoes WebSocket messages; counts sockets whose `recv` ended.
+fn ws_echo_service(
+    ended: Arc<AtomicBool>,
+) -> impl Fn(Request<Body>) -> std::pin::Pin<Box<dyn Future<Output = Response<Body>> + Send>>
++ Send
++ Sync
++ 'static {
+    move |request: Request<Body>| {
+        let ended = Arc::clone(&ended);
+        Box::pin(async move {
+            let upgrade = match weft_core::websocket::WebSocketUpgrade::from_request(&request) {
+                Ok(upgrade) => upgrade,
+                Err(rejection) => return rejection.into_response(),
+            };
+            upgrade.on_upgrade(move |mut socket| async move {
+                while let Some(message) = socket.recv().await {
+                    if socket.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                ended.store(true, Ordering::SeqCst);
+            })
+        })
+    }
+}
+
+const WS_CONNECT: &[(&'static str, &'static str)] =
+    &[(":protocol", "websocket"), ("sec-websocket-version", "13")];
+
+#[test]
+fn an_extended_connect_carries_a_websocket_until_its_close_handshake() {
+    let ended = Arc::new(AtomicBool::new(false));
+    let mut dispatcher = server(ws_echo_service(Arc::clone(&ended)), None);
+    let mut client = Client::new();
+    let mut input = Client::start(Settings::new());
+    input.extend(client.request_with(1, "CONNECT", "/ws", WS_CONNECT, false));
+    input.extend(data(
+        1,
+        &ws_client_bytes(|ws| ws.send_text("over h2").unwrap()),
+        false,
+    ));
+    let seen = client.read(&exchange(&mut dispatcher, &input));
+    let (head, body, ended_stream) = response_on(&seen, 1);
+    assert_eq!(field(&head, ":status"), Some("200"), "{seen:?}");
+    assert!(
+        field(&head, "sec-websocket-accept").is_none(),
+        "no key over HTTP/2"
+    );
+    assert_eq!(body, b"\x81\x07over h2", "the echo, unmasked");
+    assert!(!ended_stream);
+    let close = ws_client_bytes(|ws| ws.close(weft_core::ws::CloseCode::NORMAL, "").unwrap());
+    let seen = client.read(&exchange(&mut dispatcher, &data(1, &close, false)));
+    let (_, body, ended_stream) = response_on(&seen, 1);
+    assert_eq!(body, b"\x88\x02\x03\xe8", "our Close answers theirs");
+    assert!(
+        ended_stream,
+        "END_STREAM is the socket's TCP close (RFC 8441 §5)"
+    );
+    assert!(ended.load(Ordering::SeqCst), "the handler's recv ended");
+}
+
+#[test]
+fn a_reset_websocket_stream_ends_the_handlers_receive() {
+    let ended = Arc::new(AtomicBool::new(false));
+    let mut dispatcher = server(ws_echo_service(Arc::clone(&ended)), None);
+    let mut client = Client::new();
+    let mut input = Client::start(Settings::new());
+    input.extend(client.request_with(1, "CONNECT", "/ws", WS_CONNECT, false));
+    client.read(&exchange(&mut dispatcher, &input));
+    assert!(!ended.load(Ordering::SeqCst));
+    let reset = frame(Frame::RstStream {
+        stream: 1,
+        code: ErrorCode::Cancel,
+    });
+    exchange(&mut dispatcher, &reset);
+    // The handler was dropped with the stream, its socket finished: nothing is left running.
+    assert!(!dispatcher.is_closed(), "the connection lives on");
+    let input = client.request_with(3, "CONNECT", "/ws", WS_CONNECT, false);
+    let seen = client.read(&exchange(&mut dispatcher, &input));
+    assert_eq!(
+        field(&response_on(&seen, 3).0, ":status"),
+        Some("200"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_plain_connect_to_the_websocket_route_is_refused_400() {
+    let mut dispatcher = server(ws_echo_service(Arc::new(AtomicBool::new(false))), None);
+    let mut client = Client::new();
+    let mut input = Client::start(Settings::new());
+    input.extend(client.request_with(1, "GET", "/ws", &[("sec-websocket-version", "13")], true));
+    let seen = client.read(&exchange(&mut dispatcher, &input));
+    assert_eq!(
+        field(&response_on(&seen, 1).0, ":status"),
+        Some("400"),
+        "{seen:?}"
+    );
+}

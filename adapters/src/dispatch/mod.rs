@@ -16,9 +16,12 @@ mod h2;
 mod ready;
 mod response;
 mod upgrade;
+mod websocket;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ws_tests;
 
 use std::sync::Arc;
 use std::task::Context;
@@ -32,6 +35,7 @@ use app::App;
 use detect::{Detected, PrefaceMatcher};
 use h1::Http1;
 use h2::Http2;
+use websocket::WsSession;
 
 /// Settings of a [`Dispatcher`] beyond the protocol's [`Limits`].
 #[derive(Debug, Clone)]
@@ -92,6 +96,8 @@ enum Protocol {
     /// Boxed so that HTTP/1.1 connections, which never need it, stay as small as before
     /// HTTP/2 existed; an HTTP/2 connection makes many allocations, one more is noise.
     Http2(Box<Http2>),
+    /// After a `101` to a WebSocket handshake the application accepted.
+    WebSocket(Box<WsSession>),
 }
 
 impl<S: Service> Dispatcher<S> {
@@ -130,6 +136,7 @@ impl<S: Service> Dispatcher<S> {
         match &self.protocol {
             Protocol::Http1(http1) => http1.wants_read(),
             Protocol::Http2(http2) => http2.wants_read(),
+            Protocol::WebSocket(socket) => socket.wants_read(),
         }
     }
 
@@ -141,6 +148,7 @@ impl<S: Service> Dispatcher<S> {
                 .receive_capacity()
                 .saturating_sub(self.detecting.as_ref().map_or(0, |m| m.held().len())),
             Protocol::Http2(http2) => http2.receive_capacity(),
+            Protocol::WebSocket(socket) => socket.input_room(),
         }
     }
 
@@ -153,6 +161,10 @@ impl<S: Service> Dispatcher<S> {
         match &mut self.protocol {
             Protocol::Http1(http1) => http1.receive(now, data),
             Protocol::Http2(http2) => http2.receive(now, data),
+            Protocol::WebSocket(socket) => {
+                socket.receive(now, data);
+                data.len()
+            }
         }
     }
 
@@ -166,6 +178,7 @@ impl<S: Service> Dispatcher<S> {
         match &mut self.protocol {
             Protocol::Http1(http1) => http1.receive_eof(),
             Protocol::Http2(http2) => http2.receive_eof(),
+            Protocol::WebSocket(socket) => socket.receive_eof(self.now),
         }
     }
 
@@ -178,6 +191,7 @@ impl<S: Service> Dispatcher<S> {
         match &mut self.protocol {
             Protocol::Http1(http1) => http1.poll_transmit(now),
             Protocol::Http2(http2) => http2.poll_transmit(now),
+            Protocol::WebSocket(socket) => socket.poll_transmit(now),
         }
     }
 
@@ -186,6 +200,7 @@ impl<S: Service> Dispatcher<S> {
         match &self.protocol {
             Protocol::Http1(http1) => http1.poll_timeout(),
             Protocol::Http2(http2) => http2.poll_timeout(),
+            Protocol::WebSocket(socket) => socket.poll_timeout(),
         }
     }
 
@@ -195,6 +210,7 @@ impl<S: Service> Dispatcher<S> {
         match &mut self.protocol {
             Protocol::Http1(http1) => http1.handle_timeout(now),
             Protocol::Http2(http2) => http2.handle_timeout(now),
+            Protocol::WebSocket(socket) => socket.handle_timeout(now),
         }
     }
 
@@ -205,6 +221,7 @@ impl<S: Service> Dispatcher<S> {
         match &mut self.protocol {
             Protocol::Http1(http1) => http1.shutdown(),
             Protocol::Http2(http2) => http2.shutdown(),
+            Protocol::WebSocket(socket) => socket.shutdown(),
         }
     }
 
@@ -214,6 +231,7 @@ impl<S: Service> Dispatcher<S> {
             && match &self.protocol {
                 Protocol::Http1(http1) => http1.is_closed(),
                 Protocol::Http2(http2) => http2.is_closed(),
+                Protocol::WebSocket(socket) => socket.is_closed(),
             }
     }
 
@@ -224,6 +242,10 @@ impl<S: Service> Dispatcher<S> {
         match &mut self.protocol {
             Protocol::Http1(http1) => {
                 let moved = http1.poll(&self.app, cx);
+                if let Some(switch) = http1.take_websocket(self.now) {
+                    self.switch_to_websocket(switch, cx);
+                    return true;
+                }
                 let Some(upgrade) = http1.take_upgrade(self.now) else {
                     return moved;
                 };
@@ -234,7 +256,23 @@ impl<S: Service> Dispatcher<S> {
                 true
             }
             Protocol::Http2(http2) => http2.poll(&self.app, cx),
+            Protocol::WebSocket(socket) => socket.poll(self.now, cx),
         }
+    }
+
+    /// The application accepted a WebSocket and its `101` is queued: the connection goes on
+    /// as that socket.
+    fn switch_to_websocket(&mut self, switch: h1::WebSocketSwitch, cx: &mut Context<'_>) {
+        self.handover = Some(switch.output);
+        let limits = &self.app.config.limits.ws;
+        let Some(mut socket) =
+            WsSession::start(switch.socket, limits, self.now, self.app.info.peer)
+        else {
+            return;
+        };
+        socket.receive(self.now, &switch.leftover);
+        socket.poll(self.now, cx);
+        self.protocol = Protocol::WebSocket(Box::new(socket));
     }
 
     /// The first bytes of a cleartext connection, the protocol not known yet.
@@ -249,7 +287,7 @@ impl<S: Service> Dispatcher<S> {
                 self.decide_http1(now, held);
                 match &mut self.protocol {
                     Protocol::Http1(http1) => http1.receive(now, data),
-                    Protocol::Http2(_) => 0,
+                    Protocol::Http2(_) | Protocol::WebSocket(_) => 0,
                 }
             }
             Detected::Http2 => {

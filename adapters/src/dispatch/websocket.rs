@@ -1,0 +1,352 @@
+//! One WebSocket being served: the sans-IO protocol ([`weft_core::ws::Connection`]) between the
+//! bytes of its transport and the application's socket ([`SocketLink`]), and the handler's
+//! future.
+//!
+//! The transport is either a whole connection after an HTTP/1.1 `101`, or one HTTP/2 stream
+//! after a `200` to an extended CONNECT (RFC 8441); [`WsSession`] does not know which. It
+//! buffers a bounded amount of input, so a transport can always hand over what it read, and
+//! reports what the protocol consumed so that HTTP/2 gives exactly that back to the
+//! flow-control windows.
+
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use weft_core::WsLimits;
+use weft_core::websocket::{Outgoing, PendingSocket, SocketFuture, SocketLink, StartedSocket};
+use weft_core::ws::{CloseCode, Connection, Event, Message, MessageKind, SendError};
+
+/// Input bytes a session holds for its protocol (read from the socket, not yet parsed).
+pub(super) const MAX_INPUT: usize = 64 * 1024;
+
+/// A WebSocket in progress.
+pub(super) struct WsSession {
+    conn: Connection,
+    link: SocketLink,
+    /// The handler; `None` once it completed (the socket is then closing).
+    handler: Option<SocketFuture>,
+    /// Bytes received and not yet taken by `conn`.
+    input: BytesMut,
+    /// Input bytes taken by `conn` and not yet reported by `take_consumed`.
+    consumed: usize,
+    /// A received message the application's queue had no room for yet.
+    held: Option<Message>,
+    /// A message being sent in parts because it is larger than the whole output buffer.
+    fragmenting: Option<(MessageKind, Bytes)>,
+    /// Something the application queued that the output buffer had no room for yet.
+    unsent: Option<Outgoing>,
+    /// The application was told the socket is over.
+    finished: bool,
+    peer: Option<SocketAddr>,
+}
+
+impl WsSession {
+    /// Starts the socket `pending` (from the handler's response) at `now`.
+    pub(super) fn start(
+        pending: PendingSocket,
+        limits: &WsLimits,
+        now: Instant,
+        peer: Option<SocketAddr>,
+    ) -> Option<Self> {
+        let StartedSocket {
+            connection,
+            link,
+            handler,
+        } = pending.start(limits, now)?;
+        tracing::debug!(?peer, "WebSocket opened");
+        Some(WsSession {
+            conn: connection,
+            link,
+            handler: Some(handler),
+            input: BytesMut::new(),
+            consumed: 0,
+            held: None,
+            fragmenting: None,
+            unsent: None,
+            finished: false,
+            peer,
+        })
+    }
+
+    /// Input bytes [`receive`](Self::receive) takes now.
+    pub(super) fn input_room(&self) -> usize {
+        MAX_INPUT.saturating_sub(self.input.len())
+    }
+
+    /// Whether reading the transport is useful: the protocol reads, and the input buffer has
+    /// room (it fills while the application does not take its messages: backpressure).
+    pub(super) fn wants_read(&self) -> bool {
+        self.input_room() > 0 && !self.is_closed() && !self.conn_done_reading()
+    }
+
+    /// Takes bytes from the transport (all of them: bound them by
+    /// [`input_room`](Self::input_room) where that matters) and parses what the application
+    /// has room for.
+    pub(super) fn receive(&mut self, now: Instant, data: &[u8]) {
+        self.input.extend_from_slice(data);
+        self.feed(now);
+    }
+
+    /// Input bytes the protocol consumed since the last call: what an HTTP/2 stream gives
+    /// back to its flow-control windows.
+    pub(super) fn take_consumed(&mut self) -> usize {
+        std::mem::take(&mut self.consumed)
+    }
+
+    /// The transport ended (TCP EOF, or the HTTP/2 stream's END_STREAM).
+    pub(super) fn receive_eof(&mut self, now: Instant) {
+        self.feed(now);
+        self.conn.receive_eof();
+        self.deliver_events();
+    }
+
+    /// Parses buffered input while the application has room.
+    fn feed(&mut self, now: Instant) {
+        loop {
+            self.deliver_events();
+            if self.held.is_some() || self.input.is_empty() {
+                return;
+            }
+            let taken = self.conn.receive(now, &self.input);
+            if taken == 0 {
+                // The protocol reads no more (closing): what is left is dropped.
+                if self.conn_done_reading() {
+                    self.consumed += self.input.len();
+                    self.input.clear();
+                }
+                return;
+            }
+            self.input.advance(taken);
+            self.consumed += taken;
+        }
+    }
+
+    /// Bytes to write to the transport.
+    pub(super) fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.conn.poll_transmit(now)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due (close handshake, heartbeat).
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// A deadline from [`poll_timeout`](Self::poll_timeout) passed.
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
+        self.deliver_events();
+        self.finish_if_closed();
+    }
+
+    /// Server shutdown: close with `1001 Going Away`.
+    pub(super) fn shutdown(&mut self) {
+        self.start_close(CloseCode::GOING_AWAY, "server shutting down");
+    }
+
+    /// Whether the socket is over and its output taken: close the transport.
+    pub(super) fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// Moves the socket forward without I/O: polls the handler, sends what it queued, hands
+    /// received messages over. `cx` wakes the transport when the application acts. True when
+    /// anything moved.
+    pub(super) fn poll(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
+        let mut moved = self.poll_handler(cx);
+        moved |= self.send_outgoing(cx);
+        let before = self.input.len();
+        self.feed(now);
+        moved |= self.input.len() != before;
+        self.finish_if_closed();
+        moved
+    }
+
+    fn poll_handler(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(handler) = &mut self.handler else {
+            return false;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx)));
+        let (code, reason) = match outcome {
+            Ok(Poll::Pending) => return false,
+            Ok(Poll::Ready(())) => (CloseCode::NORMAL, ""),
+            Err(_) => {
+                tracing::error!(peer = ?self.peer, "WebSocket handler panicked; closing with 1011");
+                (CloseCode::INTERNAL_ERROR, "internal error")
+            }
+        };
+        self.handler = None;
+        // What the handler queued before it ended still goes out, then the Close; a hub
+        // still holding a sender can no longer add to the queue.
+        let _ = self.link.close(code, reason);
+        self.send_outgoing(cx);
+        true
+    }
+
+    /// Sends what the application queued while the output buffer has room.
+    fn send_outgoing(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut moved = false;
+        loop {
+            if self.fragmenting.is_some() {
+                if !self.send_next_part() {
+                    return moved;
+                }
+                moved = true;
+                continue;
+            }
+            let item = match self.unsent.take() {
+                Some(item) => item,
+                None => match self.link.poll_outgoing(cx) {
+                    Some(item) => item,
+                    None => return moved,
+                },
+            };
+            match self.send(item) {
+                Sent::Done => moved = true,
+                Sent::Wait(item) => {
+                    self.unsent = Some(item);
+                    return moved;
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, item: Outgoing) -> Sent {
+        let result = match &item {
+            Outgoing::Message(message) => return self.send_message(item.clone(), message),
+            Outgoing::Ping(payload) => self.conn.send_ping(payload),
+            Outgoing::Close(code, reason) => self.conn.close(*code, reason),
+            _ => Ok(()),
+        };
+        match result {
+            Err(SendError::Full) => Sent::Wait(item),
+            Err(error) => {
+                tracing::debug!(peer = ?self.peer, ?error, "WebSocket control frame not sent");
+                Sent::Done
+            }
+            Ok(()) => Sent::Done,
+        }
+    }
+
+    fn send_message(&mut self, item: Outgoing, message: &Message) -> Sent {
+        let (kind, payload) = match message {
+            Message::Text(text) => (MessageKind::Text, text),
+            Message::Binary(data) => (MessageKind::Binary, data),
+        };
+        let result = match kind {
+            MessageKind::Text => match std::str::from_utf8(payload) {
+                Ok(text) => self.conn.send_text(text),
+                Err(_) => Err(SendError::InvalidMessage),
+            },
+            MessageKind::Binary => self.conn.send_binary(payload),
+        };
+        match result {
+            Ok(()) => Sent::Done,
+            Err(SendError::Full) if self.conn.pending_output() == 0 => {
+                // Larger than the whole buffer: it goes in parts, uncompressed.
+                self.fragmenting = Some((kind, payload.clone()));
+                Sent::Done
+            }
+            Err(SendError::Full) => Sent::Wait(item),
+            Err(error) => {
+                tracing::warn!(peer = ?self.peer, ?error, "WebSocket message not sent");
+                Sent::Done
+            }
+        }
+    }
+
+    /// Sends the next part of a message larger than the output buffer; false when none fit.
+    fn send_next_part(&mut self) -> bool {
+        let Some((kind, rest)) = &mut self.fragmenting else {
+            return false;
+        };
+        match self.conn.send_fragment(*kind, rest, true) {
+            Ok(taken) => {
+                rest.advance(taken);
+                if rest.is_empty() {
+                    self.fragmenting = None;
+                }
+                true
+            }
+            Err(SendError::Full) => false,
+            Err(error) => {
+                tracing::warn!(peer = ?self.peer, ?error, "WebSocket message cut short");
+                self.fragmenting = None;
+                true
+            }
+        }
+    }
+
+    /// Hands the protocol's events to the application while its queue has room.
+    fn deliver_events(&mut self) {
+        if let Some(message) = self.held.take() {
+            if !self.link.has_room() {
+                self.held = Some(message);
+                return;
+            }
+            self.link.push(message);
+        }
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::Message(message) if self.link.has_room() => self.link.push(message),
+                Event::Message(message) => {
+                    self.held = Some(message);
+                    return;
+                }
+                Event::Close { code, reason } => {
+                    tracing::debug!(peer = ?self.peer, %code, "WebSocket closed by the peer");
+                    self.finish(code, &reason);
+                }
+                Event::Error(error) => {
+                    tracing::debug!(peer = ?self.peer, ?error, "WebSocket failed");
+                    self.finish(error.close_code(), "");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the protocol reads nothing more (closing or closed).
+    fn conn_done_reading(&self) -> bool {
+        !self.conn.wants_read() && self.held.is_none()
+    }
+
+    fn start_close(&mut self, code: CloseCode, reason: &str) {
+        self.unsent = None;
+        self.fragmenting = None;
+        if self.conn.close(code, reason).is_ok() {
+            self.finish(code, reason);
+        }
+    }
+
+    fn finish_if_closed(&mut self) {
+        if self.conn.is_closed() {
+            self.finish(CloseCode::ABNORMAL, "");
+        }
+    }
+
+    /// Tells the application the socket is over (once).
+    fn finish(&mut self, code: CloseCode, reason: &str) {
+        if !self.finished {
+            self.finished = true;
+            self.link.finish(code, reason);
+        }
+    }
+}
+
+impl Drop for WsSession {
+    fn drop(&mut self) {
+        // The transport went away (connection closed, stream reset): senders elsewhere (a
+        // hub) must learn the socket is gone.
+        self.finish(CloseCode::ABNORMAL, "");
+    }
+}
+
+/// What became of one outgoing item.
+enum Sent {
+    /// Sent, or dropped for a reason already logged.
+    Done,
+    /// No room in the output buffer: offer it again after a write.
+    Wait(Outgoing),
+}
