@@ -714,8 +714,7 @@ fn ws_echo_service(
     }
 }
 
-const WS_CONNECT: &[(&'static str, &'static str)] =
-    &[(":protocol", "websocket"), ("sec-websocket-version", "13")];
+const WS_CONNECT: &[(&str, &str)] = &[(":protocol", "websocket"), ("sec-websocket-version", "13")];
 
 #[test]
 fn an_extended_connect_carries_a_websocket_until_its_close_handshake() {
