@@ -286,3 +286,22 @@ fn extreme_limits_do_not_overflow() {
         "a huge frame is only refused by the limit, here none"
     );
 }
+
+#[test]
+fn an_empty_fragment_needs_room_for_its_header() {
+    let now = crate::test_clock::start();
+    let mut limits = WsLimits::default();
+    limits.max_buffered_output = 10;
+    let mut conn = Connection::new(Role::Server, limits, now);
+    // A message of 2 + 7 bytes leaves 1 byte of room: less than any frame header.
+    conn.send_binary(b"1234567").unwrap();
+    assert_eq!(conn.pending_output(), 9);
+    assert_eq!(
+        conn.send_fragment(MessageKind::Binary, b"", true),
+        Err(SendError::Full)
+    );
+    assert_eq!(conn.pending_output(), 9, "the output bound holds");
+    conn.poll_transmit(now);
+    assert_eq!(conn.send_fragment(MessageKind::Binary, b"", true), Ok(0));
+    assert_eq!(conn.pending_output(), 2, "the empty final frame");
+}
