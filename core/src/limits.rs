@@ -71,7 +71,10 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WsLimits {
-    /// Largest payload of one received frame, in bytes. Crossing it closes with `1009`.
+    /// Largest payload of one received frame, in bytes. Crossing it closes with `1009`. It
+    /// bounds no buffer (payloads go into the message, compressed ones are inflated as they
+    /// arrive), so it defaults to the message size: a message compressed into one frame may
+    /// be a little larger than the message itself.
     pub max_frame_size: usize,
     /// Largest received message (all fragments together, after decompression), in bytes.
     /// Crossing it closes with `1009`.
@@ -98,7 +101,7 @@ pub struct WsLimits {
 impl Default for WsLimits {
     fn default() -> Self {
         WsLimits {
-            max_frame_size: 1024 * 1024,
+            max_frame_size: 16 * 1024 * 1024,
             max_message_size: 16 * 1024 * 1024,
             max_buffered_output: 256 * 1024,
             max_send_frame_size: 64 * 1024,

@@ -200,6 +200,9 @@ struct Deflate {
 /// The deflate level our messages are compressed at: zlib's default trade-off.
 const DEFLATE_LEVEL: u32 = 6;
 
+/// Compressed payload held before it is inflated, even mid-frame.
+const INFLATE_CHUNK: usize = 64 * 1024;
+
 /// The heartbeat's clock ([`WsLimits::ping_interval`]): when our next ping is due and, while
 /// one is unanswered, when its pong must have arrived. It only decides times; the connection
 /// sends the pings and fails on an overdue pong.
@@ -319,7 +322,8 @@ pub struct Connection {
     outgoing_utf8: Utf8Validator,
     frames_sent: u64,
     deflate: Option<Deflate>,
-    /// The current frame's compressed payload, waiting to be inflated at its end.
+    /// The current frame's compressed payload not inflated yet (at most `INFLATE_CHUNK`
+    /// bytes before it is, plus one decoder step).
     compressed: BytesMut,
     heartbeat: HeartbeatTimer,
 }
@@ -393,6 +397,12 @@ impl Connection {
     /// Whether `receive` would read more bytes (open, or waiting for the peer's Close).
     pub fn wants_read(&self) -> bool {
         matches!(self.state, State::Open | State::CloseSent { .. }) && self.events.is_empty()
+    }
+
+    /// Compressed payload received and not inflated yet (tests check it stays bounded).
+    #[cfg(test)]
+    pub(super) fn held_compressed(&self) -> usize {
+        self.compressed.len()
     }
 
     /// Output bytes not yet taken by `poll_transmit`.
@@ -792,6 +802,12 @@ impl Connection {
     }
 
     fn payload_arrived(&mut self, n: usize) {
+        if self.compressed.len() >= INFLATE_CHUNK {
+            // A compressed frame is inflated as it arrives, not held whole: the DEFLATE stream
+            // may be cut anywhere, so memory stays at one chunk whatever the frame size.
+            self.inflate_frame(false);
+            return;
+        }
         let Some(Incoming {
             kind: MessageKind::Text,
             compressed: false,
@@ -832,7 +848,8 @@ impl Connection {
         }
     }
 
-    /// Inflates the frame just ended onto the message; false when that failed the connection.
+    /// Inflates the compressed payload received so far onto the message (`fin`: it ends the
+    /// message); false when that failed the connection.
     fn inflate_frame(&mut self, fin: bool) -> bool {
         let Some(deflate) = &mut self.deflate else {
             self.fail(ProtocolError::Compressed);

@@ -290,8 +290,10 @@ fn extreme_limits_do_not_overflow() {
 #[test]
 fn an_empty_fragment_needs_room_for_its_header() {
     let now = crate::test_clock::start();
-    let mut limits = WsLimits::default();
-    limits.max_buffered_output = 10;
+    let limits = WsLimits {
+        max_buffered_output: 10,
+        ..WsLimits::default()
+    };
     let mut conn = Connection::new(Role::Server, limits, now);
     // A message of 2 + 7 bytes leaves 1 byte of room: less than any frame header.
     conn.send_binary(b"1234567").unwrap();
@@ -304,4 +306,54 @@ fn an_empty_fragment_needs_room_for_its_header() {
     conn.poll_transmit(now);
     assert_eq!(conn.send_fragment(MessageKind::Binary, b"", true), Ok(0));
     assert_eq!(conn.pending_output(), 2, "the empty final frame");
+}
+
+#[test]
+fn a_large_compressed_frame_is_inflated_as_it_arrives() {
+    let now = crate::test_clock::start();
+    let config = deflate::DeflateConfig::default();
+    let accepted = deflate::accept_offers(&config, [config.offer()])
+        .unwrap()
+        .unwrap();
+    let client_params = deflate::accept_response(&config, [accepted.response.as_str()])
+        .unwrap()
+        .unwrap();
+    let mut server = Connection::with_deflate(
+        Role::Server,
+        WsLimits::default(),
+        now,
+        Some(accepted.params),
+    );
+    // One frame of about 1 MiB of compressed, incompressible data: larger than the message.
+    let client_limits = WsLimits {
+        max_send_frame_size: 4 << 20,
+        max_buffered_output: 4 << 20,
+        ..WsLimits::default()
+    };
+    let mut client = Connection::with_deflate(
+        Role::Client { mask_seed: [4; 16] },
+        client_limits,
+        now,
+        Some(client_params),
+    );
+    let mut state = 0x2545_f491_u32;
+    let message: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    client.send_binary(&message).unwrap();
+    let wire = client.poll_transmit(now).unwrap();
+    assert!(wire.len() > message.len(), "incompressible: the frame grew");
+    let mut events = Vec::new();
+    let mut largest_held = 0;
+    for piece in wire.chunks(16 * 1024) {
+        events.extend(feed(&mut server, now, piece));
+        largest_held = largest_held.max(server.held_compressed());
+    }
+    assert!(largest_held < 128 * 1024, "held {largest_held} compressed bytes");
+    assert_eq!(events, vec![Event::Message(Message::Binary(message.into()))]);
 }
