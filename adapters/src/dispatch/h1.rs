@@ -309,6 +309,8 @@ impl Http1 {
         }
         self.conn.set_date(http_date_now());
         match self.conn.send_response(parts.status, &parts.headers, size) {
+            // The connection switched protocols: a `101` has no body.
+            Ok(()) if parts.status == StatusCode::SWITCHING_PROTOCOLS => {}
             Ok(()) => self.response = Some(response),
             Err(error) if parts.status.is_informational() => {
                 // A `101` to a request that asked for no upgrade: the client still gets an

@@ -39,6 +39,8 @@ pub(super) struct WsSession {
     unsent: Option<Outgoing>,
     /// The application was told the socket is over.
     finished: bool,
+    /// The handler was polled after `finished`.
+    handler_told: bool,
     peer: Option<SocketAddr>,
 }
 
@@ -66,6 +68,7 @@ impl WsSession {
             fragmenting: None,
             unsent: None,
             finished: false,
+            handler_told: false,
             peer,
         })
     }
@@ -110,16 +113,18 @@ impl WsSession {
                 return;
             }
             let taken = self.conn.receive(now, &self.input);
+            self.input.advance(taken);
+            self.consumed += taken;
             if taken == 0 {
-                // The protocol reads no more (closing): what is left is dropped.
+                // Nothing taken: an event may have ended the reading (a protocol error);
+                // deliver it, and drop what the protocol will never read.
+                self.deliver_events();
                 if self.conn_done_reading() {
                     self.consumed += self.input.len();
                     self.input.clear();
                 }
                 return;
             }
-            self.input.advance(taken);
-            self.consumed += taken;
         }
     }
 
@@ -145,9 +150,11 @@ impl WsSession {
         self.start_close(CloseCode::GOING_AWAY, "server shutting down");
     }
 
-    /// Whether the socket is over and its output taken: close the transport.
+    /// Whether the socket is over and its output taken: close the transport. The handler
+    /// was polled once after it was told the end, so the code after its receive loop (leaving
+    /// a hub, cleaning up) has run unless it waits for something else.
     pub(super) fn is_closed(&self) -> bool {
-        self.conn.is_closed()
+        self.conn.is_closed() && (self.handler.is_none() || self.handler_told)
     }
 
     /// Moves the socket forward without I/O: polls the handler, sends what it queued, hands
@@ -160,6 +167,11 @@ impl WsSession {
         self.feed(now);
         moved |= self.input.len() != before;
         self.finish_if_closed();
+        if self.finished && !self.handler_told {
+            // Its `recv` now returns `None`: let it run to its end.
+            self.handler_told = true;
+            moved |= self.poll_handler(cx);
+        }
         moved
     }
 

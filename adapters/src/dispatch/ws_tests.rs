@@ -453,3 +453,31 @@ fn a_101_to_a_request_that_asked_for_no_upgrade_is_answered_500() {
     let output = String::from_utf8(output).unwrap();
     assert!(output.starts_with("HTTP/1.1 500 "), "{output}");
 }
+
+#[test]
+fn an_unmasked_frame_fails_with_1002_and_the_handler_runs_to_its_end() {
+    let ended = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ended);
+    let service = move |request: Request<Body>| {
+        let flag = Arc::clone(&flag);
+        async move {
+            WebSocketUpgrade::from_request(&request)
+                .unwrap()
+                .on_upgrade(move |mut socket| async move {
+                    while socket.recv().await.is_some() {}
+                    // Cleanup after the loop (leaving a hub, say) must run.
+                    flag.store(true, Ordering::SeqCst);
+                })
+        }
+    };
+    let (mut dispatcher, mut client, now) = open(service);
+    // A text frame "hi" without the mask bit: a server must fail the connection (§5.1).
+    let output = send(&mut dispatcher, now, &[0x81, 0x02, b'h', b'i']);
+    let events = client_reads(&mut client, now, &output);
+    assert!(
+        matches!(&events[..], [Event::Close { code, .. }] if *code == CloseCode::PROTOCOL_ERROR),
+        "{events:?}"
+    );
+    assert!(dispatcher.is_closed());
+    assert!(ended.load(Ordering::SeqCst), "the handler saw the end");
+}
