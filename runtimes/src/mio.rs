@@ -131,6 +131,7 @@ impl Reactor for MioReactor {
             key: event.token().0,
             readable: event.is_readable() || event.is_read_closed() || event.is_error(),
             writable: event.is_writable() || event.is_write_closed() || event.is_error(),
+            read_closed: event.is_read_closed(),
         }));
         Ok(())
     }

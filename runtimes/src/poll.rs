@@ -189,6 +189,8 @@ impl Reactor for PollReactor {
             key: event.key,
             readable: event.readable,
             writable: event.writable,
+            // One-shot: a socket armed again reports an end still unread.
+            read_closed: false,
         }));
         Ok(())
     }

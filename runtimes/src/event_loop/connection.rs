@@ -89,6 +89,8 @@ pub(crate) struct Connection<So, S> {
     unwritten: Bytes,
     /// No read has answered `WouldBlock` since the last readable event.
     read_ready: bool,
+    /// The reactor said the peer closed its side: read until the end even after a short read.
+    read_closed: bool,
     /// No write has answered `WouldBlock` since the last writable event.
     write_ready: bool,
     waker: Waker,
@@ -130,6 +132,7 @@ impl<So: Socket, S: Service> Connection<So, S> {
             unwritten: Bytes::new(),
             // A fresh socket may already hold the request and can surely take an answer.
             read_ready: true,
+            read_closed: false,
             write_ready: true,
             waker,
             wake_mark,
@@ -167,8 +170,9 @@ impl<So: Socket, S: Service> Connection<So, S> {
     }
 
     /// Records readiness reported by the reactor.
-    pub(crate) fn on_ready(&mut self, readable: bool, writable: bool) {
+    pub(crate) fn on_ready(&mut self, readable: bool, writable: bool, read_closed: bool) {
         self.read_ready |= readable;
+        self.read_closed |= read_closed;
         self.write_ready |= writable;
     }
 
@@ -374,14 +378,15 @@ impl<So: Socket, S: Service> Connection<So, S> {
                 Ok(true)
             }
             Ok(n) => {
-                if cfg!(unix) && n < room && self.tls.is_none() {
+                if cfg!(unix) && n < room && self.tls.is_none() && !self.read_closed {
                     // A read that did not fill its room emptied the socket: asking again would
                     // only answer `WouldBlock`, one system call per batch of requests for
                     // nothing. Bytes arriving from now on raise a new readiness event (an
                     // edge-triggered reactor reports each arrival; a one-shot one, armed again
                     // for reading, reports bytes already there). Not on Windows: mio's
                     // emulated readiness there is re-armed only by a `WouldBlock` (a 1 MiB
-                    // upload under wine stalled and lost bytes without it).
+                    // upload under wine stalled and lost bytes without it). Nor once the peer
+                    // closed: its FIN came with these bytes and raises no new event.
                     self.read_ready = false;
                 }
                 let taken = self.dispatcher().receive(now, &buf[..n]);

@@ -117,6 +117,10 @@ pub(crate) struct Ready {
     pub(crate) readable: bool,
     /// Writable (or closed, or failed).
     pub(crate) writable: bool,
+    /// The peer closed its sending side (as far as the reactor says; `false` when it cannot
+    /// tell). An edge-triggered reactor reports a FIN that arrives with the last bytes only
+    /// once, so the end must then be read for even after a short read.
+    pub(crate) read_closed: bool,
 }
 
 /// What distinguishes the event-loop runtimes: how sockets are registered and waited on.
@@ -505,11 +509,12 @@ impl<R: Reactor, S: Service> Worker<R, S> {
                         continue;
                     };
                     let (readable, writable) = (event.readable, event.writable);
+                    let read_closed = event.read_closed;
                     self.with_connection(key, |connection, buf, server| {
                         if R::ONESHOT {
                             connection.armed = None;
                         }
-                        connection.on_ready(readable, writable);
+                        connection.on_ready(readable, writable, read_closed);
                         connection.drive(now, buf, server)
                     });
                 }

@@ -360,6 +360,7 @@ impl Reactor for WsaPollReactor {
                 key,
                 readable: failed || fd.revents & POLLIN != 0,
                 writable: failed || fd.revents & POLLOUT != 0,
+                read_closed: false,
             });
         }
         Ok(())
