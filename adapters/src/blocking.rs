@@ -19,6 +19,7 @@
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Wake, Waker};
 use std::thread::{self, Thread};
@@ -79,15 +80,19 @@ pub enum Stop {
 pub enum Outcome {
     /// The connection is over (or was told to [`Stop::Now`]): close the socket.
     Closed,
-    /// Only the socket and the clock can move the connection now: no output is pending, no
-    /// byte waits in the stream, and the application holds none of its wakers, so no wake-up
-    /// can come from anywhere else. Wait elsewhere for the socket to be readable (when `read`)
+    /// Only the socket, the clock (and with a [`WakeHook`], the application) can move the
+    /// connection now: no output is pending, no byte waits in the stream, and without a hook
+    /// the application holds none of its wakers, so no wake-up can come from anywhere else. Wait elsewhere for the socket to be readable (when `read`)
     /// or for `deadline`, then resume with [`Connection::serve_until_waiting`].
     Waiting {
         /// Whether bytes from the peer are wanted.
         read: bool,
         /// When [`Dispatcher::handle_timeout`] is due.
         deadline: Option<Instant>,
+        /// The application may wake the connection too (a WebSocket handler waiting for a
+        /// message to send, say): it then calls the [`WakeHook`] given to
+        /// [`Connection::set_wake_hook`], and the connection must be resumed. Only with a hook.
+        app: bool,
     },
     /// The connection still has work but used up its turn ([`TURN_ROUNDS`] rounds that moved):
     /// queue it behind the other ready connections and resume it with
@@ -129,8 +134,17 @@ pub struct Connection<IO, S> {
     /// The waker handed to the application. Only the application holds it between polls, so
     /// it is alive exactly while the application may still wake the connection.
     waker: Weak<ThreadWaker>,
+    /// Where the application's wake-ups go while the owner has the connection parked.
+    wake_hook: Option<WakeHook>,
     shutdown_seen: bool,
 }
+
+/// What a connection's owner is told through when the application wakes a connection it
+/// parked ([`Outcome::Waiting`] with `app`): resume it with
+/// [`Connection::serve_until_waiting`]. Called from whichever thread wakes, possibly while the
+/// connection is still on its way to being parked: check [`Connection::app_woken`] when
+/// parking it.
+pub type WakeHook = Arc<dyn Fn() + Send + Sync>;
 
 impl<IO, S> Connection<IO, S>
 where
@@ -143,8 +157,26 @@ where
             io,
             dispatcher,
             waker: Weak::new(),
+            wake_hook: None,
             shutdown_seen: false,
         }
+    }
+
+    /// Lets [`serve_until_waiting`](Self::serve_until_waiting) return while the application
+    /// may still wake the connection (a WebSocket handler, a long poll): its wake-ups then
+    /// call `hook`. Without a hook the serving thread keeps such a connection, so one idle
+    /// WebSocket would hold a thread.
+    pub fn set_wake_hook(&mut self, hook: WakeHook) {
+        self.wake_hook = Some(hook);
+    }
+
+    /// Whether the application woke the connection since it was last polled, or dropped
+    /// every waker it held (which also calls the hook): a connection that returned
+    /// [`Outcome::Waiting`] with `app` must then be resumed, not parked.
+    pub fn app_woken(&self) -> bool {
+        self.waker
+            .upgrade()
+            .is_none_or(|waker| waker.woken.load(Ordering::SeqCst))
     }
 
     /// The stream.
@@ -237,6 +269,22 @@ where
             }
             let wants_read = self.dispatcher.wants_read();
             let app_may_wake = self.waker.strong_count() > 0;
+            let socket_has_bytes = readable || self.io.has_buffered_input();
+            if return_when_waiting && app_may_wake && !(wants_read && socket_has_bytes) {
+                if let Some(hook) = &self.wake_hook {
+                    match self.waker.upgrade() {
+                        Some(waker) if waker.hand_to(hook) => {
+                            return Ok(Outcome::Waiting {
+                                read: wants_read,
+                                deadline,
+                                app: true,
+                            });
+                        }
+                        // Woken meanwhile, or the last waker just went: look again.
+                        _ => continue,
+                    }
+                }
+            }
             if wants_read
                 && (!return_when_waiting
                     || readable
@@ -265,6 +313,7 @@ where
                 return Ok(Outcome::Waiting {
                     read: wants_read,
                     deadline,
+                    app: false,
                 });
             }
             match deadline {
@@ -368,32 +417,58 @@ fn round_up_to_millis(left: Duration) -> Duration {
     Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
 }
 
-/// Wakes the thread serving a connection. Its last clone being dropped wakes that thread too:
-/// the application can no longer wake the connection, which may now be handed elsewhere.
+/// Wakes the thread serving a connection, or calls the owner's [`WakeHook`] while the
+/// connection waits parked with its owner. Its last clone being dropped wakes it too: the
+/// application can no longer wake the connection, which may now be handed elsewhere.
 struct ThreadWaker {
-    thread: Mutex<Thread>,
+    target: Mutex<WakeTarget>,
+    /// A wake-up came since the serving thread last polled.
+    woken: AtomicBool,
+}
+
+/// Whom a [`ThreadWaker`] wakes.
+enum WakeTarget {
+    /// The thread serving the connection.
+    Thread(Thread),
+    /// The connection's owner, which parked it.
+    Hook(WakeHook),
 }
 
 impl ThreadWaker {
     fn for_current_thread() -> Self {
         ThreadWaker {
-            thread: Mutex::new(thread::current()),
+            target: Mutex::new(WakeTarget::Thread(thread::current())),
+            woken: AtomicBool::new(false),
         }
     }
 
-    /// Points the waker at the calling thread, which serves the connection from now on.
+    /// Points the waker at the calling thread, which serves (and is about to poll) the
+    /// connection from now on.
     fn retarget(&self) {
-        let mut target = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
-        if target.id() != thread::current().id() {
-            *target = thread::current();
+        let mut target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
+        self.woken.store(false, Ordering::SeqCst);
+        match &*target {
+            WakeTarget::Thread(thread) if thread.id() == thread::current().id() => {}
+            _ => *target = WakeTarget::Thread(thread::current()),
         }
+    }
+
+    /// Points the waker at the owner's hook; false when a wake-up already came since the last
+    /// poll (the connection must be polled again rather than parked).
+    fn hand_to(&self, hook: &WakeHook) -> bool {
+        let mut target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
+        *target = WakeTarget::Hook(Arc::clone(hook));
+        !self.woken.load(Ordering::SeqCst)
     }
 
     fn unpark(&self) {
-        self.thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unpark();
+        let first = !self.woken.swap(true, Ordering::SeqCst);
+        match &*self.target.lock().unwrap_or_else(PoisonError::into_inner) {
+            WakeTarget::Thread(thread) => thread.unpark(),
+            // The owner needs telling once per park: the connection is queued by then.
+            WakeTarget::Hook(hook) if first => hook(),
+            WakeTarget::Hook(_) => {}
+        }
     }
 }
 
@@ -413,10 +488,15 @@ impl Drop for ThreadWaker {
         // last clone just went: the serving thread must look again.
         let address = std::ptr::from_ref::<ThreadWaker>(self) as usize;
         if POLLING.with(Cell::get) != address {
-            self.thread
+            self.woken.store(true, Ordering::SeqCst);
+            match self
+                .target
                 .get_mut()
                 .unwrap_or_else(PoisonError::into_inner)
-                .unpark();
+            {
+                WakeTarget::Thread(thread) => thread.unpark(),
+                WakeTarget::Hook(hook) => hook(),
+            }
         }
     }
 }
@@ -582,6 +662,64 @@ mod tests {
             .unwrap();
         assert_eq!(read_response(&mut reader).1, "from a thread");
         result.recv_timeout(WAIT).unwrap().unwrap();
+    }
+
+    #[test]
+    fn with_a_wake_hook_a_pending_application_lets_the_thread_go_until_it_wakes() {
+        // The handler waits for a message from outside (as a WebSocket handler waits for a
+        // hub); meanwhile nothing should hold the serving thread.
+        let (release, released) = mpsc::channel::<&'static str>();
+        let released = Arc::new(Mutex::new(Some(released)));
+        let service = move |_request: Request<Body>| {
+            let released = Arc::clone(&released);
+            async move {
+                let (sender, body) = Body::channel(64);
+                let receiver = released.lock().unwrap().take().unwrap();
+                thread::spawn(move || {
+                    let mut sender = sender;
+                    let text = receiver.recv_timeout(WAIT).unwrap();
+                    sender.send_data(text.into());
+                    sender.finish();
+                });
+                Response::new(Body::from(body.collect(1024).await.unwrap()))
+            }
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_read_timeout(Some(WAIT)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let dispatcher = Dispatcher::new(
+            Arc::new(service),
+            DispatchConfig::default(),
+            ConnectionInfo::default(),
+            Instant::now(),
+        );
+        let mut connection = Connection::new(server, dispatcher);
+        let (hooked, hook_calls) = mpsc::channel();
+        connection.set_wake_hook(Arc::new(move || {
+            let _ = hooked.send(());
+        }));
+        client
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut stop = || Stop::Continue;
+        let outcome = connection.serve_until_waiting(true, &mut stop).unwrap();
+        assert!(
+            matches!(outcome, Outcome::Waiting { app: true, .. }),
+            "returned while the application works: {outcome:?}"
+        );
+        assert!(!connection.app_woken());
+        release.send("woken").unwrap();
+        hook_calls.recv_timeout(WAIT).expect("the hook is called");
+        assert!(connection.app_woken());
+        for _ in 0..100 {
+            if connection.serve_until_waiting(false, &mut stop).unwrap() == Outcome::Closed {
+                break;
+            }
+            hook_calls.recv_timeout(WAIT).expect("woken again");
+        }
+        let mut reader = BufReader::new(client);
+        assert_eq!(read_response(&mut reader).1, "woken");
     }
 
     #[test]

@@ -66,7 +66,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use polling::{Event, Events, Poller};
-use weft_adapters::blocking::{BlockingIo, Connection, Outcome, Stop};
+use weft_adapters::blocking::{BlockingIo, Connection, Outcome, Stop, WakeHook};
 use weft_adapters::{DispatchConfig, Dispatcher};
 use weft_core::service::{ConnectionInfo, Service};
 
@@ -98,6 +98,7 @@ pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerH
     let sockets = Arc::new(Sockets {
         poller: Poller::new()?,
         open: Mutex::new(HashMap::new()),
+        woken: Mutex::new(Vec::new()),
     });
     let pool = Arc::new(Pool {
         service: Arc::new(service),
@@ -190,6 +191,22 @@ struct Sockets {
     poller: Poller,
     /// Every open connection's socket, by key, to cut them all when the drain deadline passes.
     open: Mutex<HashMap<usize, Arc<TcpStream>>>,
+    /// Parked connections the application woke (by key), for the watcher to queue.
+    woken: Mutex<Vec<usize>>,
+}
+
+impl Sockets {
+    /// The hook through which the application wakes connection `key` while it is parked: the
+    /// watcher is told, and queues it.
+    fn wake_hook(self: &Arc<Self>, key: usize) -> WakeHook {
+        let sockets = Arc::clone(self);
+        Arc::new(move || {
+            lock(&sockets.woken).push(key);
+            if let Err(error) = sockets.poller.notify() {
+                tracing::error!(%error, "cannot wake the pool's watcher");
+            }
+        })
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -247,6 +264,9 @@ impl<S: Service> Pool<S> {
                 Ok(true) => {
                     let stage = std::mem::replace(&mut conn.stage, Stage::Over);
                     conn.stage = self.serve_tls(stage, &conn.socket);
+                    if let Stage::Serve(connection) = &mut conn.stage {
+                        connection.set_wake_hook(self.sockets.wake_hook(conn.key));
+                    }
                     // The read is spent; decrypted bytes rustls holds are read regardless.
                     readable = false;
                 }
@@ -256,9 +276,14 @@ impl<S: Service> Pool<S> {
             return None;
         };
         match connection.serve_until_waiting(readable, &mut || self.stop_request()) {
-            Ok(Outcome::Waiting { read, deadline }) => {
+            Ok(Outcome::Waiting {
+                read,
+                deadline,
+                app,
+            }) => {
                 conn.wants_read = read;
                 conn.deadline = deadline;
+                conn.app = app;
                 Some(conn)
             }
             Ok(Outcome::Yielded) => {
@@ -356,6 +381,8 @@ struct Conn<S> {
     wants_read: bool,
     /// While parked: when its deadline is due.
     deadline: Option<Instant>,
+    /// While parked: the application may wake it (through its wake hook).
+    app: bool,
     /// Returned by a worker with work left (its turn was up): queue it again at once.
     yielded: bool,
     _permit: Permit,
@@ -375,6 +402,14 @@ enum Stage<S> {
 }
 
 impl<S: Service> Conn<S> {
+    /// Whether the application woke the connection since it was last served.
+    fn app_woken(&self) -> bool {
+        match &self.stage {
+            Stage::Serve(connection) => connection.app_woken(),
+            Stage::Handshake { .. } | Stage::Over => false,
+        }
+    }
+
     /// Tells the connection the server is shutting down; true when that closed it.
     fn shut_down(&mut self) -> bool {
         match &mut self.stage {
@@ -700,6 +735,7 @@ impl<S: Service> Watcher<S> {
                     self.park(conn);
                 }
             }
+            self.resume_woken();
             self.resume_accepting();
 
             events.clear();
@@ -743,6 +779,19 @@ impl<S: Service> Watcher<S> {
         }
     }
 
+    /// Queues the parked connections the application woke.
+    fn resume_woken(&mut self) {
+        let woken = std::mem::take(&mut *lock(&self.pool.sockets.woken));
+        for key in woken {
+            if let Some(conn) = self.parked.remove(&key) {
+                if let Some(deadline) = conn.deadline {
+                    self.deadlines.remove(&(deadline, key));
+                }
+                self.queue(conn);
+            }
+        }
+    }
+
     /// Queues the connections whose deadline passed, and resumes accepting after an error.
     fn expire(&mut self, now: Instant) {
         while let Some(&(deadline, key)) = self.deadlines.first() {
@@ -771,8 +820,13 @@ impl<S: Service> Watcher<S> {
         if self.pool.hard_stop.load(Ordering::SeqCst) || (self.stopping && conn.shut_down()) {
             return;
         }
-        if !conn.wants_read && conn.deadline.is_none() {
+        if !conn.wants_read && conn.deadline.is_none() && !conn.app {
             tracing::debug!(peer = %conn.peer, "connection waits for nothing; closing it");
+            return;
+        }
+        if conn.app && conn.app_woken() {
+            // Woken on its way here: its hook's call may have come before it was parked.
+            self.queue(conn);
             return;
         }
         let key = conn.key;
@@ -935,10 +989,9 @@ impl<S: Service> Watcher<S> {
                 );
                 let deadline = dispatcher.poll_timeout();
                 let transport = Transport::Plain(Socket(Arc::clone(&socket)));
-                (
-                    Stage::Serve(Box::new(Connection::new(transport, dispatcher))),
-                    deadline,
-                )
+                let mut connection = Connection::new(transport, dispatcher);
+                connection.set_wake_hook(self.pool.sockets.wake_hook(key));
+                (Stage::Serve(Box::new(connection)), deadline)
             }
         };
         lock(&self.pool.sockets.open).insert(key, Arc::clone(&socket));
@@ -952,6 +1005,7 @@ impl<S: Service> Watcher<S> {
             yielded: false,
             wants_read: true,
             deadline,
+            app: false,
             _permit: permit,
         };
         // SAFETY: the socket closes when the last `Arc` to it goes. Those are held by `conn`
