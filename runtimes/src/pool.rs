@@ -19,15 +19,16 @@
 //!
 //! # When a worker lets go of a connection
 //!
-//! A worker keeps a connection while the application may still wake it — while the
-//! application holds a [`Waker`] clone of the connection (its future is
-//! pending, its response body streams, it has not yet taken the request body). As soon as
-//! nothing but the socket and the clock can move the connection ([`Outcome::Waiting`]: an idle
-//! keep-alive connection, a request head still arriving, a body the application no longer
-//! reads) and the stream buffers no input, the worker hands the connection back to the
-//! watcher. Idle keep-alive connections therefore hold no worker and no read buffer: two
-//! workers serve thousands of open connections, and a slowloris client trickling its head
-//! costs a worker one read per trickle, not a worker.
+//! A worker keeps a connection while it makes progress. As soon as nothing moves it and its
+//! stream buffers no input ([`Outcome::Waiting`]: an idle keep-alive connection, a request
+//! head still arriving, a body the application no longer reads, a handler waiting for
+//! something elsewhere, an open WebSocket waiting for a message either way), the worker hands
+//! the connection back to the watcher. If the application may still wake it (it holds a
+//! [`Waker`] clone), its wake-up goes through the connection's wake hook
+//! ([`weft_adapters::blocking::WakeHook`]): the hook records the key and notifies the poller,
+//! and the watcher queues the connection again. Idle connections therefore hold no worker and
+//! no read buffer: two workers serve thousands of open connections or WebSockets, and a
+//! slowloris client trickling its head costs a worker one read per trickle, not a worker.
 //!
 //! What still holds a worker: a request whose application is working (by design), a client
 //! that reads its response slowly (writes block, bounded by a write timeout equal to
