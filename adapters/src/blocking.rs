@@ -29,8 +29,9 @@ use weft_core::service::Service;
 
 use crate::Dispatcher;
 
-/// Bytes read from the socket at most at once.
-const READ_BUFFER: usize = 16 * 1024;
+/// Bytes read from the socket at most at once (one buffer per thread, lent to the connection
+/// it serves): large enough for several 16 KiB WebSocket messages or HTTP/2 frames per read.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// Longest a blocking read may delay a wake-up from the application that comes while the
 /// connection also wants bytes (an HTTP/2 connection always does while it is open).

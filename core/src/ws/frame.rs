@@ -303,7 +303,7 @@ fn check_first_two(
 }
 
 fn finish_header(buf: &[u8; MAX_HEADER_LEN]) -> Result<FrameHeader, FrameError> {
-    let [first, second, rest @ ..] = *buf;
+    let &[first, second, ref rest @ ..] = buf;
     let opcode = OpCode::from_bits(first & 0x0F).ok_or(FrameError::UnknownOpcode)?;
     let (payload_len, after) = match second & 0x7F {
         126 => (u64::from(u16::from_be_bytes([rest[0], rest[1]])), 2),
