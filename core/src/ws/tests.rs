@@ -354,6 +354,12 @@ fn a_large_compressed_frame_is_inflated_as_it_arrives() {
         events.extend(feed(&mut server, now, piece));
         largest_held = largest_held.max(server.held_compressed());
     }
-    assert!(largest_held < 128 * 1024, "held {largest_held} compressed bytes");
-    assert_eq!(events, vec![Event::Message(Message::Binary(message.into()))]);
+    assert!(
+        largest_held < 128 * 1024,
+        "held {largest_held} compressed bytes"
+    );
+    assert_eq!(
+        events,
+        vec![Event::Message(Message::Binary(message.into()))]
+    );
 }
