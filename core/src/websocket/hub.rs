@@ -252,7 +252,6 @@ impl std::fmt::Debug for Hub {
 #[cfg(test)]
 mod tests {
     use std::task::{Context, Waker};
-    use std::thread;
 
     use super::*;
     use crate::websocket::socket::{Outgoing, QueueSizes, SocketLink, WebSocket};
@@ -518,47 +517,5 @@ mod tests {
             (hub.len(), hub.room_len("even")),
             (MEMBERS - 1, MEMBERS / 2 - 1)
         );
-    }
-
-    #[test]
-    fn broadcasts_from_several_threads_all_arrive() {
-        const THREADS: usize = 4;
-        const PER_THREAD: usize = 50;
-        let hub = Hub::new(SlowConsumer::Drop);
-        let peers: Vec<Peer> = (0..20).map(|_| Peer::new(1 << 20)).collect();
-        for peer in &peers {
-            hub.join("room", peer.sender());
-        }
-        let workers: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let hub = hub.clone();
-                thread::spawn(move || {
-                    for i in 0..PER_THREAD {
-                        let delivery = hub.broadcast_to("room", &text(&format!("{t}/{i}")), None);
-                        assert_eq!(delivery.queued, 20);
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker.join().unwrap();
-        }
-        for peer in &peers {
-            let got = peer.take_all();
-            assert_eq!(got.len(), THREADS * PER_THREAD);
-            // Each thread's messages keep their order.
-            for t in 0..THREADS {
-                let prefix = format!("{t}/");
-                let mine: Vec<usize> = got
-                    .iter()
-                    .filter_map(|o| match o {
-                        Outgoing::Message(m) => m.as_text()?.strip_prefix(&prefix)?.parse().ok(),
-                        _ => None,
-                    })
-                    .collect();
-                assert_eq!(mine, (0..PER_THREAD).collect::<Vec<_>>());
-            }
-        }
-        assert_eq!(hub.dropped(), 0);
     }
 }

@@ -610,10 +610,8 @@ impl std::fmt::Debug for SocketLink {
 mod tests {
     use std::future::Future;
     use std::pin::pin;
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::atomic::AtomicUsize;
     use std::task::Wake;
-    use std::thread::{self, Thread};
-    use std::time::Duration;
 
     use super::*;
 
@@ -643,43 +641,22 @@ mod tests {
         }
     }
 
-    /// A waker that unparks a thread and remembers it was woken.
-    struct ThreadWaker {
-        thread: Thread,
-        woken: AtomicBool,
-    }
-
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.woken.store(true, Ordering::SeqCst);
-            self.thread.unpark();
-        }
-    }
-
-    /// Runs `future` on this thread. Fails (instead of hanging) when the future stays pending
-    /// with nobody waking it for a long time: a lost wake-up.
+    /// Runs `future` on this thread, polling again only when it was woken. Single-threaded:
+    /// a future still pending after a poll that left no wake-up behind was never going to be
+    /// woken (a lost wake-up), so that fails instead of hanging. The tests with threads are in
+    /// `core/tests/websocket_threads.rs`.
     fn block_on<F: Future>(future: F) -> F::Output {
-        let waker = Arc::new(ThreadWaker {
-            thread: thread::current(),
-            woken: AtomicBool::new(false),
-        });
-        let std_waker = Waker::from(Arc::clone(&waker));
-        let mut cx = Context::from_waker(&std_waker);
+        let (counter, waker) = WakeCounter::new();
+        let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
+        let mut wakes_seen = 0;
         loop {
             if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                 return output;
             }
-            let mut waited = 0;
-            while !waker.woken.swap(false, Ordering::SeqCst) {
-                assert!(waited < 600, "pending future never woken");
-                thread::park_timeout(Duration::from_millis(100));
-                waited += 1;
-            }
+            let wakes = counter.count();
+            assert!(wakes > wakes_seen, "pending future never woken");
+            wakes_seen = wakes;
         }
     }
 
@@ -1125,69 +1102,5 @@ mod tests {
         assert_eq!(sender.queued(), 0);
         assert_eq!(take(&link), None);
         assert_eq!(socket.close(CloseCode::NORMAL, ""), Err(Closed));
-    }
-
-    #[test]
-    fn a_sender_thread_and_a_connection_thread_move_every_message_in_order() {
-        const COUNT: usize = 2000;
-        let (socket, link) = WebSocket::pair(None, sizes(100, 64));
-        let sender = socket.sender();
-        let producer = thread::spawn(move || {
-            for i in 0..COUNT {
-                block_on(sender.send(Message::text(i.to_string()))).unwrap();
-                assert!(sender.queued() <= 64);
-            }
-            sender.close(CloseCode::NORMAL, "end").unwrap();
-        });
-        let mut received = Vec::new();
-        loop {
-            let item = block_on(poll_fn(|cx| match link.poll_outgoing(cx) {
-                Some(item) => Poll::Ready(item),
-                None => Poll::Pending,
-            }));
-            match item {
-                Outgoing::Message(message) => received.push(message),
-                Outgoing::Close(code, reason) => {
-                    assert_eq!((code, reason.as_str()), (CloseCode::NORMAL, "end"));
-                    break;
-                }
-                Outgoing::Ping(_) => panic!("no ping was sent"),
-            }
-        }
-        producer.join().unwrap();
-        let expected: Vec<Message> = (0..COUNT).map(|i| Message::text(i.to_string())).collect();
-        assert_eq!(received, expected);
-    }
-
-    #[test]
-    fn a_reader_thread_gets_every_pushed_message_with_a_small_queue() {
-        const COUNT: usize = 2000;
-        let (mut socket, link) = WebSocket::pair(None, sizes(8, 100));
-        let reader = thread::spawn(move || {
-            let mut received = Vec::new();
-            while let Some(message) = block_on(socket.recv()) {
-                received.push(message);
-            }
-            (received, socket.close_reason())
-        });
-        for i in 0..COUNT {
-            // Wait for room like a connection that stopped reading its peer.
-            block_on(poll_fn(|cx| {
-                let _ = link.poll_outgoing(cx);
-                if link.has_room() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            }));
-            link.push(Message::binary(i.to_be_bytes().to_vec()));
-        }
-        link.finish(CloseCode::NO_STATUS, "");
-        let (received, reason) = reader.join().unwrap();
-        let expected: Vec<Message> = (0..COUNT)
-            .map(|i| Message::binary(i.to_be_bytes().to_vec()))
-            .collect();
-        assert_eq!(received, expected);
-        assert_eq!(reason, Some((CloseCode::NO_STATUS, String::new())));
     }
 }
