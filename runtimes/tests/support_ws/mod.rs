@@ -5,11 +5,15 @@
 //!
 //! Every wait is bounded: a server that stops answering fails a test instead of hanging it.
 
+#[path = "../support_h2/certificate.rs"]
+pub(crate) mod certificate;
 #[path = "../support_h2/clients.rs"]
 #[allow(dead_code)]
 pub(crate) mod clients;
 pub(crate) mod python;
 pub(crate) mod raw;
+
+pub(crate) use certificate::TestCertificate;
 
 use std::io;
 use std::net::SocketAddr;
@@ -301,33 +305,5 @@ impl WsServer {
             Ok(result) => result.expect("the server stops cleanly"),
             Err(_) => panic!("the server did not stop within {WAIT:?} of shutdown"),
         }
-    }
-}
-
-/// A self-signed certificate for `localhost`, as PEM files in a fresh temporary folder.
-pub(crate) struct TestCertificate {
-    /// Removed, with the files, when the certificate is dropped.
-    _dir: clients::TempPath,
-    pub(crate) files: TlsFiles,
-}
-
-impl TestCertificate {
-    pub(crate) fn new() -> TestCertificate {
-        let dir = clients::TempPath::new("ws-tls");
-        std::fs::create_dir_all(&dir.0).expect("a temporary folder");
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-            .expect("a self-signed certificate");
-        let files = TlsFiles {
-            cert: dir.0.join("cert.pem"),
-            key: dir.0.join("key.pem"),
-        };
-        std::fs::write(&files.cert, certified.cert.pem()).expect("write cert.pem");
-        std::fs::write(&files.key, certified.signing_key.serialize_pem()).expect("write key.pem");
-        TestCertificate { _dir: dir, files }
-    }
-
-    /// The certificate file, for `--cafile`.
-    pub(crate) fn cert_path(&self) -> &str {
-        self.files.cert.to_str().expect("a UTF-8 path")
     }
 }
