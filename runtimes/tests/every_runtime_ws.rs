@@ -114,14 +114,20 @@ mod cases {
         server.stop();
     }
 
-    fn echo_py(start: Start, case: &str, tls: bool, compression: &str) {
-        python(start, case, "echo.py", tls, |server| {
+    /// An echo client script (`echo.py` over HTTP/1.1, `h2_echo.py` over HTTP/2) against
+    /// `/ws`, with permessage-deflate offered or not.
+    fn echo_script(start: Start, case: &str, script: &str, tls: bool, compression: &str) {
+        python(start, case, script, tls, |server| {
             vec![
                 server.url("/ws"),
                 "--compression".to_owned(),
                 compression.to_owned(),
             ]
         });
+    }
+
+    fn echo_py(start: Start, case: &str, tls: bool, compression: &str) {
+        echo_script(start, case, "echo.py", tls, compression);
     }
 
     pub(crate) fn python_echo_with_deflate(start: Start) {
@@ -146,13 +152,7 @@ mod cases {
     }
 
     fn h2_echo_py(start: Start, case: &str, tls: bool, compression: &str) {
-        python(start, case, "h2_echo.py", tls, |server| {
-            vec![
-                server.url("/ws"),
-                "--compression".to_owned(),
-                compression.to_owned(),
-            ]
-        });
+        echo_script(start, case, "h2_echo.py", tls, compression);
     }
 
     pub(crate) fn python_h2c_echo(start: Start) {
