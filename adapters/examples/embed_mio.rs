@@ -29,8 +29,8 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use weft_adapters::mio::{MioConnection, Wakeups};
 use weft_adapters::{DispatchConfig, Dispatcher};
-use weft_core::body::Body;
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::body::Body;
+use weft_service::service::{ConnectionInfo, Service};
 
 /// The loop's own sources; connections take the tokens after them.
 const HTTP: Token = Token(0);

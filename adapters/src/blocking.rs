@@ -25,7 +25,7 @@ use std::task::{Context, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use weft_core::service::Service;
+use weft_service::service::Service;
 
 use crate::Dispatcher;
 
@@ -561,8 +561,8 @@ mod tests {
     use std::sync::mpsc;
 
     use http::{Request, Response};
-    use weft_core::body::Body;
-    use weft_core::service::ConnectionInfo;
+    use weft_service::body::Body;
+    use weft_service::service::ConnectionInfo;
 
     use super::*;
     use crate::DispatchConfig;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use futures_io::{AsyncRead, AsyncWrite};
-use weft_core::service::Service;
+use weft_service::service::Service;
 
 use crate::Dispatcher;
 

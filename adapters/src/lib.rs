@@ -1,6 +1,6 @@
 //! weft-adapters: drive weft's sans-IO connections over I/O that someone else owns.
 //!
-//! [`Dispatcher`] joins a connection to a [`Service`](weft_core::service::Service), speaking
+//! [`Dispatcher`] joins a connection to a [`Service`](weft_service::service::Service), speaking
 //! HTTP/1.1 ([`weft_core::h1::ServerConnection`]) or HTTP/2 ([`weft_core::h2::ServerConnection`])
 //! as each connection chooses (TLS ALPN, the HTTP/2 preface, or `Upgrade: h2c`): it turns
 //! request events into `http::Request`s with streaming bodies, runs the application's futures

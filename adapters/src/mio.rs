@@ -43,7 +43,7 @@ use bytes::{Buf, Bytes};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use weft_core::service::Service;
+use weft_service::service::Service;
 
 use crate::Dispatcher;
 
@@ -379,8 +379,8 @@ mod tests {
     use std::time::Duration;
 
     use http::{Request, Response};
-    use weft_core::body::Body;
-    use weft_core::service::ConnectionInfo;
+    use weft_service::body::Body;
+    use weft_service::service::ConnectionInfo;
 
     use super::*;
     use crate::DispatchConfig;

@@ -29,9 +29,9 @@ use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
-use weft_core::body::{Body, BodyError, BoxError};
-use weft_core::service::Service;
-use weft_core::websocket::{WebSocket, WebSocketUpgrade};
+use weft_service::body::{Body, BodyError, BoxError};
+use weft_service::service::Service;
+use weft_service::websocket::{WebSocket, WebSocketUpgrade};
 
 /// The body of `/plaintext`.
 pub const PLAINTEXT: &str = "Hello, World!";

@@ -12,13 +12,10 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod body;
 pub mod h1;
 pub mod h2;
 pub mod hpack;
 mod limits;
-pub mod service;
-pub mod websocket;
 pub mod ws;
 
 pub use limits::{Http2Limits, Limits, WsLimits};

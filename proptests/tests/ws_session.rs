@@ -15,12 +15,12 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use weft_adapters::{DispatchConfig, Dispatcher};
 use weft_core::WsLimits;
-use weft_core::body::Body;
-use weft_core::service::{ConnectionInfo, Service};
-use weft_core::websocket::{QueueSizes, WebSocketUpgrade};
 use weft_core::ws::deflate::{DeflateConfig, accept_response};
 use weft_core::ws::handshake::client_key;
 use weft_core::ws::{CloseCode, Connection, Event, Message, Role};
+use weft_service::body::Body;
+use weft_service::service::{ConnectionInfo, Service};
+use weft_service::websocket::{QueueSizes, WebSocketUpgrade};
 
 /// What the client sends: a message, or one cut into fragments by our client.
 #[derive(Debug, Clone)]

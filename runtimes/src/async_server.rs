@@ -12,7 +12,7 @@ use futures_lite::FutureExt as _;
 use futures_lite::future;
 use weft_adapters::Dispatcher;
 use weft_adapters::futures_io::{Timer, serve_connection};
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, Service};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::ConnectionGate;

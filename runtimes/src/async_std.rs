@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Instant;
 
 use weft_adapters::futures_io::{Sleep, Timer};
-use weft_core::service::Service;
+use weft_service::service::Service;
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest as MioInterest, Poll, Token};
-use weft_core::service::Service;
+use weft_service::service::Service;
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::event_loop::{self, Interest, Notify, Reactor, Ready, Socket, WAKE_KEY};
@@ -23,8 +23,8 @@ const EVENTS_PER_WAIT: usize = 1024;
 /// Serves `service` on mio event loops until shut down; returns once listening.
 ///
 /// ```no_run
-/// # use weft_core::body::Body;
-/// # fn app() -> impl weft_core::service::Service {
+/// # use weft_service::body::Body;
+/// # fn app() -> impl weft_service::service::Service {
 /// #     |_: http::Request<Body>| async { http::Response::new(Body::from("hi")) }
 /// # }
 /// let config = weft_runtime::ServerConfig::new(["127.0.0.1:8080".parse().unwrap()]);

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polling::{AsRawSource, AsSource, Event, Events, Poller};
-use weft_core::service::Service;
+use weft_service::service::Service;
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::event_loop::{self, Interest, Notify, Reactor, Ready, Socket};
@@ -33,8 +33,8 @@ const EVENTS_PER_WAIT: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 /// Serves `service` on `polling` event loops until shut down; returns once listening.
 ///
 /// ```no_run
-/// # use weft_core::body::Body;
-/// # fn app() -> impl weft_core::service::Service {
+/// # use weft_service::body::Body;
+/// # fn app() -> impl weft_service::service::Service {
 /// #     |_: http::Request<Body>| async { http::Response::new(Body::from("hi")) }
 /// # }
 /// let config = weft_runtime::ServerConfig::new(["127.0.0.1:8080".parse().unwrap()]);

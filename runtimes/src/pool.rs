@@ -69,7 +69,7 @@ use std::time::{Duration, Instant};
 use polling::{Event, Events, Poller};
 use weft_adapters::blocking::{BlockingIo, Connection, Outcome, Stop, WakeHook};
 use weft_adapters::{DispatchConfig, Dispatcher};
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, Service};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::{ConnectionGate, Permit};
@@ -1060,7 +1060,7 @@ mod tests {
     use std::task::Waker;
 
     use http::{Request, Response, StatusCode};
-    use weft_core::body::Body;
+    use weft_service::body::Body;
 
     use super::*;
 

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use weft_adapters::futures_io::{Sleep, Timer};
-use weft_core::service::Service;
+use weft_service::service::Service;
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use weft_adapters::futures_io::{Sleep, Timer};
-use weft_core::service::Service;
+use weft_service::service::Service;
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode, header};
-use weft_core::body::Body;
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::body::Body;
+use weft_service::service::{ConnectionInfo, Service};
 
 use super::DispatchConfig;
 

@@ -7,7 +7,7 @@
 //!   differs from the preface, so an HTTP/1.1 request is never held back waiting for bytes.
 
 use weft_core::h2::PREFACE;
-use weft_core::service::ConnectionInfo;
+use weft_service::service::ConnectionInfo;
 
 /// The protocol a connection speaks, or that the first bytes must tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

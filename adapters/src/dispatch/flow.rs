@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use weft_core::body::{Body, BodySender, BoxError};
+use weft_service::body::{Body, BodySender, BoxError};
 
 /// A stream's request body, seen from the connection.
 pub(super) struct RequestBody {

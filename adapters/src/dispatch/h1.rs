@@ -8,13 +8,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use http_body::Body as _;
-use weft_core::body::{Body, BodySender, BoxError};
 use weft_core::h1::{
     BodyFraming, BodySize, ReadStatus, RequestHead, ServerConnection, ServerEvent,
 };
 use weft_core::h2::Settings;
-use weft_core::service::Service;
-use weft_core::websocket::PendingSocket;
+use weft_service::body::{Body, BodySender, BoxError};
+use weft_service::service::Service;
+use weft_service::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
 use super::response::{BodySink, Pump, ResponseBody, SinkClosed};

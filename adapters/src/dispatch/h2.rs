@@ -15,12 +15,12 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body::Body as _;
-use weft_core::body::{Body, BoxError};
 use weft_core::h2::{
     ErrorCode, RequestHead, SendError, ServerConnection, ServerEvent, StreamId, StreamIdHasher,
 };
-use weft_core::service::Service;
-use weft_core::websocket::PendingSocket;
+use weft_service::body::{Body, BoxError};
+use weft_service::service::Service;
+use weft_service::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
 use super::flow::RequestBody;

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
-use weft_core::body::Body;
 use weft_core::h2::{ErrorCode, Frame, PREFACE, Settings};
 use weft_core::hpack::{Decoder, Encoder, HeaderField};
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::body::Body;
+use weft_service::service::{ConnectionInfo, Service};
 
 use super::super::{DispatchConfig, Dispatcher};
 
@@ -698,7 +698,7 @@ fn ws_echo_service(
     move |request: Request<Body>| {
         let ended = Arc::clone(&ended);
         Box::pin(async move {
-            let upgrade = match weft_core::websocket::WebSocketUpgrade::from_request(&request) {
+            let upgrade = match weft_service::websocket::WebSocketUpgrade::from_request(&request) {
                 Ok(upgrade) => upgrade,
                 Err(rejection) => return rejection.into_response(),
             };

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use weft_core::Limits;
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, Service};
 
 use app::App;
 use detect::{Detected, PrefaceMatcher};

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
 use http_body::Body as _;
-use weft_core::body::{Body, BoxError};
+use weft_service::body::{Body, BoxError};
 
 /// Where a response body goes: the HTTP/1.1 connection, or one stream of an HTTP/2 one.
 pub(super) trait BodySink {

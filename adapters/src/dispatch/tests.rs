@@ -8,8 +8,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Frame;
-use weft_core::body::Body;
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::body::Body;
+use weft_service::service::{ConnectionInfo, Service};
 
 use super::{DispatchConfig, Dispatcher};
 

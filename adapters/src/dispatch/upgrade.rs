@@ -11,9 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::header::{CONNECTION, HeaderName, UPGRADE};
 use http::{HeaderMap, HeaderValue, Method, Request};
-use weft_core::body::Body;
 use weft_core::h1::{BodyFraming, RequestHead};
 use weft_core::h2::Settings;
+use weft_service::body::Body;
 
 /// The upgrade token of cleartext HTTP/2.
 const H2C: &[u8] = b"h2c";

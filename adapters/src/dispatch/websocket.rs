@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use weft_core::WsLimits;
-use weft_core::websocket::{Outgoing, PendingSocket, SocketFuture, SocketLink, StartedSocket};
 use weft_core::ws::{CloseCode, Connection, Event, Message, MessageKind, SendError};
+use weft_service::websocket::{Outgoing, PendingSocket, SocketFuture, SocketLink, StartedSocket};
 
 /// Input bytes a session holds for its protocol (read from the socket, not yet parsed).
 pub(super) const MAX_INPUT: usize = 64 * 1024;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use weft_core::WsLimits;
-use weft_core::body::Body;
-use weft_core::service::{ConnectionInfo, Service};
-use weft_core::websocket::{QueueSizes, WebSocketUpgrade};
 use weft_core::ws::handshake::{accept_key, client_key};
 use weft_core::ws::{CloseCode, Connection, Event, Message, Role};
+use weft_service::body::Body;
+use weft_service::service::{ConnectionInfo, Service};
+use weft_service::websocket::{QueueSizes, WebSocketUpgrade};
 
 use super::{DispatchConfig, Dispatcher};
 
@@ -393,7 +393,7 @@ fn the_peer_vanishing_ends_the_handlers_receive() {
 
 #[test]
 fn the_heartbeat_closes_a_silent_peer_with_1011() {
-    use weft_core::websocket::Heartbeat;
+    use weft_service::websocket::Heartbeat;
     let service = |request: Request<Body>| async move {
         WebSocketUpgrade::from_request(&request)
             .unwrap()

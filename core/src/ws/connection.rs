@@ -52,6 +52,16 @@ pub enum Message {
 }
 
 impl Message {
+    /// A text message.
+    pub fn text(text: impl Into<String>) -> Message {
+        Message::Text(Bytes::from(text.into()))
+    }
+
+    /// A binary message.
+    pub fn binary(data: impl Into<Bytes>) -> Message {
+        Message::Binary(data.into())
+    }
+
     /// The text of a text message.
     pub fn as_text(&self) -> Option<&str> {
         match self {

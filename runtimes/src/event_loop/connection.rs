@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use weft_adapters::Dispatcher;
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, Service};
 
 use super::Server;
 use super::mailbox::WakeMark;

@@ -73,7 +73,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use weft_adapters::{DispatchConfig, Dispatcher};
-use weft_core::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, Service};
 
 pub(crate) use self::connection::{Interest, Socket};
 pub(crate) use self::mailbox::Notify;

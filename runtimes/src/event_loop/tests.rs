@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
-use weft_core::body::Body;
-use weft_core::service::Service;
+use weft_service::body::Body;
+use weft_service::service::Service;
 
 use crate::config::{ServerConfig, ServerHandle};
 

@@ -14,10 +14,10 @@ use std::time::Duration;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use weft_core::Limits;
-use weft_core::body::Body;
 use weft_core::h1::{BodySize, ClientConnection, ClientEvent};
-use weft_core::service::Service;
 use weft_runtime::{ServerConfig, ServerHandle};
+use weft_service::body::Body;
+use weft_service::service::Service;
 
 /// The longest any single step of a test waits for the server.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
@@ -96,7 +96,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 fn connection_info(request: &Request<Body>) -> Response<Body> {
     let info = request
         .extensions()
-        .get::<weft_core::service::ConnectionInfo>();
+        .get::<weft_service::service::ConnectionInfo>();
     let tls = info.is_some_and(|i| i.tls);
     let alpn = info.and_then(|i| i.alpn.as_deref()).map_or_else(
         || "none".to_owned(),

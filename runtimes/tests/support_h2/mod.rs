@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
-use weft_core::body::Body;
-use weft_core::service::Service;
 use weft_runtime::{ServerConfig, ServerHandle, TlsFiles};
+use weft_service::body::Body;
+use weft_service::service::Service;
 
 /// The longest a server may take to stop once asked to.
 pub(crate) const STOP_WAIT: Duration = Duration::from_secs(20);

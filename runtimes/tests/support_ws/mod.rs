@@ -23,11 +23,13 @@ use std::time::Duration;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
-use weft_core::body::Body;
-use weft_core::service::Service;
-use weft_core::websocket::{Heartbeat, Hub, QueueSizes, SlowConsumer, WebSocket, WebSocketUpgrade};
 use weft_core::ws::{CloseCode, Message};
 use weft_runtime::{ServerConfig, ServerHandle, TlsFiles};
+use weft_service::body::Body;
+use weft_service::service::Service;
+use weft_service::websocket::{
+    Heartbeat, Hub, QueueSizes, SlowConsumer, WebSocket, WebSocketUpgrade,
+};
 
 /// The longest a server may take to stop once asked to, and the longest a test waits for a
 /// handler to end.

@@ -11,9 +11,9 @@
 //! - [`hub`]: broadcast to every socket or to named rooms, each socket with a bounded queue
 //!   and a stated policy for a consumer that falls behind.
 //!
-//! This is not protocol code: the WebSocket protocol itself is the sans-IO [`crate::ws`], which
-//! the server runs between the socket and the [`SocketLink`]. It lives in the core because it
-//! is part of the contract between any server and any application, like [`crate::body`].
+//! This is not protocol code: the WebSocket protocol itself is the sans-IO [`weft_core::ws`],
+//! which the server runs between the socket and the [`SocketLink`]. This module is part of the
+//! contract between any server and any application, like [`crate::body`].
 
 pub mod hub;
 pub mod socket;

@@ -22,8 +22,8 @@ use crate::body::Body;
 /// Any `Fn(Request<Body>) -> impl Future<Output = Response<Body>>` is a `Service`:
 ///
 /// ```
-/// use weft_core::body::Body;
-/// use weft_core::service::Service;
+/// use weft_service::body::Body;
+/// use weft_service::service::Service;
 ///
 /// fn app() -> impl Service {
 ///     |request: http::Request<Body>| async move {

@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
-use crate::ws::{CloseCode, Message};
+use weft_core::ws::{CloseCode, Message};
 
 /// Identifies one socket for its lifetime, unique within the process; a [`Hub`](super::Hub)
 /// keys its members by it.
@@ -292,18 +292,6 @@ pub struct WebSocketSender {
 /// what the application queued.
 pub struct SocketLink {
     shared: Arc<Shared>,
-}
-
-impl Message {
-    /// A text message.
-    pub fn text(text: impl Into<String>) -> Message {
-        Message::Text(Bytes::from(text.into()))
-    }
-
-    /// A binary message.
-    pub fn binary(data: impl Into<Bytes>) -> Message {
-        Message::Binary(data.into())
-    }
 }
 
 impl WebSocket {

@@ -3,9 +3,9 @@
 
 use std::task::{Context, Poll, Waker};
 
-use weft_core::websocket::hub::Delivery;
-use weft_core::websocket::{Hub, Outgoing, QueueSizes, SlowConsumer, SocketLink, WebSocket};
 use weft_core::ws::{CloseCode, Message};
+use weft_service::websocket::hub::Delivery;
+use weft_service::websocket::{Hub, Outgoing, QueueSizes, SlowConsumer, SocketLink, WebSocket};
 
 /// The texts the connection would send now; a Close is reported as `close:<code>`.
 fn drain(link: &SocketLink) -> Vec<String> {

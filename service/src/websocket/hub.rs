@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::socket::{SocketId, TrySendError, WebSocketSender};
-use crate::ws::{CloseCode, Message};
+use weft_core::ws::{CloseCode, Message};
 
 /// The reason sent with a [`SlowConsumer::Disconnect`] close.
 const SLOW_CONSUMER_REASON: &str = "slow consumer";

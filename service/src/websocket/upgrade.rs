@@ -5,8 +5,8 @@
 //! `Origin`) happens before any `101` or `200` is sent, so refusing is an ordinary response:
 //!
 //! ```
-//! use weft_core::body::Body;
-//! use weft_core::websocket::WebSocketUpgrade;
+//! use weft_service::body::Body;
+//! use weft_service::websocket::WebSocketUpgrade;
 //! use http::{Request, Response, StatusCode};
 //!
 //! async fn handle(request: Request<Body>) -> Response<Body> {
@@ -38,12 +38,12 @@ use std::time::{Duration, Instant};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 use super::socket::{QueueSizes, SocketLink, WebSocket};
-use crate::WsLimits;
 use crate::body::Body;
-use crate::h2::Protocol;
-use crate::ws::deflate::{self, DeflateConfig, DeflateParams};
-use crate::ws::handshake::{self, Handshake, HandshakeError, SEC_WEBSOCKET_EXTENSIONS};
-use crate::ws::{Connection, Role};
+use weft_core::WsLimits;
+use weft_core::h2::Protocol;
+use weft_core::ws::deflate::{self, DeflateConfig, DeflateParams};
+use weft_core::ws::handshake::{self, Handshake, HandshakeError, SEC_WEBSOCKET_EXTENSIONS};
+use weft_core::ws::{Connection, Role};
 
 /// The future a socket's handler runs as.
 pub type SocketFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;

@@ -11,10 +11,10 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use weft_core::websocket::{
+use weft_core::ws::{CloseCode, Message};
+use weft_service::websocket::{
     Hub, Outgoing, QueueSizes, SlowConsumer, SocketLink, WebSocket, WebSocketSender,
 };
-use weft_core::ws::{CloseCode, Message};
 
 /// A waker that unparks a thread and remembers it was woken.
 struct ThreadWaker {

@@ -1,0 +1,15 @@
+//! weft-service: what every weft server promises every application, whatever the runtime.
+//!
+//! - [`service`]: the [`Service`](service::Service) contract (a request in, a response future
+//!   out) and [`ConnectionInfo`](service::ConnectionInfo);
+//! - [`body`]: [`Body`](body::Body), streaming both ways with backpressure, `Send + Sync`;
+//! - [`websocket`]: the WebSocket hand-off (an upgrade checked in the handler, the async socket,
+//!   a hub for broadcast).
+//!
+//! This crate sits between the sans-IO protocol core (`weft-core`), which knows no application,
+//! and the adapters and runtimes, which know sockets. It has no sockets and names no runtime.
+#![forbid(unsafe_code)]
+
+pub mod body;
+pub mod service;
+pub mod websocket;
