@@ -18,7 +18,7 @@
 # Usage: benches/h2load.sh                  (everything: about 2 minutes of h2load, plus builds)
 #   RUNTIMES="mio tokio" DURATION=5 benches/h2load.sh
 # Environment (defaults in brackets):
-#   RUNTIMES     weft runtimes to measure, in order            [smol async-std tokio pool mio poll]
+#   RUNTIMES     weft runtimes to measure, in order            [smol async-std tokio threadpool mio poll]
 #   PEERS        peers to measure, run first ("" for none)     [hyper]
 #   CONNS        h2load -c: connections                        [16]
 #   STREAMS      h2load -m: concurrent streams per connection  [32]
@@ -33,7 +33,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNTIMES=${RUNTIMES-smol async-std tokio pool mio poll}
+RUNTIMES=${RUNTIMES-smol async-std tokio threadpool mio poll}
 PEERS=${PEERS-hyper}
 CONNS=${CONNS:-16}
 STREAMS=${STREAMS:-32}

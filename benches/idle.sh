@@ -7,7 +7,7 @@
 # Usage: benches/idle.sh
 #   RUNTIMES=mio PEERS= benches/idle.sh
 # Environment (defaults in brackets):
-#   RUNTIMES   weft runtimes, in order                [mio smol async-std tokio pool poll]
+#   RUNTIMES   weft runtimes, in order                [mio smol async-std tokio threadpool poll]
 #   PEERS      peers ("" for none)                    [hyper]
 #   CONNS      connections per server                 [10000]
 #   WORKERS    weft's --workers ("" for its default, one per CPU)  [""]
@@ -17,7 +17,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNTIMES=${RUNTIMES-mio smol async-std tokio pool poll}
+RUNTIMES=${RUNTIMES-mio smol async-std tokio threadpool poll}
 PEERS=${PEERS-hyper}
 CONNS=${CONNS:-10000}
 WORKERS=${WORKERS:-}

@@ -10,7 +10,7 @@
 # Usage: benches/load.sh                  (everything: about 4 minutes of wrk, plus the builds)
 #   RUNTIMES="mio tokio" DURATION=5 benches/load.sh
 # Environment (defaults in brackets):
-#   RUNTIMES    weft runtimes to measure, in order            [smol async-std tokio pool mio poll]
+#   RUNTIMES    weft runtimes to measure, in order            [smol async-std tokio threadpool mio poll]
 #   PEERS       peers to measure, run first ("" for none)     [hyper]
 #   SCENARIOS   any of c64 c256 pipe16                        [c64 c256 pipe16]
 #   DURATION    seconds per wrk run                           [10]
@@ -24,7 +24,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNTIMES=${RUNTIMES-smol async-std tokio pool mio poll}
+RUNTIMES=${RUNTIMES-smol async-std tokio threadpool mio poll}
 PEERS=${PEERS-hyper}
 SCENARIOS=${SCENARIOS:-c64 c256 pipe16}
 DURATION=${DURATION:-10}

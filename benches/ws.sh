@@ -15,7 +15,7 @@
 #   RUNTIMES="mio tokio" DURATION=3 benches/ws.sh
 #   SCENARIOS=small RUNTIMES=mio BUILD=0 benches/ws.sh
 # Environment (defaults in brackets):
-#   RUNTIMES     weft runtimes to measure, in order            [smol async-std tokio pool mio poll]
+#   RUNTIMES     weft runtimes to measure, in order            [smol async-std tokio threadpool mio poll]
 #   WS_PEERS     peers to measure, run first ("" for none)     [tungstenite]
 #   SCENARIOS    from: small (64 connections × 8 in flight × 125 B binary),
 #                large (16 × 2 × 16 KiB binary), text (64 × 8 × 125 B text)  [small large]
@@ -28,7 +28,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNTIMES=${RUNTIMES-smol async-std tokio pool mio poll}
+RUNTIMES=${RUNTIMES-smol async-std tokio threadpool mio poll}
 WS_PEERS=${WS_PEERS-tungstenite}
 SCENARIOS=${SCENARIOS:-small large}
 DURATION=${DURATION:-5}

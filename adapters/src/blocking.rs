@@ -1,5 +1,5 @@
 //! Serving a connection over blocking `std::io::Read + Write`: a thread per connection, or a
-//! thread pool that parks quiet connections elsewhere (the `pool` runtime of weft-runtime).
+//! thread pool that parks quiet connections elsewhere (the `threadpool` runtime of weft-runtime).
 //!
 //! The thread that serves a connection waits in one of two ways only, never in a spin or
 //! sleep loop:

@@ -109,8 +109,8 @@ fn start(
         "async-std" => weft_runtime::async_std::start(config, service),
         #[cfg(feature = "tokio")]
         "tokio" => weft_runtime::tokio::start(config, service),
-        #[cfg(feature = "pool")]
-        "pool" => weft_runtime::pool::start(config, service),
+        #[cfg(feature = "threadpool")]
+        "threadpool" => weft_runtime::threadpool::start(config, service),
         #[cfg(feature = "mio")]
         "mio" => weft_runtime::mio::start(config, service),
         #[cfg(feature = "poll")]

@@ -713,7 +713,7 @@ fn help_lists_the_compiled_in_runtimes() {
         .collect();
     assert_eq!(lines.len(), 1, "one runtimes line expected in:\n{help}");
     let listed = runtimes();
-    for expected in ["smol", "async-std", "tokio", "pool", "mio", "poll"] {
+    for expected in ["smol", "async-std", "tokio", "threadpool", "mio", "poll"] {
         assert!(
             listed.iter().any(|name| name == expected),
             "{expected} missing from {listed:?}"

@@ -9,7 +9,7 @@
 //! | `smol` | `smol` | a smol executor on `workers` threads |
 //! | `async-std` | `async_std` | async-std's global executor (async-std is discontinued upstream: supported, but deprecated) |
 //! | `poll` | `poll` | the same event loops on the `polling` crate (epoll, kqueue, IOCP, `poll(2)`): the portable fallback |
-//! | `pool` | `pool` | a pool of `workers` threads over blocking sockets, fed through a bounded queue; one watcher thread accepts and waits on idle connections, which hold no worker |
+//! | `threadpool` | `threadpool` | a pool of `workers` threads over blocking sockets, fed through a bounded queue; one watcher thread accepts and waits on idle connections, which hold no worker |
 //! | `tokio` | `tokio` | a multi-threaded tokio runtime with `workers` threads |
 //!
 //! Every runtime binds with `SO_REUSEADDR`, sets `TCP_NODELAY`, stops accepting past
@@ -27,7 +27,7 @@
         feature = "tokio",
         feature = "mio",
         feature = "poll",
-        feature = "pool"
+        feature = "threadpool"
     )),
     allow(dead_code)
 )]
@@ -51,10 +51,10 @@ pub mod async_std;
 pub mod mio;
 #[cfg(feature = "poll")]
 pub mod poll;
-#[cfg(feature = "pool")]
-pub mod pool;
 #[cfg(feature = "smol")]
 pub mod smol;
+#[cfg(feature = "threadpool")]
+pub mod threadpool;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
@@ -73,8 +73,8 @@ pub const RUNTIMES: &[&str] = &[
     "async-std",
     #[cfg(feature = "poll")]
     "poll",
-    #[cfg(feature = "pool")]
-    "pool",
+    #[cfg(feature = "threadpool")]
+    "threadpool",
     #[cfg(feature = "tokio")]
     "tokio",
 ];

@@ -14,7 +14,7 @@
         feature = "smol",
         feature = "async-std",
         feature = "tokio",
-        feature = "pool",
+        feature = "threadpool",
         feature = "mio",
         feature = "poll"
     )),
@@ -36,7 +36,7 @@ macro_rules! every_runtime {
         runtime_suite!("smol", smol, $cases);
         runtime_suite!("async-std", async_std, $cases);
         runtime_suite!("tokio", tokio, $cases);
-        runtime_suite!("pool", pool, $cases);
+        runtime_suite!("threadpool", threadpool, $cases);
         runtime_suite!("mio", mio, $cases);
         runtime_suite!("poll", poll, $cases);
     };

@@ -1,4 +1,4 @@
-//! The `pool` runtime: a fixed pool of worker threads serving connections over blocking
+//! The `threadpool` runtime: a fixed pool of worker threads serving connections over blocking
 //! sockets, fed through a bounded queue, and one watcher thread that accepts connections and
 //! waits on all the quiet ones at once.
 //!
