@@ -30,7 +30,7 @@ use mio::{Events, Interest, Poll, Token};
 use weft_adapters::mio::{MioConnection, Wakeups};
 use weft_adapters::{DispatchConfig, Dispatcher};
 use weft_service::body::Body;
-use weft_service::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, DynService, Service};
 
 /// The loop's own sources; connections take the tokens after them.
 const HTTP: Token = Token(0);
@@ -58,7 +58,7 @@ fn main() -> io::Result<()> {
     println!("http://{}", listener.local_addr()?);
     println!("udp {}", udp.local_addr()?);
 
-    let service = Arc::new(App);
+    let service: Arc<dyn DynService> = Arc::new(App);
     let mut connections = Connections::default();
     let mut woken = Vec::new();
     let mut datagram = [0u8; 1500];
@@ -132,7 +132,7 @@ fn parse_addr(arg: Option<String>, default: &str) -> io::Result<SocketAddr> {
 /// The loop's connections, by token: a slot vector with a free list.
 #[derive(Default)]
 struct Connections {
-    slots: Vec<Option<MioConnection<App>>>,
+    slots: Vec<Option<MioConnection>>,
     free: Vec<usize>,
 }
 
@@ -144,7 +144,7 @@ impl Connections {
         listener: &TcpListener,
         poll: &Poll,
         wakeups: &Wakeups,
-        service: &Arc<App>,
+        service: &Arc<dyn DynService>,
         now: Instant,
     ) -> bool {
         for _ in 0..ACCEPTS_PER_EVENT {
@@ -166,7 +166,7 @@ impl Connections {
         &mut self,
         poll: &Poll,
         wakeups: &Wakeups,
-        service: &Arc<App>,
+        service: &Arc<dyn DynService>,
         stream: mio::net::TcpStream,
         peer: SocketAddr,
         now: Instant,
@@ -196,7 +196,7 @@ impl Connections {
         &mut self,
         poll: &Poll,
         token: Token,
-        f: impl FnOnce(&mut MioConnection<App>) -> io::Result<()>,
+        f: impl FnOnce(&mut MioConnection) -> io::Result<()>,
     ) {
         let Some(index) = token.0.checked_sub(FIRST_CONNECTION) else {
             return;

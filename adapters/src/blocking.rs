@@ -25,8 +25,6 @@ use std::task::{Context, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use weft_service::service::Service;
-
 use crate::Dispatcher;
 
 /// Bytes read from the socket at most at once (one buffer per thread, lent to the connection
@@ -112,14 +110,13 @@ pub const TURN_ROUNDS: usize = 64;
 /// `stop` is consulted whenever the thread wakes. To have it consulted soon, unpark the
 /// serving thread ([`Thread::unpark`]); a thread blocked in a read notices only once the read
 /// returns, which shutting the socket down ([`TcpStream::shutdown`]) makes immediate.
-pub fn serve_connection<IO, S>(
+pub fn serve_connection<IO>(
     io: IO,
-    dispatcher: Dispatcher<S>,
+    dispatcher: Dispatcher,
     mut stop: impl FnMut() -> Stop,
 ) -> io::Result<()>
 where
     IO: BlockingIo,
-    S: Service,
 {
     Connection::new(io, dispatcher).serve(&mut stop)
 }
@@ -129,9 +126,9 @@ where
 /// returns whenever only the socket and the clock can move it, so that a thread pool can wait
 /// for many such connections at once elsewhere (with `poll`, `epoll` and the like) instead of
 /// holding a thread for each.
-pub struct Connection<IO, S> {
+pub struct Connection<IO> {
     io: IO,
-    dispatcher: Dispatcher<S>,
+    dispatcher: Dispatcher,
     /// The waker handed to the application. Only the application holds it between polls, so
     /// it is alive exactly while the application may still wake the connection.
     waker: Weak<ThreadWaker>,
@@ -147,13 +144,12 @@ pub struct Connection<IO, S> {
 /// parking it.
 pub type WakeHook = Arc<dyn Fn() + Send + Sync>;
 
-impl<IO, S> Connection<IO, S>
+impl<IO> Connection<IO>
 where
     IO: BlockingIo,
-    S: Service,
 {
     /// A connection serving `dispatcher` over `io`.
-    pub fn new(io: IO, dispatcher: Dispatcher<S>) -> Self {
+    pub fn new(io: IO, dispatcher: Dispatcher) -> Self {
         Connection {
             io,
             dispatcher,
@@ -191,17 +187,17 @@ where
     }
 
     /// The dispatcher.
-    pub fn dispatcher(&self) -> &Dispatcher<S> {
+    pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
     }
 
     /// The dispatcher, mutably (to call [`Dispatcher::shutdown`] from outside, say).
-    pub fn dispatcher_mut(&mut self) -> &mut Dispatcher<S> {
+    pub fn dispatcher_mut(&mut self) -> &mut Dispatcher {
         &mut self.dispatcher
     }
 
     /// The stream and the dispatcher.
-    pub fn into_parts(self) -> (IO, Dispatcher<S>) {
+    pub fn into_parts(self) -> (IO, Dispatcher) {
         (self.io, self.dispatcher)
     }
 
@@ -393,7 +389,7 @@ where
     }
 }
 
-impl<IO, S> std::fmt::Debug for Connection<IO, S> {
+impl<IO> std::fmt::Debug for Connection<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("app_may_wake", &(self.waker.strong_count() > 0))
@@ -562,7 +558,7 @@ mod tests {
 
     use http::{Request, Response};
     use weft_service::body::Body;
-    use weft_service::service::ConnectionInfo;
+    use weft_service::service::{ConnectionInfo, Service};
 
     use super::*;
     use crate::DispatchConfig;

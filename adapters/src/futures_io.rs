@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use futures_io::{AsyncRead, AsyncWrite};
-use weft_service::service::Service;
 
 use crate::Dispatcher;
 
@@ -38,15 +37,14 @@ const ROUNDS_BEFORE_YIELD: usize = 32;
 /// Serves one connection over `io` until it closes. Errors are I/O errors of the socket;
 /// protocol errors are answered on the wire and end the connection with `Ok`. When
 /// `shutdown` completes, the connection closes gracefully (see [`Dispatcher::shutdown`]).
-pub async fn serve_connection<IO, S, T>(
+pub async fn serve_connection<IO, T>(
     io: IO,
-    dispatcher: Dispatcher<S>,
+    dispatcher: Dispatcher,
     timer: &T,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
-    S: Service,
     T: Timer,
 {
     let mut shutdown = std::pin::pin!(shutdown);
@@ -68,9 +66,9 @@ where
     .await
 }
 
-struct Connection<IO, S> {
+struct Connection<IO> {
     io: IO,
-    dispatcher: Dispatcher<S>,
+    dispatcher: Dispatcher,
     /// Output taken from the dispatcher that the socket has not accepted yet.
     unwritten: Bytes,
     /// The armed timer and the deadline it was armed for.
@@ -78,10 +76,9 @@ struct Connection<IO, S> {
     closing: bool,
 }
 
-impl<IO, S> Connection<IO, S>
+impl<IO> Connection<IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
-    S: Service,
 {
     fn poll_drive<T: Timer>(&mut self, cx: &mut Context<'_>, timer: &T) -> Poll<io::Result<()>> {
         for _ in 0..ROUNDS_BEFORE_YIELD {

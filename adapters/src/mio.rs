@@ -43,7 +43,6 @@ use bytes::{Buf, Bytes};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use weft_service::service::Service;
 
 use crate::Dispatcher;
 
@@ -65,9 +64,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// application (a response body's `poll_frame`, say) unwinds out of these methods into the
 /// loop; a loop that must survive it wraps the call in [`std::panic::catch_unwind`] and drops
 /// the connection, as weft's own event-loop runtimes do.
-pub struct MioConnection<S> {
+pub struct MioConnection {
     stream: TcpStream,
-    dispatcher: Dispatcher<S>,
+    dispatcher: Dispatcher,
     waker: Waker,
     /// Output taken from the dispatcher that the socket has not accepted yet.
     unwritten: Bytes,
@@ -81,12 +80,12 @@ pub struct MioConnection<S> {
     closed: bool,
 }
 
-impl<S: Service> MioConnection<S> {
+impl MioConnection {
     /// A connection on `stream` (accepted from a [`mio::net::TcpListener`], or any non-blocking
     /// stream), served by `dispatcher`. `waker` is how the application's futures and bodies ask
     /// for the connection to be driven again; take it from [`Wakeups::waker`] with the token
     /// the stream is registered under.
-    pub fn new(stream: TcpStream, dispatcher: Dispatcher<S>, waker: Waker) -> Self {
+    pub fn new(stream: TcpStream, dispatcher: Dispatcher, waker: Waker) -> Self {
         MioConnection {
             stream,
             dispatcher,
@@ -180,7 +179,7 @@ impl<S: Service> MioConnection<S> {
     }
 
     /// The dispatcher, for its getters.
-    pub fn dispatcher(&self) -> &Dispatcher<S> {
+    pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
     }
 

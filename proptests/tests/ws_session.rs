@@ -65,8 +65,8 @@ fn echo(queue: usize) -> impl Service {
 }
 
 /// The server and our client, talking through byte pipes cut at `cuts`.
-struct Pair<S: Service> {
-    server: Dispatcher<S>,
+struct Pair {
+    server: Dispatcher,
     client: Connection,
     now: Instant,
     to_server: Vec<u8>,
@@ -76,7 +76,7 @@ struct Pair<S: Service> {
     events: Vec<Event>,
 }
 
-impl<S: Service> Pair<S> {
+impl Pair {
     /// The next piece size for a pipe.
     fn piece(&mut self) -> usize {
         self.turn += 1;
@@ -126,7 +126,7 @@ impl<S: Service> Pair<S> {
 }
 
 /// Opens a socket (deflate offered or not) and returns the pair after the `101`.
-fn open<S: Service>(service: S, deflate: bool, cuts: Vec<usize>) -> Pair<S> {
+fn open<S: Service>(service: S, deflate: bool, cuts: Vec<usize>) -> Pair {
     let now = Instant::now();
     let mut server = Dispatcher::new(
         Arc::new(service),

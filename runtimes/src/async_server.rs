@@ -12,7 +12,7 @@ use futures_lite::FutureExt as _;
 use futures_lite::future;
 use weft_adapters::Dispatcher;
 use weft_adapters::futures_io::{Timer, serve_connection};
-use weft_service::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, DynService};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::ConnectionGate;
@@ -45,9 +45,9 @@ pub(crate) trait AsyncRuntime: Send + Sync + Sized + 'static {
 }
 
 /// Binds, starts runtime `R` and serves `service` until shut down.
-pub(crate) fn start<R: AsyncRuntime, S: Service>(
+pub(crate) fn start<R: AsyncRuntime>(
     config: ServerConfig,
-    service: S,
+    service: Arc<dyn DynService>,
 ) -> io::Result<ServerHandle> {
     let Prepared {
         listeners,
@@ -65,7 +65,7 @@ pub(crate) fn start<R: AsyncRuntime, S: Service>(
         .map(|l| runtime.listener(l))
         .collect::<io::Result<Vec<_>>>()?;
     let server = Arc::new(Server {
-        service: Arc::new(service),
+        service,
         gate: ConnectionGate::new(config.max_connections),
         shutdown: shutdown.clone(),
         // Thrown once the drain deadline passes: connections still open are cut.
@@ -120,8 +120,8 @@ fn wait_for_sole_owner<R>(mut runtime: Arc<R>) -> Option<R> {
     None
 }
 
-struct Server<S> {
-    service: Arc<S>,
+struct Server {
+    service: Arc<dyn DynService>,
     config: ServerConfig,
     gate: Arc<ConnectionGate>,
     shutdown: Shutdown,
@@ -130,9 +130,9 @@ struct Server<S> {
 }
 
 /// Accepts connections on one listener until shutdown, within the connection limit.
-async fn accept_loop<R: AsyncRuntime, S: Service>(
+async fn accept_loop<R: AsyncRuntime>(
     runtime: &R,
-    server: &Arc<Server<S>>,
+    server: &Arc<Server>,
     listener: R::Listener,
     local: SocketAddr,
 ) {
@@ -187,15 +187,14 @@ async fn accept_loop<R: AsyncRuntime, S: Service>(
 }
 
 /// Serves one accepted connection, after a TLS handshake when the server has TLS.
-async fn serve_accepted<S, IO, T>(
-    server: &Server<S>,
+async fn serve_accepted<IO, T>(
+    server: &Server,
     stream: IO,
     peer: SocketAddr,
     local: SocketAddr,
     timer: &T,
 ) -> io::Result<()>
 where
-    S: Service,
     IO: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin,
     T: Timer,
 {

@@ -10,14 +10,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Instant;
 
 use weft_adapters::futures_io::{Sleep, Timer};
-use weft_service::service::Service;
+use weft_service::service::{Service, erase};
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};
 
 /// Serves `service` on async-std until shut down; returns once listening.
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
-    async_server::start::<AsyncStdRuntime, S>(config, service)
+    async_server::start::<AsyncStdRuntime>(config, erase(service))
 }
 
 pub(crate) struct AsyncStdRuntime;

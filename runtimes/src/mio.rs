@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest as MioInterest, Poll, Token};
-use weft_service::service::Service;
+use weft_service::service::{Service, erase};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::event_loop::{self, Interest, Notify, Reactor, Ready, Socket, WAKE_KEY};
@@ -33,7 +33,7 @@ const EVENTS_PER_WAIT: usize = 1024;
 /// # std::io::Result::Ok(())
 /// ```
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
-    event_loop::start::<MioReactor, S>(config, service)
+    event_loop::start::<MioReactor>(config, erase(service))
 }
 
 /// A `mio::Poll` and its event buffer.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polling::{AsRawSource, AsSource, Event, Events, Poller};
-use weft_service::service::Service;
+use weft_service::service::{Service, erase};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::event_loop::{self, Interest, Notify, Reactor, Ready, Socket};
@@ -46,9 +46,9 @@ pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerH
     #[cfg(windows)]
     if wsapoll::backend()? == wsapoll::Backend::WsaPoll {
         tracing::info!("poll runtime: WSAPoll backend");
-        return event_loop::start::<wsapoll::WsaPollReactor, S>(config, service);
+        return event_loop::start::<wsapoll::WsaPollReactor>(config, erase(service));
     }
-    event_loop::start::<PollReactor, S>(config, service)
+    event_loop::start::<PollReactor>(config, erase(service))
 }
 
 /// A `polling::Poller` and its event buffer.

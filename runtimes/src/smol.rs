@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use weft_adapters::futures_io::{Sleep, Timer};
-use weft_service::service::Service;
+use weft_service::service::{Service, erase};
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};
@@ -15,7 +15,7 @@ use crate::shutdown::Shutdown;
 
 /// Serves `service` on smol until shut down; returns once listening.
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
-    async_server::start::<SmolRuntime, S>(config, service)
+    async_server::start::<SmolRuntime>(config, erase(service))
 }
 
 pub(crate) struct SmolRuntime {

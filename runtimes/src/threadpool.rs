@@ -69,7 +69,7 @@ use std::time::{Duration, Instant};
 use polling::{Event, Events, Poller};
 use weft_adapters::blocking::{BlockingIo, Connection, Outcome, Stop, WakeHook};
 use weft_adapters::{DispatchConfig, Dispatcher};
-use weft_service::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, DynService, Service, erase};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::{ConnectionGate, Permit};
@@ -89,6 +89,7 @@ const HARD_STOP_GRACE: Duration = Duration::from_secs(1);
 /// Serves `service` on a pool of `config.workers` threads until shut down; returns once
 /// listening.
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
+    let service = erase(service);
     let Prepared {
         listeners,
         local_addrs,
@@ -102,7 +103,7 @@ pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerH
         woken: Mutex::new(Vec::new()),
     });
     let pool = Arc::new(Pool {
-        service: Arc::new(service),
+        service,
         dispatch: config.dispatch.clone(),
         tls,
         gate: ConnectionGate::new(config.max_connections),
@@ -170,8 +171,8 @@ pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerH
 }
 
 /// What the pool's threads share.
-struct Pool<S> {
-    service: Arc<S>,
+struct Pool {
+    service: Arc<dyn DynService>,
     dispatch: DispatchConfig,
     tls: Option<Arc<rustls::ServerConfig>>,
     gate: Arc<ConnectionGate>,
@@ -181,9 +182,9 @@ struct Pool<S> {
     /// Thrown last: the threads exit.
     stopped: AtomicBool,
     /// Connections with something to do, for the workers.
-    ready: ReadyQueue<Conn<S>>,
+    ready: ReadyQueue<Conn>,
     /// Connections the workers handed back to the watcher.
-    returned: Mutex<Vec<Conn<S>>>,
+    returned: Mutex<Vec<Conn>>,
     sockets: Arc<Sockets>,
 }
 
@@ -214,7 +215,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl<S: Service> Pool<S> {
+impl Pool {
     /// What a connection being served should do now.
     fn stop_request(&self) -> Stop {
         if self.hard_stop.load(Ordering::SeqCst) || self.stopped.load(Ordering::SeqCst) {
@@ -245,7 +246,7 @@ impl<S: Service> Pool<S> {
 
     /// Serves `conn` as long as it has work; returns it when only its socket or its deadline
     /// can move it, or `None` once it is over.
-    fn serve_ready(&self, mut conn: Conn<S>) -> Option<Conn<S>> {
+    fn serve_ready(&self, mut conn: Conn) -> Option<Conn> {
         let mut readable = std::mem::take(&mut conn.readable);
         if let Stage::Handshake { tls, accepted, .. } = &mut conn.stage {
             if self.stop_request() != Stop::Continue {
@@ -300,7 +301,7 @@ impl<S: Service> Pool<S> {
     }
 
     /// A connection whose handshake just completed, ready to serve HTTP over TLS.
-    fn serve_tls(&self, stage: Stage<S>, socket: &Arc<TcpStream>) -> Stage<S> {
+    fn serve_tls(&self, stage: Stage, socket: &Arc<TcpStream>) -> Stage {
         let Stage::Handshake {
             tls,
             mut info,
@@ -369,13 +370,13 @@ impl<S: Service> Pool<S> {
 }
 
 /// A connection and where it stands, as it moves between the watcher and the workers.
-struct Conn<S> {
+struct Conn {
     /// Its key in the poller.
     key: usize,
     peer: SocketAddr,
     socket: Arc<TcpStream>,
     sockets: Arc<Sockets>,
-    stage: Stage<S>,
+    stage: Stage,
     /// Queued because its socket became readable (rather than for its deadline).
     readable: bool,
     /// While parked: whether it waits for the socket to be readable.
@@ -389,7 +390,7 @@ struct Conn<S> {
     _permit: Permit,
 }
 
-enum Stage<S> {
+enum Stage {
     /// The TLS handshake is in progress.
     Handshake {
         tls: Box<rustls::ServerConnection>,
@@ -397,12 +398,12 @@ enum Stage<S> {
         accepted: Instant,
     },
     /// Serving HTTP.
-    Serve(Box<Connection<Transport, S>>),
+    Serve(Box<Connection<Transport>>),
     /// Nothing left (only seen between two stages).
     Over,
 }
 
-impl<S: Service> Conn<S> {
+impl Conn {
     /// Whether the application woke the connection since it was last served.
     fn app_woken(&self) -> bool {
         match &self.stage {
@@ -423,7 +424,7 @@ impl<S: Service> Conn<S> {
     }
 }
 
-impl<S> Drop for Conn<S> {
+impl Drop for Conn {
     fn drop(&mut self) {
         // Before the socket can close: the poller must not watch a closed descriptor (see
         // the `add` in `Watcher::admit`).
@@ -656,13 +657,13 @@ impl Wake for GateWaker {
 }
 
 /// The watcher thread: accepts, parks quiet connections, queues ready ones.
-struct Watcher<S> {
-    pool: Arc<Pool<S>>,
+struct Watcher {
+    pool: Arc<Pool>,
     listeners: Vec<Listening>,
     /// Keys below this are listeners'.
     first_connection_key: usize,
     next_key: usize,
-    parked: HashMap<usize, Conn<S>>,
+    parked: HashMap<usize, Conn>,
     deadlines: BTreeSet<(Instant, usize)>,
     /// A slot in the connection gate, taken ahead of the next accept.
     spare: Option<Permit>,
@@ -674,9 +675,9 @@ struct Watcher<S> {
     stopping: bool,
 }
 
-impl<S: Service> Watcher<S> {
+impl Watcher {
     fn new(
-        pool: Arc<Pool<S>>,
+        pool: Arc<Pool>,
         listeners: impl IntoIterator<Item = (TcpListener, SocketAddr)>,
     ) -> io::Result<Self> {
         let sockets = Arc::clone(&pool.sockets);
@@ -811,13 +812,13 @@ impl<S: Service> Watcher<S> {
     }
 
     /// Hands a connection to the workers (waiting while the queue is full).
-    fn queue(&mut self, conn: Conn<S>) {
+    fn queue(&mut self, conn: Conn) {
         // A closed queue means the pool is stopping: the connection is dropped.
         let _ = self.pool.ready.push(conn);
     }
 
     /// Waits for what moves `conn` next: its socket, its deadline.
-    fn park(&mut self, mut conn: Conn<S>) {
+    fn park(&mut self, mut conn: Conn) {
         if self.pool.hard_stop.load(Ordering::SeqCst) || (self.stopping && conn.shut_down()) {
             return;
         }

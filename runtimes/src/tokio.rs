@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use weft_adapters::futures_io::{Sleep, Timer};
-use weft_service::service::Service;
+use weft_service::service::{Service, erase};
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};
 
 /// Serves `service` on tokio until shut down; returns once listening.
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
-    async_server::start::<TokioRuntime, S>(config, service)
+    async_server::start::<TokioRuntime>(config, erase(service))
 }
 
 pub(crate) struct TokioRuntime {

@@ -16,12 +16,17 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
+use sync_wrapper::SyncWrapper;
 
 /// The error type carried by bodies: whatever went wrong producing or receiving one.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A request or response body: empty, a single buffer, a channel fed by a connection, or any
 /// [`http_body::Body`].
+///
+/// A `Body` is `Send + Sync`, so a handler may hold `&Request<Body>` across an `.await` and
+/// still be a [`Service`](crate::service::Service): bodies from elsewhere, which need only be
+/// `Send`, are kept where no shared reference can reach them ([`SyncBoxed`]).
 pub struct Body {
     kind: Kind,
 }
@@ -30,7 +35,33 @@ enum Kind {
     Empty,
     Full(Option<Bytes>),
     Channel(BodyReceiver),
-    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static>>),
+    Boxed(SyncBoxed),
+}
+
+/// A boxed [`http_body::Body`] that is only `Send`, made `Sync` by being reachable through
+/// `&mut` alone ([`SyncWrapper`]); what `&self` methods report is cached after every frame.
+struct SyncBoxed {
+    body: SyncWrapper<Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send>>>,
+    size_hint: SizeHint,
+    end_stream: bool,
+}
+
+impl SyncBoxed {
+    fn new(body: Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send>>) -> Self {
+        SyncBoxed {
+            size_hint: body.size_hint(),
+            end_stream: body.is_end_stream(),
+            body: SyncWrapper::new(body),
+        }
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let body = self.body.get_mut();
+        let polled = body.as_mut().poll_frame(cx);
+        self.size_hint = body.size_hint();
+        self.end_stream = body.is_end_stream() || matches!(polled, Poll::Ready(None));
+        polled
+    }
 }
 
 impl Body {
@@ -58,13 +89,20 @@ impl Body {
         B::Error: Into<BoxError>,
     {
         Body {
-            kind: Kind::Boxed(Box::pin(body.map_err(Into::into))),
+            kind: Kind::Boxed(SyncBoxed::new(Box::pin(body.map_err(Into::into)))),
         }
     }
 
     /// A body fed through the returned [`BodySender`], holding at most about `capacity` bytes
     /// that the receiver has not taken yet.
     pub fn channel(capacity: usize) -> (BodySender, Body) {
+        Body::channel_with_length(capacity, None)
+    }
+
+    /// A [`channel`](Body::channel) whose total length is known (a request's Content-Length):
+    /// the body's [`size_hint`](http_body::Body::size_hint) reports the bytes still to come,
+    /// so a reader can refuse an oversized body, or size a buffer, before reading it.
+    pub fn channel_with_length(capacity: usize, length: Option<u64>) -> (BodySender, Body) {
         let shared = Arc::new(Shared {
             state: Mutex::new(ChannelState {
                 frames: VecDeque::new(),
@@ -80,6 +118,7 @@ impl Body {
         });
         let receiver = BodyReceiver {
             shared: Arc::clone(&shared),
+            remaining: length,
         };
         (
             BodySender {
@@ -161,7 +200,7 @@ impl http_body::Body for Body {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Channel(receiver) => receiver.poll_frame(cx).map_err(Into::into),
-            Kind::Boxed(body) => body.as_mut().poll_frame(cx),
+            Kind::Boxed(body) => body.poll_frame(cx),
         }
     }
 
@@ -170,7 +209,7 @@ impl http_body::Body for Body {
             Kind::Empty => true,
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Channel(receiver) => receiver.is_end_stream(),
-            Kind::Boxed(body) => body.is_end_stream(),
+            Kind::Boxed(body) => body.end_stream,
         }
     }
 
@@ -178,8 +217,8 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Channel(_) => SizeHint::default(),
-            Kind::Boxed(body) => body.size_hint(),
+            Kind::Channel(receiver) => receiver.size_hint(),
+            Kind::Boxed(body) => body.size_hint,
         }
     }
 }
@@ -254,6 +293,8 @@ impl Shared {
 /// The receiving end of [`Body::channel`], inside a [`Body`].
 struct BodyReceiver {
     shared: Arc<Shared>,
+    /// Bytes still to come, when the length was declared.
+    remaining: Option<u64>,
 }
 
 impl BodyReceiver {
@@ -272,6 +313,9 @@ impl BodyReceiver {
         if let Some(frame) = state.frames.pop_front() {
             if let Some(data) = frame.data_ref() {
                 state.queued -= data.len();
+                if let Some(remaining) = &mut self.remaining {
+                    *remaining = remaining.saturating_sub(data.len() as u64);
+                }
                 if let Some(waker) = state.sender_waker.take() {
                     waker.wake();
                 }
@@ -291,6 +335,11 @@ impl BodyReceiver {
     fn is_end_stream(&self) -> bool {
         let state = self.shared.lock();
         state.finished && state.frames.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.remaining
+            .map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 

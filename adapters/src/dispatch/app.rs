@@ -1,36 +1,34 @@
 //! The application's side of a connection, whatever its protocol: calling the [`Service`] with
 //! the connection's [`ConnectionInfo`], and turning a panicking handler into a `500`.
 
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode, header};
 use weft_service::body::Body;
-use weft_service::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, DynService, ResponseFuture};
 
 use super::DispatchConfig;
 
 /// The application's answer in progress.
-pub(super) type HandlerFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'static>>;
+pub(super) type HandlerFuture = ResponseFuture;
 
 /// What every request on one connection is served with.
-pub(super) struct App<S> {
-    pub(super) service: Arc<S>,
+pub(super) struct App {
+    pub(super) service: Arc<dyn DynService>,
     pub(super) info: ConnectionInfo,
     pub(super) config: DispatchConfig,
 }
 
-impl<S: Service> App<S> {
+impl App {
     /// Starts the application on `request`, which gets the connection's [`ConnectionInfo`] in
     /// its extensions. A `call` that panics before returning its future is answered like one
     /// whose future panics: with a 500, the connection living on.
     pub(super) fn call(&self, mut request: Request<Body>) -> HandlerFuture {
         request.extensions_mut().insert(self.info.clone());
-        match catch_unwind(AssertUnwindSafe(|| self.service.call(request))) {
-            Ok(future) => Box::pin(future),
+        match catch_unwind(AssertUnwindSafe(|| (*self.service).call_dyn(request))) {
+            Ok(future) => future,
             Err(_) => Box::pin(std::future::ready(self.panic_response())),
         }
     }

@@ -36,9 +36,14 @@ struct Reads {
 
 impl RequestBody {
     /// A body for a stream whose waker is `stream`, holding at most `window` bytes (what the
-    /// stream's window lets the client send); returns the application's end too.
-    pub(super) fn channel(window: usize, stream: Waker) -> (RequestBody, Body) {
-        let (sender, body) = Body::channel(window);
+    /// stream's window lets the client send), of `length` bytes in all when the request
+    /// declared it; returns the application's end too.
+    pub(super) fn channel(
+        window: usize,
+        length: Option<u64>,
+        stream: Waker,
+    ) -> (RequestBody, Body) {
+        let (sender, body) = Body::channel_with_length(window, length);
         let reads = Arc::new(Reads {
             taken: AtomicUsize::new(0),
             dropped: AtomicBool::new(false),
@@ -173,7 +178,7 @@ mod tests {
 
     #[test]
     fn window_reopens_by_what_the_application_read() {
-        let (mut connection, mut body) = RequestBody::channel(100, Waker::noop().clone());
+        let (mut connection, mut body) = RequestBody::channel(100, None, Waker::noop().clone());
         connection.send_data(Bytes::from_static(b"12345"));
         connection.send_data(Bytes::from_static(b"678"));
         assert_eq!(connection.take_releasable(), 0, "nothing read yet");
@@ -185,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_dropped_body_releases_everything_it_held() {
-        let (mut connection, body) = RequestBody::channel(100, Waker::noop().clone());
+        let (mut connection, body) = RequestBody::channel(100, None, Waker::noop().clone());
         connection.send_data(Bytes::from_static(b"12345"));
         connection.finish();
         assert!(
@@ -200,7 +205,7 @@ mod tests {
 
     #[test]
     fn trailers_end_the_body() {
-        let (mut connection, mut body) = RequestBody::channel(100, Waker::noop().clone());
+        let (mut connection, mut body) = RequestBody::channel(100, None, Waker::noop().clone());
         let mut trailers = http::HeaderMap::new();
         trailers.insert("x-sum", "9".parse().unwrap());
         connection.send_trailers(trailers);

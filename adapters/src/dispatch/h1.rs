@@ -13,7 +13,6 @@ use weft_core::h1::{
 };
 use weft_core::h2::Settings;
 use weft_service::body::{Body, BodySender, BoxError};
-use weft_service::service::Service;
 use weft_service::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
@@ -51,7 +50,7 @@ pub(super) struct WebSocketSwitch {
 
 impl Http1 {
     /// A connection accepted at `now`.
-    pub(super) fn new<S>(app: &App<S>, now: Instant) -> Self {
+    pub(super) fn new(app: &App, now: Instant) -> Self {
         Http1 {
             conn: ServerConnection::new(app.config.limits.clone(), now),
             request_body: None,
@@ -136,7 +135,7 @@ impl Http1 {
     }
 
     /// See [`Dispatcher::poll`](super::Dispatcher::poll).
-    pub(super) fn poll<S: Service>(&mut self, app: &App<S>, cx: &mut Context<'_>) -> bool {
+    pub(super) fn poll(&mut self, app: &App, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
         loop {
             let mut moved = self.deliver_events(app, cx);
@@ -150,7 +149,7 @@ impl Http1 {
     }
 
     /// Hands connection events to the application while its request body has room.
-    fn deliver_events<S: Service>(&mut self, app: &App<S>, cx: &mut Context<'_>) -> bool {
+    fn deliver_events(&mut self, app: &App, cx: &mut Context<'_>) -> bool {
         let mut moved = false;
         loop {
             if let Some(sender) = &self.request_body {
@@ -203,7 +202,7 @@ impl Http1 {
         }
     }
 
-    fn start_request<S: Service>(&mut self, app: &App<S>, head: RequestHead) {
+    fn start_request(&mut self, app: &App, head: RequestHead) {
         if let Some(settings) = upgrade::h2c_settings(&head) {
             // Answered once its (empty) body is read: a `101` needs the request complete.
             self.upgrading = Some(Box::new((head, settings)));
@@ -212,11 +211,15 @@ impl Http1 {
         self.call(app, head);
     }
 
-    fn call<S: Service>(&mut self, app: &App<S>, head: RequestHead) {
+    fn call(&mut self, app: &App, head: RequestHead) {
         let (sender, body) = if head.body == BodyFraming::Empty {
             (None, Body::empty())
         } else {
-            let (sender, body) = Body::channel(app.config.request_body_buffer);
+            let length = match head.body {
+                BodyFraming::Length(length) => Some(length),
+                _ => None,
+            };
+            let (sender, body) = Body::channel_with_length(app.config.request_body_buffer, length);
             (Some(sender), body)
         };
         self.request_body = sender;
@@ -225,7 +228,7 @@ impl Http1 {
 
     /// Answers an `h2c` upgrade request, now complete, with `101`; the connection reports
     /// [`ServerEvent::Upgraded`] next.
-    fn switch_to_h2c<S: Service>(&mut self, app: &App<S>) {
+    fn switch_to_h2c(&mut self, app: &App) {
         let Some(upgrading) = self.upgrading.take() else {
             return;
         };
@@ -274,7 +277,7 @@ impl Http1 {
     }
 
     /// Polls the application's future; a panic becomes a `500`.
-    fn poll_handler<S: Service>(&mut self, app: &App<S>, cx: &mut Context<'_>) -> bool {
+    fn poll_handler(&mut self, app: &App, cx: &mut Context<'_>) -> bool {
         let Some(handler) = &mut self.handler else {
             return false;
         };

@@ -19,7 +19,6 @@ use weft_core::h2::{
     ErrorCode, RequestHead, SendError, ServerConnection, ServerEvent, StreamId, StreamIdHasher,
 };
 use weft_service::body::{Body, BoxError};
-use weft_service::service::Service;
 use weft_service::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
@@ -102,17 +101,13 @@ struct StreamSocket {
 impl Http2 {
     /// A connection that starts with the client preface, `input` being the bytes of it (and
     /// beyond) already received.
-    pub(super) fn new<S>(app: &App<S>, now: Instant, input: Bytes) -> Self {
+    pub(super) fn new(app: &App, now: Instant, input: Bytes) -> Self {
         let conn = ServerConnection::new(app.config.limits.clone(), now);
         Http2::with_connection(conn, now, input)
     }
 
     /// The connection after an `h2c` upgrade: its request is answered on stream 1.
-    pub(super) fn upgraded<S: Service>(
-        app: &App<S>,
-        now: Instant,
-        upgrade: Box<H2cUpgrade>,
-    ) -> Self {
+    pub(super) fn upgraded(app: &App, now: Instant, upgrade: Box<H2cUpgrade>) -> Self {
         let upgrade = *upgrade;
         let conn = ServerConnection::upgraded(app.config.limits.clone(), now, &upgrade.settings);
         let mut http2 = Http2::with_connection(conn, now, upgrade.leftover);
@@ -223,7 +218,7 @@ impl Http2 {
     }
 
     /// See [`Dispatcher::poll`](super::Dispatcher::poll).
-    pub(super) fn poll<S: Service>(&mut self, app: &App<S>, cx: &mut Context<'_>) -> bool {
+    pub(super) fn poll(&mut self, app: &App, cx: &mut Context<'_>) -> bool {
         self.ready.register(cx);
         self.date_told = false;
         let mut progressed = false;
@@ -261,7 +256,7 @@ impl Http2 {
     }
 
     /// Hands every connection event to the streams.
-    fn deliver_events<S: Service>(&mut self, app: &App<S>) -> bool {
+    fn deliver_events(&mut self, app: &App) -> bool {
         let mut moved = false;
         while let Some(event) = self.conn.poll_event() {
             moved = true;
@@ -301,13 +296,7 @@ impl Http2 {
     }
 
     /// A new request: its handler starts at once.
-    fn start_stream<S: Service>(
-        &mut self,
-        app: &App<S>,
-        stream: StreamId,
-        head: RequestHead,
-        end_stream: bool,
-    ) {
+    fn start_stream(&mut self, app: &App, stream: StreamId, head: RequestHead, end_stream: bool) {
         let mut task = self.new_task(stream, head.method == Method::HEAD);
         task.extended_connect = head.protocol.is_some();
         task.expects_continue = !end_stream
@@ -322,7 +311,8 @@ impl Http2 {
         } else {
             let window = app.config.limits.h2.initial_window_size;
             let window = usize::try_from(window).unwrap_or(usize::MAX);
-            let (request_body, body) = RequestBody::channel(window, task.waker.clone());
+            let (request_body, body) =
+                RequestBody::channel(window, head.content_length, task.waker.clone());
             task.request_body = Some(request_body);
             body
         };
@@ -417,7 +407,7 @@ impl Http2 {
     }
 
     /// Drives the streams woken since the last look, and those queued in `to_drive`.
-    fn drive_streams<S: Service>(&mut self, app: &App<S>) -> bool {
+    fn drive_streams(&mut self, app: &App) -> bool {
         let mut streams = std::mem::take(&mut self.to_drive);
         self.ready.drain_into(&mut streams);
         let mut moved = false;
@@ -433,7 +423,7 @@ impl Http2 {
     }
 
     /// Offers the blocked responses' bytes again, to the streams that have window now.
-    fn retry_blocked<S: Service>(&mut self, app: &App<S>) -> bool {
+    fn retry_blocked(&mut self, app: &App) -> bool {
         let blocked = std::mem::take(&mut self.blocked);
         let mut moved = false;
         for stream in blocked {
@@ -451,7 +441,7 @@ impl Http2 {
 
     /// Moves one stream forward: gives back the window its reader freed, polls its handler,
     /// pumps its response; ends it once all its work is done.
-    fn drive_stream<S: Service>(&mut self, app: &App<S>, stream: StreamId) -> bool {
+    fn drive_stream(&mut self, app: &App, stream: StreamId) -> bool {
         let Some(task) = self.streams.get_mut(&stream) else {
             return false;
         };
@@ -632,13 +622,13 @@ fn start_response(
 
 /// Answers `200` to an extended CONNECT whose WebSocket the application accepted, and starts
 /// the socket on the stream; false when it could not be started.
-fn start_socket<S>(
+fn start_socket(
     conn: &mut ServerConnection,
     stream: StreamId,
     task: &mut StreamTask,
     response: Response<Body>,
     pending: PendingSocket,
-    app: &App<S>,
+    app: &App,
     now: Instant,
 ) -> bool {
     let (parts, _) = response.into_parts();

@@ -169,7 +169,7 @@ fn data(stream: u32, bytes: &[u8], end_stream: bool) -> Vec<u8> {
     })
 }
 
-fn server<S: Service>(service: S, alpn: Option<&[u8]>) -> Dispatcher<S> {
+fn server<S: Service>(service: S, alpn: Option<&[u8]>) -> Dispatcher {
     let mut info = ConnectionInfo::default();
     info.alpn = alpn.map(<[u8]>::to_vec);
     Dispatcher::new(
@@ -181,7 +181,7 @@ fn server<S: Service>(service: S, alpn: Option<&[u8]>) -> Dispatcher<S> {
 }
 
 /// Gives `input` to the dispatcher as a driver would, polls, and returns what it wrote.
-fn exchange(dispatcher: &mut Dispatcher<impl Service>, input: &[u8]) -> Vec<u8> {
+fn exchange(dispatcher: &mut Dispatcher, input: &[u8]) -> Vec<u8> {
     let now = Instant::now();
     let mut cx = Context::from_waker(Waker::noop());
     let mut unread = input;
@@ -785,4 +785,22 @@ fn a_plain_connect_to_the_websocket_route_is_refused_400() {
         Some("400"),
         "{seen:?}"
     );
+}
+
+#[test]
+fn a_request_body_reports_its_content_length_as_its_size() {
+    let service = |request: Request<Body>| {
+        let hint = http_body::Body::size_hint(request.body());
+        std::future::ready(Response::new(Body::from(format!("{:?}", hint.exact()))))
+    };
+    let mut dispatcher = server(service, None);
+    let mut client = Client::new();
+    let mut input = Client::start(Settings::new());
+    input.extend(client.request_with(1, "POST", "/", &[("content-length", "5")], false));
+    input.extend(data(1, b"hello", true));
+    input.extend(client.request(3, "POST", "/", false));
+    input.extend(data(3, b"hello", true));
+    let seen = client.read(&exchange(&mut dispatcher, &input));
+    assert_eq!(response_on(&seen, 1).1, b"Some(5)", "{seen:?}");
+    assert_eq!(response_on(&seen, 3).1, b"None", "{seen:?}");
 }

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use weft_core::Limits;
-use weft_service::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, DynService};
 
 use app::App;
 use detect::{Detected, PrefaceMatcher};
@@ -73,8 +73,8 @@ impl Default for DispatchConfig {
 /// comes in through [`poll_timeout`](Self::poll_timeout) and
 /// [`handle_timeout`](Self::handle_timeout). Wake-ups from the application (its futures, its
 /// response bodies, room in request bodies) arrive through the `Context` given to `poll`.
-pub struct Dispatcher<S> {
-    app: App<S>,
+pub struct Dispatcher {
+    app: App,
     protocol: Protocol,
     /// Cleartext, protocol not known yet: the first bytes are matched against the HTTP/2
     /// preface, and held back from the HTTP/1.1 connection (already there, its head timeout
@@ -100,11 +100,12 @@ enum Protocol {
     WebSocket(Box<WsSession>),
 }
 
-impl<S: Service> Dispatcher<S> {
+impl Dispatcher {
     /// A dispatcher for a connection accepted at `now`; `info.alpn` is the protocol TLS agreed,
-    /// if any.
+    /// if any. `service` is shared by every connection of a server: make it once with
+    /// [`weft_service::service::erase`] (or `Arc::new(service)`).
     pub fn new(
-        service: Arc<S>,
+        service: Arc<dyn DynService>,
         config: DispatchConfig,
         info: ConnectionInfo,
         now: Instant,

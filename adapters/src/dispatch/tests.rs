@@ -28,7 +28,7 @@ impl http_body::Body for PanickingBody {
     }
 }
 
-fn dispatcher<S: Service>(service: S) -> Dispatcher<S> {
+fn dispatcher<S: Service>(service: S) -> Dispatcher {
     Dispatcher::new(
         Arc::new(service),
         DispatchConfig::default(),
@@ -38,11 +38,7 @@ fn dispatcher<S: Service>(service: S) -> Dispatcher<S> {
 }
 
 /// Feeds `request` in pieces of `piece` bytes, polling and collecting output as a driver does.
-fn run_in_pieces(
-    dispatcher: &mut Dispatcher<impl Service>,
-    request: &[u8],
-    piece: usize,
-) -> Vec<u8> {
+fn run_in_pieces(dispatcher: &mut Dispatcher, request: &[u8], piece: usize) -> Vec<u8> {
     let now = Instant::now();
     let mut cx = Context::from_waker(Waker::noop());
     let mut output = Vec::new();
@@ -65,7 +61,7 @@ fn run_in_pieces(
     output
 }
 
-fn run(dispatcher: &mut Dispatcher<impl Service>, request: &[u8]) -> Vec<u8> {
+fn run(dispatcher: &mut Dispatcher, request: &[u8]) -> Vec<u8> {
     run_in_pieces(dispatcher, request, usize::MAX)
 }
 
@@ -143,4 +139,36 @@ fn alpn_http1_never_waits_for_the_preface() {
     assert!(dispatcher.detecting.is_none());
     let output = run(&mut dispatcher, b"GET /x HTTP/1.1\r\nhost: a\r\n\r\n");
     assert!(output.ends_with(b"\r\n\r\n/x"));
+}
+
+/// Answers with the request body's size hint as the handler saw it: `exact=N` or `unknown`.
+fn size_hint_service(request: Request<Body>) -> std::future::Ready<Response<Body>> {
+    let hint = http_body::Body::size_hint(request.body());
+    let text = match hint.exact() {
+        Some(length) => format!("exact={length}"),
+        None => "unknown".to_owned(),
+    };
+    std::future::ready(Response::new(Body::from(text)))
+}
+
+#[test]
+fn a_request_body_reports_its_content_length_as_its_size() {
+    let mut dispatcher = dispatcher(size_hint_service);
+    let output = run(
+        &mut dispatcher,
+        b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\nhello",
+    );
+    let output = String::from_utf8_lossy(&output);
+    assert!(output.ends_with("\r\n\r\nexact=5"), "{output}");
+}
+
+#[test]
+fn a_chunked_request_body_has_no_known_size() {
+    let mut dispatcher = dispatcher(size_hint_service);
+    let output = run(
+        &mut dispatcher,
+        b"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    let output = String::from_utf8_lossy(&output);
+    assert!(output.ends_with("\r\n\r\nunknown"), "{output}");
 }

@@ -28,7 +28,7 @@ fn upgrade_request(path: &str, extra: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn server<S: Service>(service: S) -> Dispatcher<S> {
+fn server<S: Service>(service: S) -> Dispatcher {
     Dispatcher::new(
         Arc::new(service),
         DispatchConfig::default(),
@@ -52,7 +52,7 @@ async fn echo(request: Request<Body>) -> Response<Body> {
 }
 
 /// Drives the dispatcher until nothing moves (bounded), returning what it wrote.
-fn pump(dispatcher: &mut Dispatcher<impl Service>, now: Instant) -> Vec<u8> {
+fn pump(dispatcher: &mut Dispatcher, now: Instant) -> Vec<u8> {
     let mut cx = Context::from_waker(Waker::noop());
     let mut output = Vec::new();
     for _ in 0..64 {
@@ -72,7 +72,7 @@ fn pump(dispatcher: &mut Dispatcher<impl Service>, now: Instant) -> Vec<u8> {
 /// Gives all of `input` to the dispatcher as far as it reads, polling between reads; returns
 /// how much it took, and adds what it wrote to `output`.
 fn feed_collecting(
-    dispatcher: &mut Dispatcher<impl Service>,
+    dispatcher: &mut Dispatcher,
     now: Instant,
     input: &[u8],
     output: &mut Vec<u8>,
@@ -90,12 +90,12 @@ fn feed_collecting(
 }
 
 /// [`feed_collecting`] where the output does not matter.
-fn feed(dispatcher: &mut Dispatcher<impl Service>, now: Instant, input: &[u8]) -> usize {
+fn feed(dispatcher: &mut Dispatcher, now: Instant, input: &[u8]) -> usize {
     feed_collecting(dispatcher, now, input, &mut Vec::new())
 }
 
 /// Sends `input` and returns everything written in answer.
-fn send(dispatcher: &mut Dispatcher<impl Service>, now: Instant, input: &[u8]) -> Vec<u8> {
+fn send(dispatcher: &mut Dispatcher, now: Instant, input: &[u8]) -> Vec<u8> {
     let mut output = Vec::new();
     feed_collecting(dispatcher, now, input, &mut output);
     output.extend(pump(dispatcher, now));
@@ -103,13 +103,13 @@ fn send(dispatcher: &mut Dispatcher<impl Service>, now: Instant, input: &[u8]) -
 }
 
 /// Opens a socket: returns the dispatcher after the `101`, and our client.
-fn open<S: Service>(service: S) -> (Dispatcher<S>, Connection, Instant) {
+fn open<S: Service>(service: S) -> (Dispatcher, Connection, Instant) {
     let (dispatcher, client, now, _) = open_with_frames(service);
     (dispatcher, client, now)
 }
 
 /// [`open`], also returning the events of frames the server sent right after its `101`.
-fn open_with_frames<S: Service>(service: S) -> (Dispatcher<S>, Connection, Instant, Vec<Event>) {
+fn open_with_frames<S: Service>(service: S) -> (Dispatcher, Connection, Instant, Vec<Event>) {
     let now = Instant::now();
     let mut dispatcher = server(service);
     let output = send(&mut dispatcher, now, &upgrade_request("/ws", ""));
@@ -151,11 +151,7 @@ fn client_reads(client: &mut Connection, now: Instant, mut unread: &[u8]) -> Vec
 
 /// Sends the client's output to the server and the server's back; returns the client's
 /// events.
-fn round_trip(
-    dispatcher: &mut Dispatcher<impl Service>,
-    client: &mut Connection,
-    now: Instant,
-) -> Vec<Event> {
+fn round_trip(dispatcher: &mut Dispatcher, client: &mut Connection, now: Instant) -> Vec<Event> {
     let mut events = Vec::new();
     for _ in 0..64 {
         let mut moved = false;

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use weft_adapters::Dispatcher;
-use weft_service::service::{ConnectionInfo, Service};
+use weft_service::service::ConnectionInfo;
 
 use super::Server;
 use super::mailbox::WakeMark;
@@ -70,21 +70,21 @@ pub(crate) enum Progress {
 // A connection spends nearly all its life serving: boxing the dispatcher would cost every
 // connection an allocation to save bytes during TLS handshakes only.
 #[allow(clippy::large_enum_variant)]
-enum Phase<S> {
+enum Phase {
     /// TLS handshake under way: the dispatcher is made once it is done, with the ALPN
     /// protocol in its [`ConnectionInfo`].
     Handshaking {
         info: ConnectionInfo,
         deadline: Instant,
     },
-    Serving(Dispatcher<S>),
+    Serving(Dispatcher),
 }
 
 /// A connection owned by an event loop.
-pub(crate) struct Connection<So, S> {
+pub(crate) struct Connection<So> {
     socket: So,
     tls: Option<Box<rustls::ServerConnection>>,
-    phase: Phase<S>,
+    phase: Phase,
     /// Output taken from the dispatcher that the socket (or TLS) has not accepted yet.
     unwritten: Bytes,
     /// No read has answered `WouldBlock` since the last readable event.
@@ -103,7 +103,7 @@ pub(crate) struct Connection<So, S> {
     _permit: Permit,
 }
 
-impl<So: Socket, S: Service> Connection<So, S> {
+impl<So: Socket> Connection<So> {
     /// A connection accepted at `now`; `tls` is its TLS session when the server has TLS.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -114,7 +114,7 @@ impl<So: Socket, S: Service> Connection<So, S> {
         permit: Permit,
         waker: Waker,
         wake_mark: Arc<dyn WakeMark>,
-        server: &Server<S>,
+        server: &Server,
         now: Instant,
     ) -> Self {
         let info = ConnectionInfo::tcp(Some(peer), Some(local));
@@ -236,7 +236,7 @@ impl<So: Socket, S: Service> Connection<So, S> {
         &mut self,
         now: Instant,
         buf: &mut [u8],
-        server: &Server<S>,
+        server: &Server,
     ) -> io::Result<Progress> {
         if matches!(self.phase, Phase::Handshaking { .. }) && !self.handshake(now, server)? {
             return Ok(Progress::Open);
@@ -262,7 +262,7 @@ impl<So: Socket, S: Service> Connection<So, S> {
         Ok(Progress::Again)
     }
 
-    fn dispatcher(&mut self) -> &mut Dispatcher<S> {
+    fn dispatcher(&mut self) -> &mut Dispatcher {
         match &mut self.phase {
             Phase::Serving(dispatcher) => dispatcher,
             Phase::Handshaking { .. } => unreachable!("only serving connections move bytes"),
@@ -270,7 +270,7 @@ impl<So: Socket, S: Service> Connection<So, S> {
     }
 
     /// Advances the TLS handshake; true once it is done and the dispatcher is in place.
-    fn handshake(&mut self, now: Instant, server: &Server<S>) -> io::Result<bool> {
+    fn handshake(&mut self, now: Instant, server: &Server) -> io::Result<bool> {
         let Some(tls) = self.tls.as_deref_mut() else {
             unreachable!("only TLS connections shake hands");
         };

@@ -73,7 +73,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use weft_adapters::{DispatchConfig, Dispatcher};
-use weft_service::service::{ConnectionInfo, Service};
+use weft_service::service::{ConnectionInfo, DynService};
 
 pub(crate) use self::connection::{Interest, Socket};
 pub(crate) use self::mailbox::Notify;
@@ -168,17 +168,17 @@ pub(crate) trait Reactor: Send + Sized + 'static {
 }
 
 /// What every loop of a server shares.
-pub(crate) struct Server<S> {
-    service: Arc<S>,
+pub(crate) struct Server {
+    service: Arc<dyn DynService>,
     pub(crate) dispatch: DispatchConfig,
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     gate: Arc<ConnectionGate>,
     shutdown: Shutdown,
 }
 
-impl<S: Service> Server<S> {
+impl Server {
     /// The dispatcher of a connection whose requests may start from `now`.
-    pub(crate) fn dispatcher(&self, info: ConnectionInfo, now: Instant) -> Dispatcher<S> {
+    pub(crate) fn dispatcher(&self, info: ConnectionInfo, now: Instant) -> Dispatcher {
         Dispatcher::new(Arc::clone(&self.service), self.dispatch.clone(), info, now)
     }
 }
@@ -195,9 +195,9 @@ type LoopMailbox<R> = Mailbox<Accepted<<R as Reactor>::Stream>>;
 
 /// Binds, starts `config.workers` loops on reactor `R` and serves `service` until shut down;
 /// returns once listening.
-pub(crate) fn start<R: Reactor, S: Service>(
+pub(crate) fn start<R: Reactor>(
     config: ServerConfig,
-    service: S,
+    service: Arc<dyn DynService>,
 ) -> io::Result<ServerHandle> {
     let Prepared {
         listeners,
@@ -207,7 +207,7 @@ pub(crate) fn start<R: Reactor, S: Service>(
     let shutdown = Shutdown::new();
     let gate = ConnectionGate::new(config.max_connections);
     let server = Arc::new(Server {
-        service: Arc::new(service),
+        service,
         dispatch: config.dispatch.clone(),
         tls,
         gate: Arc::clone(&gate),
@@ -387,12 +387,12 @@ impl Source {
 }
 
 /// One event loop, run by one thread.
-struct Worker<R: Reactor, S> {
+struct Worker<R: Reactor> {
     id: usize,
     reactor: R,
-    server: Arc<Server<S>>,
+    server: Arc<Server>,
     mailbox: Arc<LoopMailbox<R>>,
-    connections: Slab<Connection<R::Socket, S>>,
+    connections: Slab<Connection<R::Socket>>,
     timers: Timers,
     /// Buffers kept across turns, to reuse their allocations.
     ready: Vec<Ready>,
@@ -404,7 +404,7 @@ struct Worker<R: Reactor, S> {
     draining: bool,
 }
 
-impl<R: Reactor, S: Service> Worker<R, S> {
+impl<R: Reactor> Worker<R> {
     /// Runs the loop; a failure or panic of the loop itself starts the server's shutdown.
     fn run_guarded(self) -> io::Result<()> {
         let (mailbox, shutdown, id) = (
@@ -747,7 +747,7 @@ impl<R: Reactor, S: Service> Worker<R, S> {
     fn with_connection(
         &mut self,
         key: Key,
-        work: impl FnOnce(&mut Connection<R::Socket, S>, &mut [u8], &Server<S>) -> io::Result<Progress>,
+        work: impl FnOnce(&mut Connection<R::Socket>, &mut [u8], &Server) -> io::Result<Progress>,
     ) {
         let Some(connection) = self.connections.get_mut(key) else {
             return;
