@@ -3,6 +3,8 @@
 //! - [`service`]: the [`Service`](service::Service) contract (a request in, a response future
 //!   out) and [`ConnectionInfo`](service::ConnectionInfo);
 //! - [`body`]: [`Body`](body::Body), streaming both ways with backpressure, `Send + Sync`;
+//! - [`upgrade`]: [`OnUpgrade`](upgrade::OnUpgrade), the connection after an accepted
+//!   HTTP/1.1 upgrade or CONNECT that is not a WebSocket;
 //! - [`websocket`]: the WebSocket hand-off (an upgrade checked in the handler, the async socket,
 //!   a hub for broadcast).
 //!
@@ -12,4 +14,5 @@
 
 pub mod body;
 pub mod service;
+pub mod upgrade;
 pub mod websocket;

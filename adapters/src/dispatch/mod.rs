@@ -15,11 +15,14 @@ mod h1;
 mod h2;
 mod ready;
 mod response;
+mod tunnel;
 mod upgrade;
 mod websocket;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
 #[cfg(test)]
 mod ws_tests;
 
@@ -35,6 +38,7 @@ use app::App;
 use detect::{Detected, PrefaceMatcher};
 use h1::Http1;
 use h2::Http2;
+use tunnel::Tunnel;
 use websocket::WsSession;
 
 /// Settings of a [`Dispatcher`] beyond the protocol's [`Limits`].
@@ -98,6 +102,9 @@ enum Protocol {
     Http2(Box<Http2>),
     /// After a `101` to a WebSocket handshake the application accepted.
     WebSocket(Box<WsSession>),
+    /// After a `101` (or `2xx` to CONNECT) whose connection the application took
+    /// ([`weft_service::upgrade::OnUpgrade`]).
+    Tunnel(Box<Tunnel>),
 }
 
 impl Dispatcher {
@@ -138,6 +145,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.wants_read(),
             Protocol::Http2(http2) => http2.wants_read(),
             Protocol::WebSocket(socket) => socket.wants_read(),
+            Protocol::Tunnel(tunnel) => tunnel.wants_read(),
         }
     }
 
@@ -150,6 +158,7 @@ impl Dispatcher {
                 .saturating_sub(self.detecting.as_ref().map_or(0, |m| m.held().len())),
             Protocol::Http2(http2) => http2.receive_capacity(),
             Protocol::WebSocket(socket) => socket.input_room(),
+            Protocol::Tunnel(tunnel) => tunnel.receive_capacity(),
         }
     }
 
@@ -166,6 +175,7 @@ impl Dispatcher {
                 socket.receive(now, data);
                 data.len()
             }
+            Protocol::Tunnel(tunnel) => tunnel.receive(data),
         }
     }
 
@@ -180,6 +190,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.receive_eof(),
             Protocol::Http2(http2) => http2.receive_eof(),
             Protocol::WebSocket(socket) => socket.receive_eof(self.now),
+            Protocol::Tunnel(tunnel) => tunnel.receive_eof(),
         }
     }
 
@@ -193,6 +204,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.poll_transmit(now),
             Protocol::Http2(http2) => http2.poll_transmit(now),
             Protocol::WebSocket(socket) => socket.poll_transmit(now),
+            Protocol::Tunnel(tunnel) => tunnel.poll_transmit(),
         }
     }
 
@@ -202,6 +214,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.poll_timeout(),
             Protocol::Http2(http2) => http2.poll_timeout(),
             Protocol::WebSocket(socket) => socket.poll_timeout(),
+            Protocol::Tunnel(_) => None,
         }
     }
 
@@ -212,6 +225,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.handle_timeout(now),
             Protocol::Http2(http2) => http2.handle_timeout(now),
             Protocol::WebSocket(socket) => socket.handle_timeout(now),
+            Protocol::Tunnel(_) => {}
         }
     }
 
@@ -223,6 +237,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.shutdown(),
             Protocol::Http2(http2) => http2.shutdown(),
             Protocol::WebSocket(socket) => socket.shutdown(),
+            Protocol::Tunnel(tunnel) => tunnel.shutdown(),
         }
     }
 
@@ -233,6 +248,7 @@ impl Dispatcher {
                 Protocol::Http1(http1) => http1.is_closed(),
                 Protocol::Http2(http2) => http2.is_closed(),
                 Protocol::WebSocket(socket) => socket.is_closed(),
+                Protocol::Tunnel(tunnel) => tunnel.is_closed(),
             }
     }
 
@@ -247,6 +263,10 @@ impl Dispatcher {
                     self.switch_to_websocket(switch, cx);
                     return true;
                 }
+                if let Some(switch) = http1.take_tunnel(self.now) {
+                    self.switch_to_tunnel(switch, cx);
+                    return true;
+                }
                 let Some(upgrade) = http1.take_upgrade(self.now) else {
                     return moved;
                 };
@@ -258,7 +278,19 @@ impl Dispatcher {
             }
             Protocol::Http2(http2) => http2.poll(&self.app, cx),
             Protocol::WebSocket(socket) => socket.poll(self.now, cx),
+            Protocol::Tunnel(tunnel) => tunnel.poll(cx),
         }
+    }
+
+    /// The application took the connection after its `101` (or `2xx` to CONNECT), which is
+    /// queued: the connection goes on as the application's bytes.
+    fn switch_to_tunnel(&mut self, switch: h1::TunnelSwitch, cx: &mut Context<'_>) {
+        self.handover = Some(switch.output);
+        let buffer = self.app.config.request_body_buffer;
+        let link = switch.pending.complete(switch.leftover, buffer);
+        let mut tunnel = Tunnel::new(link, self.app.config.limits.max_buffered_output, buffer);
+        tunnel.poll(cx);
+        self.protocol = Protocol::Tunnel(Box::new(tunnel));
     }
 
     /// The application accepted a WebSocket and its `101` is queued: the connection goes on
@@ -288,7 +320,7 @@ impl Dispatcher {
                 self.decide_http1(now, held);
                 match &mut self.protocol {
                     Protocol::Http1(http1) => http1.receive(now, data),
-                    Protocol::Http2(_) | Protocol::WebSocket(_) => 0,
+                    Protocol::Http2(_) | Protocol::WebSocket(_) | Protocol::Tunnel(_) => 0,
                 }
             }
             Detected::Http2 => {
