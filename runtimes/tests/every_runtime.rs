@@ -62,6 +62,7 @@ every_runtime!({
     panicking_handler_answers_500_and_the_server_lives_on,
     panic_in_service_call_answers_500_and_the_connection_lives_on,
     tls_serves_curl_with_a_verified_certificate_and_alpn,
+    curl_gets_the_configured_page_with_a_414,
 });
 
 mod cases {
@@ -647,6 +648,39 @@ mod cases {
         );
         assert_eq!(out.stdout.len(), body.len());
         assert!(out.stdout == body, "the echoed body differs");
+        server.stop();
+    }
+
+    pub(crate) fn curl_gets_the_configured_page_with_a_414(start: Start) {
+        use weft_core::h1::{ErrorPage, ErrorPages};
+        const PAGE: &str = "<!doctype html><title>Too long</title><p>That address is too long.";
+        let server = TestServer::start(start, |config| {
+            config.dispatch.limits.max_request_target_len = 64;
+            config.dispatch.error_pages = ErrorPages::from_fn(|status| {
+                (status == StatusCode::URI_TOO_LONG).then(|| {
+                    ErrorPage::new(
+                        status,
+                        http::HeaderValue::from_static("text/html; charset=utf-8"),
+                        PAGE,
+                    )
+                })
+            });
+        });
+        let long = format!("/{}", "a".repeat(100));
+        let out = curl(&["-i", &server.url(&long)], b"");
+        let (head, body) = split_response(&out.stdout);
+        assert!(head.starts_with("http/1.1 414 uri too long\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: text/html; charset=utf-8\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+        assert_eq!(body, PAGE.as_bytes());
+        // Within the limit, the application answers as usual.
+        let out = curl(&["-i", &server.url("/hello")], b"");
+        let (head, body) = split_response(&out.stdout);
+        assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+        assert_eq!(body, HELLO.as_bytes());
         server.stop();
     }
 }

@@ -71,8 +71,10 @@ pub(super) struct WebSocketSwitch {
 impl Http1 {
     /// A connection accepted at `now`.
     pub(super) fn new(app: &App, now: Instant) -> Self {
+        let mut conn = ServerConnection::new(app.config.limits.clone(), now);
+        conn.set_error_pages(app.config.error_pages.clone());
         Http1 {
-            conn: ServerConnection::new(app.config.limits.clone(), now),
+            conn,
             request_body: None,
             handler: None,
             response: None,

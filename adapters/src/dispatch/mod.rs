@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use weft_core::Limits;
+use weft_core::h1::ErrorPages;
 use weft_service::service::{ConnectionInfo, DynService};
 
 use app::App;
@@ -51,6 +52,16 @@ pub struct DispatchConfig {
     /// reading the socket (backpressure). HTTP/2 holds what the flow-control windows of
     /// `limits.h2` let a client send, and reopens them as the application reads.
     pub request_body_buffer: usize,
+    /// Bodies and content types for the error responses HTTP/1.1 connections write by
+    /// themselves when they refuse a request before the application sees it (`400`, `408`,
+    /// `413`, `414`, `417`, `431`, `501`, `505`). Empty by default: those answers have no
+    /// body. Build it once per server, from a function of the status if that is handier,
+    /// with [`ErrorPages::from_fn`]; each connection gets a copy of the table (the bodies
+    /// are shared), so nothing is computed per request.
+    ///
+    /// HTTP/2 refuses malformed or oversized requests with stream or connection errors
+    /// (RST_STREAM, GOAWAY), not responses, so the table does not apply there.
+    pub error_pages: ErrorPages,
 }
 
 impl Default for DispatchConfig {
@@ -58,6 +69,7 @@ impl Default for DispatchConfig {
         DispatchConfig {
             limits: Limits::default(),
             request_body_buffer: 64 * 1024,
+            error_pages: ErrorPages::default(),
         }
     }
 }

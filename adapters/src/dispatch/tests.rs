@@ -288,3 +288,51 @@ fn a_body_shorter_than_its_length_closes_the_connection() {
     assert_eq!(output.matches("HTTP/1.1 200").count(), 1, "{output}");
     assert!(dispatcher.is_closed());
 }
+
+#[test]
+fn rejections_carry_the_configured_error_page() {
+    use weft_core::h1::{ErrorPage, ErrorPages};
+    let mut config = DispatchConfig::default();
+    config.limits.max_request_target_len = 16;
+    config.error_pages = ErrorPages::from_fn(|status| {
+        Some(ErrorPage::new(
+            status,
+            http::HeaderValue::from_static("text/html"),
+            format!("<p>{}</p>", status.as_u16()),
+        ))
+    });
+    let long = format!("GET /{} HTTP/1.1\r\nhost: a\r\n\r\n", "x".repeat(32));
+    let cases: [(&[u8], &str); 3] = [
+        (long.as_bytes(), "414"),
+        (b"GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n", "400"),
+        (b"GET / HTTP/2.5\r\nhost: a\r\n\r\n", "505"),
+    ];
+    for (request, status) in cases {
+        let mut dispatcher = Dispatcher::new(
+            Arc::new(echo_path),
+            config.clone(),
+            ConnectionInfo::default(),
+            Instant::now(),
+        );
+        let output = String::from_utf8(run(&mut dispatcher, request)).unwrap();
+        assert!(
+            output.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{output}"
+        );
+        assert!(
+            output.contains("\r\ncontent-type: text/html\r\n"),
+            "{output}"
+        );
+        assert!(
+            output.ends_with(&format!("\r\n\r\n<p>{status}</p>")),
+            "{output}"
+        );
+        assert!(dispatcher.is_closed());
+    }
+    let mut dispatcher = dispatcher(echo_path);
+    let output = String::from_utf8(run(&mut dispatcher, long.as_bytes())).unwrap();
+    assert!(
+        output.contains("/x"),
+        "the default target limit takes it: {output}"
+    );
+}
