@@ -63,6 +63,7 @@ every_runtime!({
     panic_in_service_call_answers_500_and_the_connection_lives_on,
     tls_serves_curl_with_a_verified_certificate_and_alpn,
     curl_gets_the_configured_page_with_a_414,
+    curl_http1_and_http2_requests_reach_the_application_in_one_shape,
 });
 
 mod cases {
@@ -681,6 +682,26 @@ mod cases {
         let (head, body) = split_response(&out.stdout);
         assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
         assert_eq!(body, HELLO.as_bytes());
+        server.stop();
+    }
+
+    pub(crate) fn curl_http1_and_http2_requests_reach_the_application_in_one_shape(start: Start) {
+        let server = TestServer::with_defaults(start);
+        let url = server.url("/target?x=1");
+        let http1 = curl(&["--http1.1", &url], b"");
+        let http2 = curl(&["--http2-prior-knowledge", &url], b"");
+        let authority = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let expected = format!("/target?x=1|{authority}|http|{authority}|Origin");
+        assert_eq!(String::from_utf8_lossy(&http1.stdout), expected);
+        assert_eq!(String::from_utf8_lossy(&http2.stdout), expected);
+        // Checks the second one was HTTP/2 indeed.
+        let out = curl(&["--http2-prior-knowledge", "-i", &url], b"");
+        assert!(out.stdout.starts_with(b"HTTP/2 200"), "{:?}", out.stdout);
         server.stop();
     }
 }

@@ -19,6 +19,7 @@ use weft_service::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
 use super::response::{BodySink, Pump, ResponseBody, SinkClosed};
+use super::target;
 use super::upgrade::{self, H2cUpgrade};
 use crate::date::http_date_now;
 
@@ -267,7 +268,9 @@ impl Http1 {
         self.request_body = sender;
         self.method = Some(head.method.clone());
         let wants_upgrade = head.wants_upgrade;
+        let form = head.target_form;
         let mut request = head.into_request(body);
+        target::shape_h1(&mut request, form, app.info.tls);
         // A handle for the application to take the connection, should it accept.
         self.pending_upgrade = wants_upgrade.then(|| {
             let (pending, on_upgrade) = PendingUpgrade::new();
@@ -324,7 +327,9 @@ impl Http1 {
             return;
         };
         let (head, settings) = *upgrading;
+        let form = head.target_form;
         let mut request = head.into_request(Body::empty());
+        target::shape_h1(&mut request, form, false);
         upgrade::strip_upgrade_fields(request.headers_mut());
         // The exchange completes over HTTP/2, and the application answers in HTTP/2 terms.
         *request.version_mut() = http::Version::HTTP_2;

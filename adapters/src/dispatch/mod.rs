@@ -15,6 +15,7 @@ mod h1;
 mod h2;
 mod ready;
 mod response;
+mod target;
 mod tunnel;
 mod upgrade;
 mod websocket;

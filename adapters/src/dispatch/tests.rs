@@ -336,3 +336,74 @@ fn rejections_carry_the_configured_error_page() {
         "the default target limit takes it: {output}"
     );
 }
+
+/// Answers `uri|host|scheme|authority|form`, the request's shape as the handler saw it.
+pub(super) fn shape_service(request: Request<Body>) -> std::future::Ready<Response<Body>> {
+    use weft_service::request::RequestTarget;
+    let host = request
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .map(|value| value.to_str().unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let target = request.extensions().get::<RequestTarget>();
+    let text = match target {
+        Some(target) => format!(
+            "{}|{host}|{}|{}|{:?}",
+            request.uri(),
+            target.scheme,
+            target.authority.as_ref().map_or("-", |a| a.as_str()),
+            target.form
+        ),
+        None => format!("{}|{host}|no RequestTarget", request.uri()),
+    };
+    std::future::ready(Response::new(Body::from(text)))
+}
+
+fn shape_over_http1(request: &[u8], tls: bool) -> String {
+    let mut info = ConnectionInfo::default();
+    info.tls = tls;
+    let mut dispatcher = Dispatcher::new(
+        Arc::new(shape_service),
+        DispatchConfig::default(),
+        info,
+        Instant::now(),
+    );
+    let output = String::from_utf8(run(&mut dispatcher, request)).unwrap();
+    let (_, body) = output.split_once("\r\n\r\n").expect("a response");
+    body.to_owned()
+}
+
+#[test]
+fn http1_requests_get_their_target_in_one_shape() {
+    assert_eq!(
+        shape_over_http1(
+            b"GET /a?b=c HTTP/1.1\r\nhost: example.com:8080\r\n\r\n",
+            false
+        ),
+        "/a?b=c|example.com:8080|http|example.com:8080|Origin"
+    );
+    assert_eq!(
+        shape_over_http1(b"GET /a HTTP/1.1\r\nhost: example.com\r\n\r\n", true),
+        "/a|example.com|https|example.com|Origin",
+        "TLS makes the scheme https"
+    );
+    assert_eq!(
+        shape_over_http1(
+            b"GET http://example.com/a?b HTTP/1.1\r\nhost: other.example\r\n\r\n",
+            false
+        ),
+        "/a?b|example.com|http|example.com|Absolute",
+        "an absolute-form target's authority wins over Host (RFC 9112 §3.2.2)"
+    );
+    assert_eq!(
+        shape_over_http1(b"OPTIONS * HTTP/1.1\r\nhost: example.com\r\n\r\n", false),
+        "*|example.com|http|example.com|Asterisk"
+    );
+    assert_eq!(
+        shape_over_http1(b"GET /old HTTP/1.0\r\n\r\n", false),
+        "/old||http|-|Origin",
+        "no Host, no authority"
+    );
+}

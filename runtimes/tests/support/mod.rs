@@ -38,6 +38,7 @@ pub(crate) const HELLO: &str = "Hello, World!";
 /// | `/stream?n=N` | N chunks `chunk {i}\n`, no length announced |
 /// | `/panic` | the handler's future panics |
 /// | `/panic-in-call` | `Service::call` itself panics, before it returns a future |
+/// | `/target` | the request's shape: `uri|host|scheme|authority|form` ([`RequestTarget`](weft_service::request::RequestTarget)) |
 /// | anything else | `404` |
 #[derive(Clone, Default)]
 pub(crate) struct TestApp {
@@ -78,6 +79,7 @@ impl TestApp {
             "/stream" => stream(param(&query, "n")),
             "/panic" => panic!("deliberate panic in TestApp's /panic handler"),
             "/connection" => connection_info(&request),
+            "/target" => request_shape(&request),
             _ => text(StatusCode::NOT_FOUND, "not found"),
         }
     }
@@ -103,6 +105,34 @@ fn connection_info(request: &Request<Body>) -> Response<Body> {
         |a| String::from_utf8_lossy(a).into_owned(),
     );
     let mut response = Response::new(Body::from(format!("tls={tls} alpn={alpn}")));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// `uri|host|scheme|authority|form`: how the request reached the application, which must not
+/// depend on the protocol.
+fn request_shape(request: &Request<Body>) -> Response<Body> {
+    use weft_service::request::RequestTarget;
+    let host = request
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .map(|value| value.to_str().unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let text = match request.extensions().get::<RequestTarget>() {
+        Some(target) => format!(
+            "{}|{host}|{}|{}|{:?}",
+            request.uri(),
+            target.scheme,
+            target.authority.as_ref().map_or("-", |a| a.as_str()),
+            target.form
+        ),
+        None => format!("{}|{host}|no RequestTarget", request.uri()),
+    };
+    let mut response = Response::new(Body::from(text));
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
