@@ -64,6 +64,7 @@ every_runtime!({
     tls_serves_curl_with_a_verified_certificate_and_alpn,
     curl_gets_the_configured_page_with_a_414,
     curl_http1_and_http2_requests_reach_the_application_in_one_shape,
+    curl_tunnels_through_an_accepted_connect,
 });
 
 mod cases {
@@ -702,6 +703,29 @@ mod cases {
         // Checks the second one was HTTP/2 indeed.
         let out = curl(&["--http2-prior-knowledge", "-i", &url], b"");
         assert!(out.stdout.starts_with(b"HTTP/2 200"), "{:?}", out.stdout);
+        server.stop();
+    }
+
+    pub(crate) fn curl_tunnels_through_an_accepted_connect(start: Start) {
+        let server = TestServer::with_defaults(start);
+        let proxy = server.url("");
+        // `-p -x`: curl asks our server to CONNECT to the origin, then speaks HTTP through
+        // the tunnel; the test application plays that origin.
+        let out = curl(
+            &["-i", "-p", "-x", &proxy, "http://origin.test:8080/page"],
+            b"",
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        assert!(
+            text.starts_with("http/1.1 200 ok\r\n"),
+            "the CONNECT is accepted: {text}"
+        );
+        assert!(
+            text.ends_with("\r\n\r\ntunneled to origin.test:8080"),
+            "{text}"
+        );
+        // The proxy's 200 and the origin's 200 both came back.
+        assert_eq!(text.matches("http/1.1 200 ok\r\n").count(), 2, "{text}");
         server.stop();
     }
 }

@@ -13,8 +13,10 @@
 //! instead, before anything was switched. WebSocket handshakes get an `OnUpgrade` too, but
 //! [`WebSocketUpgrade`](crate::websocket::WebSocketUpgrade) is the way to accept them.
 //!
-//! HTTP/2 requests never carry an `OnUpgrade`: HTTP/2 has no `Upgrade` (RFC 9113 §8.6), a
-//! plain CONNECT is refused by the server, and the extended CONNECT serves WebSockets only.
+//! HTTP/2 requests never carry an `OnUpgrade`: HTTP/2 has no `Upgrade` (RFC 9113 §8.6), the
+//! extended CONNECT (RFC 8441) serves WebSockets only, and a plain CONNECT stays an ordinary
+//! request on its stream (the handler sees it, with its DATA as the request body; nothing
+//! turns it into an [`Upgraded`] connection, and no runtime test covers it as a tunnel).
 //!
 //! ```
 //! use http::{Request, Response, StatusCode};
