@@ -175,7 +175,9 @@ fn stream(query: Option<&str>) -> Response<Body> {
 /// `{"method":…,"uri":…,"version":…,"headers":[[name,value],…],"body":…}`, where every string
 /// is the standard base64 of the raw bytes, so any byte survives the trip.
 ///
-/// The URI is as the server understood it (origin form: path and query). The version is
+/// The URI is as the server understood it (origin form: path and query, over HTTP/1.1 and
+/// HTTP/2 alike, HTTP/2's `:authority` appearing as a `host` header; see
+/// `weft_service::request`). The version is
 /// `HTTP/1.0`, `HTTP/1.1`, `HTTP/2` or `HTTP/3`. Header names are lowercase, repeated headers
 /// appear once per value, grouped by name. The body is read whole, up to
 /// [`INSPECT_BODY_LIMIT`] bytes (`413` beyond); a body that breaks off is a `400`.

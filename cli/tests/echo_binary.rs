@@ -895,6 +895,16 @@ fn inspect_reports_a_curl_request() {
         assert_eq!(inspected.method, b"GET", "{runtime}");
         assert_eq!(inspected.version, b"HTTP/1.0", "{runtime}");
         assert_eq!(inspected.body, b"", "{runtime}");
+        // The same request over HTTP/1.1 and HTTP/2 reaches the application in one shape: an
+        // origin-form URI and a Host header (HTTP/2's `:authority`) on both.
+        let url = server.url("/inspect?same=1");
+        let http1 = parse_inspect(&run_curl(&["--http1.1", &url]).stdout);
+        let http2 = parse_inspect(&run_curl(&["--http2-prior-knowledge", &url]).stdout);
+        assert_eq!(http2.version, b"HTTP/2", "{runtime}");
+        assert_eq!(http1.uri, b"/inspect?same=1", "{runtime}");
+        assert_eq!(http2.uri, http1.uri, "{runtime}");
+        assert_eq!(http1.values(b"host"), [host.as_bytes()], "{runtime}");
+        assert_eq!(http2.values(b"host"), [host.as_bytes()], "{runtime}");
         server.stop();
     });
 }

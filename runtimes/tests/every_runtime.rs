@@ -62,6 +62,9 @@ every_runtime!({
     panicking_handler_answers_500_and_the_server_lives_on,
     panic_in_service_call_answers_500_and_the_connection_lives_on,
     tls_serves_curl_with_a_verified_certificate_and_alpn,
+    curl_gets_the_configured_page_with_a_414,
+    curl_http1_and_http2_requests_reach_the_application_in_one_shape,
+    curl_tunnels_through_an_accepted_connect,
 });
 
 mod cases {
@@ -647,6 +650,82 @@ mod cases {
         );
         assert_eq!(out.stdout.len(), body.len());
         assert!(out.stdout == body, "the echoed body differs");
+        server.stop();
+    }
+
+    pub(crate) fn curl_gets_the_configured_page_with_a_414(start: Start) {
+        use weft_core::h1::{ErrorPage, ErrorPages};
+        const PAGE: &str = "<!doctype html><title>Too long</title><p>That address is too long.";
+        let server = TestServer::start(start, |config| {
+            config.dispatch.limits.max_request_target_len = 64;
+            config.dispatch.error_pages = ErrorPages::from_fn(|status| {
+                (status == StatusCode::URI_TOO_LONG).then(|| {
+                    ErrorPage::new(
+                        status,
+                        http::HeaderValue::from_static("text/html; charset=utf-8"),
+                        PAGE,
+                    )
+                })
+            });
+        });
+        let long = format!("/{}", "a".repeat(100));
+        let out = curl(&["-i", &server.url(&long)], b"");
+        let (head, body) = split_response(&out.stdout);
+        assert!(head.starts_with("http/1.1 414 uri too long\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: text/html; charset=utf-8\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+        assert_eq!(body, PAGE.as_bytes());
+        // Within the limit, the application answers as usual.
+        let out = curl(&["-i", &server.url("/hello")], b"");
+        let (head, body) = split_response(&out.stdout);
+        assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+        assert_eq!(body, HELLO.as_bytes());
+        server.stop();
+    }
+
+    pub(crate) fn curl_http1_and_http2_requests_reach_the_application_in_one_shape(start: Start) {
+        let server = TestServer::with_defaults(start);
+        let url = server.url("/target?x=1");
+        let http1 = curl(&["--http1.1", &url], b"");
+        let http2 = curl(&["--http2-prior-knowledge", &url], b"");
+        let authority = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let expected = format!("/target?x=1|{authority}|http|{authority}|Origin");
+        assert_eq!(String::from_utf8_lossy(&http1.stdout), expected);
+        assert_eq!(String::from_utf8_lossy(&http2.stdout), expected);
+        // Checks the second one was HTTP/2 indeed.
+        let out = curl(&["--http2-prior-knowledge", "-i", &url], b"");
+        assert!(out.stdout.starts_with(b"HTTP/2 200"), "{:?}", out.stdout);
+        server.stop();
+    }
+
+    pub(crate) fn curl_tunnels_through_an_accepted_connect(start: Start) {
+        let server = TestServer::with_defaults(start);
+        let proxy = server.url("");
+        // `-p -x`: curl asks our server to CONNECT to the origin, then speaks HTTP through
+        // the tunnel; the test application plays that origin.
+        let out = curl(
+            &["-i", "-p", "-x", &proxy, "http://origin.test:8080/page"],
+            b"",
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        assert!(
+            text.starts_with("http/1.1 200 ok\r\n"),
+            "the CONNECT is accepted: {text}"
+        );
+        assert!(
+            text.ends_with("\r\n\r\ntunneled to origin.test:8080"),
+            "{text}"
+        );
+        // The proxy's 200 and the origin's 200 both came back.
+        assert_eq!(text.matches("http/1.1 200 ok\r\n").count(), 2, "{text}");
         server.stop();
     }
 }

@@ -3,6 +3,10 @@
 //! - [`service`]: the [`Service`](service::Service) contract (a request in, a response future
 //!   out) and [`ConnectionInfo`](service::ConnectionInfo);
 //! - [`body`]: [`Body`](body::Body), streaming both ways with backpressure, `Send + Sync`;
+//! - [`request`]: [`RequestTarget`](request::RequestTarget), what a request was addressed
+//!   to, the same over HTTP/1.1 and HTTP/2;
+//! - [`upgrade`]: [`OnUpgrade`](upgrade::OnUpgrade), the connection after an accepted
+//!   HTTP/1.1 upgrade or CONNECT that is not a WebSocket;
 //! - [`websocket`]: the WebSocket hand-off (an upgrade checked in the handler, the async socket,
 //!   a hub for broadcast).
 //!
@@ -11,5 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod request;
 pub mod service;
+pub mod upgrade;
 pub mod websocket;

@@ -1,22 +1,25 @@
 //! The glue between an HTTP/1.1 connection and a `Service`: one exchange at a time, the request
-//! body through a bounded channel, the response body pumped back, and the `Upgrade: h2c`
-//! hand-off to HTTP/2.
+//! body through a bounded channel, the response body pumped back, and the hand-offs after a
+//! switch: to HTTP/2 (`Upgrade: h2c`), to a WebSocket, or to the application's own protocol
+//! or tunnel ([`weft_service::upgrade`]).
 
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, Method, Response, StatusCode};
 use http_body::Body as _;
 use weft_core::h1::{
     BodyFraming, BodySize, ReadStatus, RequestHead, ServerConnection, ServerEvent,
 };
 use weft_core::h2::Settings;
 use weft_service::body::{Body, BodySender, BoxError};
+use weft_service::upgrade::PendingUpgrade;
 use weft_service::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
 use super::response::{BodySink, Pump, ResponseBody, SinkClosed};
+use super::target;
 use super::upgrade::{self, H2cUpgrade};
 use crate::date::http_date_now;
 
@@ -36,6 +39,24 @@ pub(super) struct Http1 {
     websocket: Option<PendingSocket>,
     /// The WebSocket switch done: the connection goes on as that socket.
     switched: Option<WebSocketSwitch>,
+    /// The method of the request being answered (CONNECT and HEAD shape the response).
+    method: Option<Method>,
+    /// The server's end of the [`OnUpgrade`](weft_service::upgrade::OnUpgrade) handed to the
+    /// application with a request that asked to switch protocols or to tunnel.
+    pending_upgrade: Option<PendingUpgrade>,
+    /// The application took the connection after its `101` (or `2xx` to CONNECT).
+    tunneled: Option<TunnelSwitch>,
+}
+
+/// An HTTP/1.1 connection the application took over (an upgrade or CONNECT that is not a
+/// WebSocket).
+pub(super) struct TunnelSwitch {
+    /// Hands the connection to the application's `OnUpgrade`.
+    pub(super) pending: PendingUpgrade,
+    /// Bytes received after the request: the first bytes of the new protocol.
+    pub(super) leftover: Bytes,
+    /// Output not written yet: the `101` (or `2xx`) itself.
+    pub(super) output: Bytes,
 }
 
 /// An HTTP/1.1 connection that became a WebSocket.
@@ -51,8 +72,10 @@ pub(super) struct WebSocketSwitch {
 impl Http1 {
     /// A connection accepted at `now`.
     pub(super) fn new(app: &App, now: Instant) -> Self {
+        let mut conn = ServerConnection::new(app.config.limits.clone(), now);
+        conn.set_error_pages(app.config.error_pages.clone());
         Http1 {
-            conn: ServerConnection::new(app.config.limits.clone(), now),
+            conn,
             request_body: None,
             handler: None,
             response: None,
@@ -60,6 +83,9 @@ impl Http1 {
             upgraded: None,
             websocket: None,
             switched: None,
+            method: None,
+            pending_upgrade: None,
+            tunneled: None,
         }
     }
 
@@ -134,6 +160,22 @@ impl Http1 {
         Some(switch)
     }
 
+    /// The switch to the application's own protocol, once our `101` (or `2xx`) is queued.
+    pub(super) fn take_tunnel(&mut self, now: Instant) -> Option<TunnelSwitch> {
+        let mut switch = self.tunneled.take()?;
+        let mut output = bytes::BytesMut::new();
+        while let Some(bytes) = self.conn.poll_transmit(now) {
+            output.extend_from_slice(&bytes);
+        }
+        switch.output = output.freeze();
+        Some(switch)
+    }
+
+    /// Whether the connection switched protocols and is to be handed over.
+    fn switched_away(&self) -> bool {
+        self.upgraded.is_some() || self.switched.is_some() || self.tunneled.is_some()
+    }
+
     /// See [`Dispatcher::poll`](super::Dispatcher::poll).
     pub(super) fn poll(&mut self, app: &App, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
@@ -141,7 +183,7 @@ impl Http1 {
             let mut moved = self.deliver_events(app, cx);
             moved |= self.poll_handler(app, cx);
             moved |= self.pump_response(cx);
-            if !moved || self.upgraded.is_some() || self.switched.is_some() {
+            if !moved || self.switched_away() {
                 return progressed || moved;
             }
             progressed = true;
@@ -161,7 +203,7 @@ impl Http1 {
                     return moved;
                 }
             }
-            if self.upgraded.is_some() || self.switched.is_some() {
+            if self.switched_away() {
                 return moved;
             }
             let Some(event) = self.conn.poll_event() else {
@@ -196,6 +238,7 @@ impl Http1 {
                     self.handler = None;
                     self.response = None;
                     self.upgrading = None;
+                    self.pending_upgrade = None;
                 }
                 _ => {}
             }
@@ -223,7 +266,18 @@ impl Http1 {
             (Some(sender), body)
         };
         self.request_body = sender;
-        self.handler = Some(app.call(head.into_request(body)));
+        self.method = Some(head.method.clone());
+        let wants_upgrade = head.wants_upgrade;
+        let form = head.target_form;
+        let mut request = head.into_request(body);
+        target::shape_h1(&mut request, form, app.info.tls);
+        // A handle for the application to take the connection, should it accept.
+        self.pending_upgrade = wants_upgrade.then(|| {
+            let (pending, on_upgrade) = PendingUpgrade::new();
+            request.extensions_mut().insert(on_upgrade);
+            pending
+        });
+        self.handler = Some(app.call(request));
     }
 
     /// Answers an `h2c` upgrade request, now complete, with `101`; the connection reports
@@ -256,15 +310,26 @@ impl Http1 {
             });
             return;
         }
+        if let Some(pending) = self.pending_upgrade.take() {
+            // Only a claimed handle gets this far (`start_response`).
+            self.tunneled = Some(TunnelSwitch {
+                pending,
+                leftover,
+                output: Bytes::new(),
+            });
+            return;
+        }
         let Some(upgrading) = self.upgrading.take() else {
-            // A `101` that neither an accepted WebSocket nor `h2c` follows: nothing can speak
+            // Not reached: `start_response` lets no other switch through. Nothing could speak
             // the protocol the client was told we switched to.
-            tracing::warn!("handler answered 101 without accepting a WebSocket; closing");
+            tracing::warn!("connection switched with nothing to hand it to; closing");
             self.conn.abort();
             return;
         };
         let (head, settings) = *upgrading;
+        let form = head.target_form;
         let mut request = head.into_request(Body::empty());
+        target::shape_h1(&mut request, form, false);
         upgrade::strip_upgrade_fields(request.headers_mut());
         // The exchange completes over HTTP/2, and the application answers in HTTP/2 terms.
         *request.version_mut() = http::Version::HTTP_2;
@@ -290,19 +355,57 @@ impl Http1 {
     }
 
     fn start_response(&mut self, mut response: Response<Body>, cx: &mut Context<'_>) {
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let status = response.status();
+        let method = self.method.take();
+        let connect = method.as_ref() == Some(&Method::CONNECT);
+        let switching =
+            status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success());
+        if switching {
             self.websocket = PendingSocket::take_from(&mut response);
+            let claimed = self
+                .pending_upgrade
+                .as_ref()
+                .is_some_and(PendingUpgrade::is_claimed);
+            if self.websocket.is_some() {
+                self.pending_upgrade = None;
+            } else if !claimed {
+                // Nothing would speak the protocol the client would be told we switched to.
+                tracing::error!(
+                    %status,
+                    connect,
+                    "handler answered a switch without accepting a WebSocket or taking \
+                     OnUpgrade; answering 500"
+                );
+                self.answer_500();
+                return;
+            }
+        } else {
+            // Resolves the application's `OnUpgrade`, if any, to `NotUpgraded`.
+            self.pending_upgrade = None;
+            if status.is_informational() {
+                // An interim status cannot end an exchange: the client would wait forever.
+                tracing::error!(%status, "handler answered 1xx as its final response; answering 500");
+                self.answer_500();
+                return;
+            }
         }
+        // RFC 9110 §6.4.1: no content in these, whatever the handler gave.
+        let bodiless = status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+            || method == Some(Method::HEAD);
         let (parts, body) = response.into_parts();
         let size = body
             .size_hint()
             .exact()
             .map_or(BodySize::Unknown, BodySize::Known);
         let mut response = ResponseBody::new(body);
-        // The body is polled once before the head is written: a body that streams the request
-        // (an echo, a proxy) asks for it now, and a client waiting on `Expect: 100-continue`
-        // must get its `100 Continue` before our final status, or it never sends the body.
-        response.take_frame(cx);
+        if !bodiless && !switching {
+            // The body is polled once before the head is written: a body that streams the
+            // request (an echo, a proxy) asks for it now, and a client waiting on
+            // `Expect: 100-continue` must get its `100 Continue` before our final status, or
+            // it never sends the body.
+            response.take_frame(cx);
+        }
         if self
             .request_body
             .as_ref()
@@ -312,21 +415,44 @@ impl Http1 {
         }
         self.conn.set_date(http_date_now());
         match self.conn.send_response(parts.status, &parts.headers, size) {
-            // The connection switched protocols: a `101` has no body.
-            Ok(()) if parts.status == StatusCode::SWITCHING_PROTOCOLS => {}
+            // The connection switched protocols: a `101` (or `2xx` to CONNECT) has no body.
+            Ok(()) if switching => {}
+            Ok(()) if bodiless => {
+                // The body is dropped unpolled: an endless one must not hold the connection.
+                drop(response);
+                if let Err(error) = self.conn.finish() {
+                    tracing::warn!(%error, "bodiless response not finished; closing the connection");
+                    self.conn.abort();
+                }
+            }
             Ok(()) => self.response = Some(response),
-            Err(error) if parts.status.is_informational() => {
-                // A `101` to a request that asked for no upgrade: the client still gets an
-                // answer.
-                tracing::error!(%error, status = %parts.status, "handler answered 1xx; answering 500");
+            Err(error) if switching => {
+                // A switch the connection refused (the request body not read yet, say): the
+                // client still gets an answer.
+                tracing::error!(%error, %status, "switch refused; answering 500");
                 self.websocket = None;
-                let _ = self.conn.send_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &HeaderMap::new(),
-                    BodySize::EMPTY,
-                );
+                self.pending_upgrade = None;
+                self.answer_500();
             }
             Err(error) => tracing::debug!(%error, "response dropped"),
+        }
+    }
+
+    /// Answers the current request `500` with an empty body (closing the connection if even
+    /// that cannot be sent).
+    fn answer_500(&mut self) {
+        self.conn.set_date(http_date_now());
+        let sent = self
+            .conn
+            .send_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &HeaderMap::new(),
+                BodySize::EMPTY,
+            )
+            .and_then(|()| self.conn.finish());
+        if let Err(error) = sent {
+            tracing::debug!(%error, "500 not sent; closing the connection");
+            self.conn.abort();
         }
     }
 
@@ -356,7 +482,9 @@ impl BodySink for ServerConnection {
         };
         if last && taken == data.len() {
             if let Err(error) = self.finish() {
+                // The client cannot find the end of the response: only closing tells it.
                 tracing::warn!(%error, "response body ended early; closing the connection");
+                self.abort();
             }
         }
         Ok(taken)

@@ -316,7 +316,9 @@ impl Http2 {
             task.request_body = Some(request_body);
             body
         };
-        task.handler = Some(app.call(head.into_request(body)));
+        let mut request = head.into_request(body);
+        super::target::shape_h2(&mut request, app.info.tls);
+        task.handler = Some(app.call(request));
         self.insert_stream(stream, task);
     }
 

@@ -804,3 +804,36 @@ fn a_request_body_reports_its_content_length_as_its_size() {
     assert_eq!(response_on(&seen, 1).1, b"Some(5)", "{seen:?}");
     assert_eq!(response_on(&seen, 3).1, b"None", "{seen:?}");
 }
+
+fn shape_over_http2(path: &str, extra: &[(&'static str, &'static str)], tls: bool) -> String {
+    let mut info = ConnectionInfo::default();
+    info.tls = tls;
+    let mut dispatcher = Dispatcher::new(
+        Arc::new(super::super::tests::shape_service),
+        DispatchConfig::default(),
+        info,
+        Instant::now(),
+    );
+    let mut client = Client::new();
+    let mut input = Client::start(Settings::new());
+    input.extend(client.request_with(1, "GET", path, extra, true));
+    let seen = client.read(&exchange(&mut dispatcher, &input));
+    let (_, body, ended) = response_on(&seen, 1);
+    assert!(ended);
+    String::from_utf8(body).unwrap()
+}
+
+#[test]
+fn http2_requests_get_the_same_shape_as_http1() {
+    // The client helper sends `:scheme http` and `:authority a`, and no `host`.
+    assert_eq!(
+        shape_over_http2("/a?b=c", &[], false),
+        "/a?b=c|a|http|a|Origin",
+        "origin-form URI, Host added from :authority"
+    );
+    assert_eq!(
+        shape_over_http2("/a", &[("host", "a")], true),
+        "/a|a|http|a|Origin",
+        "one Host when the client sent it too; the scheme is the client's :scheme"
+    );
+}

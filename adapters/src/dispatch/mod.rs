@@ -15,11 +15,15 @@ mod h1;
 mod h2;
 mod ready;
 mod response;
+mod target;
+mod tunnel;
 mod upgrade;
 mod websocket;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
 #[cfg(test)]
 mod ws_tests;
 
@@ -29,12 +33,14 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use weft_core::Limits;
+use weft_core::h1::ErrorPages;
 use weft_service::service::{ConnectionInfo, DynService};
 
 use app::App;
 use detect::{Detected, PrefaceMatcher};
 use h1::Http1;
 use h2::Http2;
+use tunnel::Tunnel;
 use websocket::WsSession;
 
 /// Settings of a [`Dispatcher`] beyond the protocol's [`Limits`].
@@ -47,6 +53,16 @@ pub struct DispatchConfig {
     /// reading the socket (backpressure). HTTP/2 holds what the flow-control windows of
     /// `limits.h2` let a client send, and reopens them as the application reads.
     pub request_body_buffer: usize,
+    /// Bodies and content types for the error responses HTTP/1.1 connections write by
+    /// themselves when they refuse a request before the application sees it (`400`, `408`,
+    /// `413`, `414`, `417`, `431`, `501`, `505`). Empty by default: those answers have no
+    /// body. Build it once per server, from a function of the status if that is handier,
+    /// with [`ErrorPages::from_fn`]; each connection gets a copy of the table (the bodies
+    /// are shared), so nothing is computed per request.
+    ///
+    /// HTTP/2 refuses malformed or oversized requests with stream or connection errors
+    /// (RST_STREAM, GOAWAY), not responses, so the table does not apply there.
+    pub error_pages: ErrorPages,
 }
 
 impl Default for DispatchConfig {
@@ -54,6 +70,7 @@ impl Default for DispatchConfig {
         DispatchConfig {
             limits: Limits::default(),
             request_body_buffer: 64 * 1024,
+            error_pages: ErrorPages::default(),
         }
     }
 }
@@ -98,6 +115,9 @@ enum Protocol {
     Http2(Box<Http2>),
     /// After a `101` to a WebSocket handshake the application accepted.
     WebSocket(Box<WsSession>),
+    /// After a `101` (or `2xx` to CONNECT) whose connection the application took
+    /// ([`weft_service::upgrade::OnUpgrade`]).
+    Tunnel(Box<Tunnel>),
 }
 
 impl Dispatcher {
@@ -138,6 +158,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.wants_read(),
             Protocol::Http2(http2) => http2.wants_read(),
             Protocol::WebSocket(socket) => socket.wants_read(),
+            Protocol::Tunnel(tunnel) => tunnel.wants_read(),
         }
     }
 
@@ -150,6 +171,7 @@ impl Dispatcher {
                 .saturating_sub(self.detecting.as_ref().map_or(0, |m| m.held().len())),
             Protocol::Http2(http2) => http2.receive_capacity(),
             Protocol::WebSocket(socket) => socket.input_room(),
+            Protocol::Tunnel(tunnel) => tunnel.receive_capacity(),
         }
     }
 
@@ -166,6 +188,7 @@ impl Dispatcher {
                 socket.receive(now, data);
                 data.len()
             }
+            Protocol::Tunnel(tunnel) => tunnel.receive(data),
         }
     }
 
@@ -180,6 +203,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.receive_eof(),
             Protocol::Http2(http2) => http2.receive_eof(),
             Protocol::WebSocket(socket) => socket.receive_eof(self.now),
+            Protocol::Tunnel(tunnel) => tunnel.receive_eof(),
         }
     }
 
@@ -193,6 +217,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.poll_transmit(now),
             Protocol::Http2(http2) => http2.poll_transmit(now),
             Protocol::WebSocket(socket) => socket.poll_transmit(now),
+            Protocol::Tunnel(tunnel) => tunnel.poll_transmit(),
         }
     }
 
@@ -202,6 +227,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.poll_timeout(),
             Protocol::Http2(http2) => http2.poll_timeout(),
             Protocol::WebSocket(socket) => socket.poll_timeout(),
+            Protocol::Tunnel(_) => None,
         }
     }
 
@@ -212,6 +238,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.handle_timeout(now),
             Protocol::Http2(http2) => http2.handle_timeout(now),
             Protocol::WebSocket(socket) => socket.handle_timeout(now),
+            Protocol::Tunnel(_) => {}
         }
     }
 
@@ -223,6 +250,7 @@ impl Dispatcher {
             Protocol::Http1(http1) => http1.shutdown(),
             Protocol::Http2(http2) => http2.shutdown(),
             Protocol::WebSocket(socket) => socket.shutdown(),
+            Protocol::Tunnel(tunnel) => tunnel.shutdown(),
         }
     }
 
@@ -233,6 +261,7 @@ impl Dispatcher {
                 Protocol::Http1(http1) => http1.is_closed(),
                 Protocol::Http2(http2) => http2.is_closed(),
                 Protocol::WebSocket(socket) => socket.is_closed(),
+                Protocol::Tunnel(tunnel) => tunnel.is_closed(),
             }
     }
 
@@ -247,6 +276,10 @@ impl Dispatcher {
                     self.switch_to_websocket(switch, cx);
                     return true;
                 }
+                if let Some(switch) = http1.take_tunnel(self.now) {
+                    self.switch_to_tunnel(switch, cx);
+                    return true;
+                }
                 let Some(upgrade) = http1.take_upgrade(self.now) else {
                     return moved;
                 };
@@ -258,7 +291,19 @@ impl Dispatcher {
             }
             Protocol::Http2(http2) => http2.poll(&self.app, cx),
             Protocol::WebSocket(socket) => socket.poll(self.now, cx),
+            Protocol::Tunnel(tunnel) => tunnel.poll(cx),
         }
+    }
+
+    /// The application took the connection after its `101` (or `2xx` to CONNECT), which is
+    /// queued: the connection goes on as the application's bytes.
+    fn switch_to_tunnel(&mut self, switch: h1::TunnelSwitch, cx: &mut Context<'_>) {
+        self.handover = Some(switch.output);
+        let buffer = self.app.config.request_body_buffer;
+        let link = switch.pending.complete(switch.leftover, buffer);
+        let mut tunnel = Tunnel::new(link, self.app.config.limits.max_buffered_output, buffer);
+        tunnel.poll(cx);
+        self.protocol = Protocol::Tunnel(Box::new(tunnel));
     }
 
     /// The application accepted a WebSocket and its `101` is queued: the connection goes on
@@ -288,7 +333,7 @@ impl Dispatcher {
                 self.decide_http1(now, held);
                 match &mut self.protocol {
                     Protocol::Http1(http1) => http1.receive(now, data),
-                    Protocol::Http2(_) | Protocol::WebSocket(_) => 0,
+                    Protocol::Http2(_) | Protocol::WebSocket(_) | Protocol::Tunnel(_) => 0,
                 }
             }
             Detected::Http2 => {

@@ -64,6 +64,7 @@ mod client;
 mod decode;
 mod encode;
 mod error;
+mod error_pages;
 mod framing;
 mod head;
 mod host;
@@ -72,6 +73,7 @@ mod server;
 
 pub use client::{ClientConnection, ClientEvent};
 pub use error::{H1Error, SendError};
+pub use error_pages::{ErrorPage, ErrorPages};
 pub use framing::BodyFraming;
 pub use head::{RequestHead, ResponseHead, TargetForm};
 pub use server::{BodySize, ReadStatus, ServerConnection, ServerEvent};

@@ -9,6 +9,7 @@ use http::{Method, StatusCode, Version};
 use super::decode::{BodyDecoder, Decoded};
 use super::encode::{self, BodyEncoder};
 use super::error::{H1Error, SendError};
+use super::error_pages::ErrorPages;
 use super::framing::{BodyFraming, ConnectionOptions, parse_decimal};
 use super::head::{RequestHead, parse_request};
 use super::scan::{HeadKind, HeadScanner};
@@ -178,6 +179,8 @@ pub struct ServerConnection {
     date: Option<HeaderValue>,
     pending_error: Option<H1Error>,
     pending_upgrade: Option<Bytes>,
+    /// Bodies for the error responses written by `fail`.
+    error_pages: ErrorPages,
 }
 
 impl ServerConnection {
@@ -200,6 +203,7 @@ impl ServerConnection {
             date: None,
             pending_error: None,
             pending_upgrade: None,
+            error_pages: ErrorPages::default(),
         };
         connection.set_timer(Some(TimerKind::Head));
         connection.arm_timer(now);
@@ -451,6 +455,12 @@ impl ServerConnection {
     /// reads no clock: the driver refreshes this, typically once a second.
     pub fn set_date(&mut self, date: HeaderValue) {
         self.date = Some(date);
+    }
+
+    /// Sets the bodies of the error responses (`400`, `414`, `431`...) the connection writes by
+    /// itself when it refuses a request; without a page for a status, its body is empty.
+    pub fn set_error_pages(&mut self, pages: ErrorPages) {
+        self.error_pages = pages;
     }
 
     /// The application wants the request body: sends `100 Continue` when the client is
@@ -753,7 +763,11 @@ impl ServerConnection {
     /// closes. Returns the event that reports it.
     fn fail(&mut self, error: H1Error) -> Option<ServerEvent> {
         if matches!(self.writer, Writer::Idle | Writer::AwaitingHead) {
-            self.write_error_response(error.status());
+            let head = self
+                .exchange
+                .as_ref()
+                .is_some_and(|exchange| exchange.method == Method::HEAD);
+            self.write_error_response(error.status(), head);
         }
         self.reader = Reader::Closed;
         self.writer = Writer::Closed;
@@ -763,15 +777,24 @@ impl ServerConnection {
         Some(ServerEvent::Error(error))
     }
 
-    fn write_error_response(&mut self, status: StatusCode) {
+    /// Writes the response to a refused request: its page, if one was set for `status` (the
+    /// body left out when answering HEAD), else an empty body.
+    fn write_error_response(&mut self, status: StatusCode, head: bool) {
         let out = &mut self.output;
         encode::write_status_line(out, status);
         if let Some(date) = &self.date {
             encode::write_field(out, b"date", date.as_bytes());
         }
-        encode::write_field(out, b"content-length", b"0");
+        let page = self.error_pages.get(status);
+        if let Some(page) = page {
+            encode::write_field(out, b"content-type", page.content_type.as_bytes());
+        }
+        encode::write_content_length(out, page.map_or(0, |page| page.body.len() as u64));
         encode::write_field(out, b"connection", b"close");
         out.extend_from_slice(b"\r\n");
+        if let Some(page) = page.filter(|_| !head) {
+            out.extend_from_slice(&page.body);
+        }
     }
 
     /// Ends the connection without a response (idle timeout, peer gone, broken discard).

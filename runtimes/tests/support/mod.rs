@@ -38,6 +38,8 @@ pub(crate) const HELLO: &str = "Hello, World!";
 /// | `/stream?n=N` | N chunks `chunk {i}\n`, no length announced |
 /// | `/panic` | the handler's future panics |
 /// | `/panic-in-call` | `Service::call` itself panics, before it returns a future |
+/// | `CONNECT host:port` | a tunnel ([`OnUpgrade`](weft_service::upgrade::OnUpgrade)) to a fake origin: reads one HTTP request through it, answers `tunneled to host:port` and closes |
+/// | `/target` | the request's shape: `uri|host|scheme|authority|form` ([`RequestTarget`](weft_service::request::RequestTarget)) |
 /// | anything else | `404` |
 #[derive(Clone, Default)]
 pub(crate) struct TestApp {
@@ -66,6 +68,9 @@ impl Service for TestApp {
 
 impl TestApp {
     async fn answer(self, request: Request<Body>) -> Response<Body> {
+        if request.method() == Method::CONNECT {
+            return tunnel(request);
+        }
         let query = request.uri().query().unwrap_or("").to_owned();
         match request.uri().path() {
             "/hello" => text(StatusCode::OK, HELLO),
@@ -78,6 +83,7 @@ impl TestApp {
             "/stream" => stream(param(&query, "n")),
             "/panic" => panic!("deliberate panic in TestApp's /panic handler"),
             "/connection" => connection_info(&request),
+            "/target" => request_shape(&request),
             _ => text(StatusCode::NOT_FOUND, "not found"),
         }
     }
@@ -103,6 +109,86 @@ fn connection_info(request: &Request<Body>) -> Response<Body> {
         |a| String::from_utf8_lossy(a).into_owned(),
     );
     let mut response = Response::new(Body::from(format!("tls={tls} alpn={alpn}")));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// Accepts a CONNECT and plays the origin behind it on a thread of its own (so on no runtime
+/// in particular): one HTTP/1.1 request in, one response out, then the tunnel closes.
+fn tunnel(mut request: Request<Body>) -> Response<Body> {
+    use weft_service::upgrade::OnUpgrade;
+    let Some(on_upgrade) = OnUpgrade::from_request(&mut request) else {
+        return text(StatusCode::BAD_REQUEST, "no upgrade handle");
+    };
+    let origin = request.uri().to_string();
+    thread::spawn(move || {
+        block_on(async move {
+            let Ok(mut io) = on_upgrade.await else { return };
+            let mut received = Vec::new();
+            while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+                match io.read().await {
+                    Some(bytes) => received.extend_from_slice(&bytes),
+                    None => return,
+                }
+            }
+            let body = format!("tunneled to {origin}");
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            if io.write(bytes::Bytes::from(reply)).await.is_ok() {
+                io.close();
+            }
+        });
+    });
+    Response::new(Body::empty())
+}
+
+/// Runs `future` on this thread, giving up (dropping it) after [`WAIT`] twice over.
+fn block_on(future: impl Future<Output = ()>) {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let deadline = std::time::Instant::now() + 2 * WAIT;
+    while std::time::Instant::now() < deadline {
+        if let Poll::Ready(()) = future.as_mut().poll(&mut cx) {
+            return;
+        }
+        thread::park_timeout(WAIT);
+    }
+}
+
+/// `uri|host|scheme|authority|form`: how the request reached the application, which must not
+/// depend on the protocol.
+fn request_shape(request: &Request<Body>) -> Response<Body> {
+    use weft_service::request::RequestTarget;
+    let host = request
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .map(|value| value.to_str().unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let text = match request.extensions().get::<RequestTarget>() {
+        Some(target) => format!(
+            "{}|{host}|{}|{}|{:?}",
+            request.uri(),
+            target.scheme,
+            target.authority.as_ref().map_or("-", |a| a.as_str()),
+            target.form
+        ),
+        None => format!("{}|{host}|no RequestTarget", request.uri()),
+    };
+    let mut response = Response::new(Body::from(text));
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
