@@ -4,12 +4,16 @@
 //!   out) and [`ConnectionInfo`](service::ConnectionInfo);
 //! - [`body`]: [`Body`](body::Body), streaming both ways with backpressure, `Send + Sync`;
 //! - [`websocket`]: the WebSocket hand-off (an upgrade checked in the handler, the async socket,
-//!   a hub for broadcast).
+//!   a hub for broadcast);
+//! - [`runtime`]: the runtime's services for applications (detached tasks, timers, timeouts,
+//!   blocking work) and the server's [`ShutdownSignal`](runtime::ShutdownSignal), whatever the
+//!   runtime.
 //!
 //! This crate sits between the sans-IO protocol core (`weft-core`), which knows no application,
 //! and the adapters and runtimes, which know sockets. It has no sockets and names no runtime.
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod runtime;
 pub mod service;
 pub mod websocket;
