@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use weft_core::Limits;
+use weft_service::runtime::RuntimeHandle;
 use weft_service::service::{ConnectionInfo, DynService};
 
 use app::App;
@@ -47,6 +48,11 @@ pub struct DispatchConfig {
     /// reading the socket (backpressure). HTTP/2 holds what the flow-control windows of
     /// `limits.h2` let a client send, and reopens them as the application reads.
     pub request_body_buffer: usize,
+    /// The server's runtime services: entered around every poll of application code (handler
+    /// futures, response bodies, WebSocket handlers), and put with its
+    /// [`ShutdownSignal`](weft_service::runtime::ShutdownSignal) in every request's extensions.
+    /// weft's runtimes set it; `None` (the default) leaves the application without them.
+    pub runtime: Option<RuntimeHandle>,
 }
 
 impl Default for DispatchConfig {
@@ -54,6 +60,7 @@ impl Default for DispatchConfig {
         DispatchConfig {
             limits: Limits::default(),
             request_body_buffer: 64 * 1024,
+            runtime: None,
         }
     }
 }
@@ -240,6 +247,14 @@ impl Dispatcher {
     /// the application, polls its futures and its response bodies, and queues output. Returns
     /// true when anything moved, so the driver knows to write and poll again.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.app.config.runtime.clone() {
+            Some(runtime) => runtime.enter(|| self.poll_protocol(cx)),
+            None => self.poll_protocol(cx),
+        }
+    }
+
+    /// [`poll`](Self::poll), with the runtime entered.
+    fn poll_protocol(&mut self, cx: &mut Context<'_>) -> bool {
         match &mut self.protocol {
             Protocol::Http1(http1) => {
                 let moved = http1.poll(&self.app, cx);
@@ -253,7 +268,7 @@ impl Dispatcher {
                 self.handover = Some(upgrade.output.clone());
                 let http2 = Http2::upgraded(&self.app, self.now, upgrade);
                 self.protocol = Protocol::Http2(Box::new(http2));
-                self.poll(cx);
+                self.poll_protocol(cx);
                 true
             }
             Protocol::Http2(http2) => http2.poll(&self.app, cx),
