@@ -36,8 +36,11 @@ mod blocking_work;
 mod config;
 mod gate;
 mod listener;
+mod select;
+mod services;
 mod shutdown;
 mod tls;
+pub mod tokio_compat;
 
 #[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 mod async_server;
@@ -59,22 +62,7 @@ pub mod threadpool;
 pub mod tokio;
 
 pub use blocking_work::spawn_blocking;
-pub use config::{ServerConfig, ServerHandle};
+pub use config::{ServerConfig, ServerHandle, ShutdownHook, StartHook};
+pub use select::{Runtime, UnknownRuntime, start, start_on};
 pub use shutdown::Shutdown;
 pub use tls::{TlsError, TlsFiles};
-
-/// The runtimes compiled into this build, by name (as `weft echo --runtime` takes them).
-pub const RUNTIMES: &[&str] = &[
-    #[cfg(feature = "mio")]
-    "mio",
-    #[cfg(feature = "smol")]
-    "smol",
-    #[cfg(feature = "async-std")]
-    "async-std",
-    #[cfg(feature = "poll")]
-    "poll",
-    #[cfg(feature = "threadpool")]
-    "threadpool",
-    #[cfg(feature = "tokio")]
-    "tokio",
-];
