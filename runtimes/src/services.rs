@@ -113,6 +113,16 @@ pub(crate) fn until_stopped(
 }
 
 /// async-io's timer: it works under any executor.
+#[cfg_attr(
+    not(any(
+        feature = "smol",
+        feature = "async-std",
+        feature = "mio",
+        feature = "poll",
+        feature = "threadpool"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn async_io_sleep(deadline: Instant) -> BoxFuture<()> {
     Box::pin(async move {
         async_io::Timer::at(deadline).await;
@@ -120,6 +130,16 @@ pub(crate) fn async_io_sleep(deadline: Instant) -> BoxFuture<()> {
 }
 
 /// Blocking work on the `blocking` crate's pool.
+#[cfg_attr(
+    not(any(
+        feature = "smol",
+        feature = "async-std",
+        feature = "mio",
+        feature = "poll",
+        feature = "threadpool"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn blocking_pool(work: BlockingWork) -> BoxFuture<Box<dyn Any + Send>> {
     Box::pin(blocking::unblock(work))
 }

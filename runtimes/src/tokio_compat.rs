@@ -13,12 +13,32 @@
 //! tokio panics with "there is no reactor running", and the handler is answered with `500`.
 
 /// The tokio context application code runs in, if any.
+#[cfg_attr(
+    not(any(
+        feature = "smol",
+        feature = "async-std",
+        feature = "mio",
+        feature = "poll",
+        feature = "threadpool"
+    )),
+    allow(dead_code)
+)]
 #[derive(Clone, Default)]
 pub(crate) struct Context {
     #[cfg(feature = "tokio-compat")]
     handle: Option<tokio::runtime::Handle>,
 }
 
+#[cfg_attr(
+    not(any(
+        feature = "smol",
+        feature = "async-std",
+        feature = "mio",
+        feature = "poll",
+        feature = "threadpool"
+    )),
+    allow(dead_code)
+)]
 impl Context {
     /// The process's background tokio runtime, started on first use (feature `tokio-compat`),
     /// or no context.

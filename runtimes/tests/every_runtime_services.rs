@@ -135,8 +135,13 @@ async fn services() -> Response<Body> {
         saw.store(current.is_some_and(|h| h.same(&expected)), Ordering::SeqCst);
         sender.finish();
     });
-    done.collect(0).await.expect("the spawned task signals back");
-    assert!(task_saw_handle.load(Ordering::SeqCst), "spawned task without its handle");
+    done.collect(0)
+        .await
+        .expect("the spawned task signals back");
+    assert!(
+        task_saw_handle.load(Ordering::SeqCst),
+        "spawned task without its handle"
+    );
 
     let caller = std::thread::current().id();
     let (answer, worker) = runtime::spawn_blocking(|| (6 * 7, std::thread::current().id())).await;
@@ -240,7 +245,10 @@ mod cases {
     pub(crate) fn handlers_use_the_runtime_services(name: &str, start: Start) {
         let server = start(config(), ServicesApp::default()).unwrap();
         let addr = server.local_addrs()[0];
-        assert_eq!(get(addr, "/services"), (StatusCode::OK, format!("ok {name}")));
+        assert_eq!(
+            get(addr, "/services"),
+            (StatusCode::OK, format!("ok {name}"))
+        );
         assert_eq!(get(addr, "/name"), (StatusCode::OK, name.to_owned()));
         server.shutdown();
         assert!(joins_within_wait(server));
@@ -273,7 +281,10 @@ mod cases {
         let client = std::thread::spawn(move || get(addr, "/long-poll"));
         assert!(app.long_polls.wait_for(1), "the long poll never started");
         server.shutdown();
-        assert!(joins_within_wait(server), "the drain waited for the long poll");
+        assert!(
+            joins_within_wait(server),
+            "the drain waited for the long poll"
+        );
         let reply = client.join().unwrap();
         assert_eq!(
             reply,
