@@ -77,7 +77,10 @@ impl ServerConfig {
 
 /// A start hook: see [`ServerConfig::on_start`].
 #[derive(Clone)]
-pub struct StartHook(pub(crate) Arc<dyn Fn(&[SocketAddr]) + Send + Sync>);
+pub struct StartHook(pub(crate) Arc<StartFn>);
+
+/// What a [`StartHook`] runs.
+type StartFn = dyn Fn(&[SocketAddr]) + Send + Sync;
 
 /// A shutdown hook: see [`ServerConfig::on_shutdown`].
 #[derive(Clone)]
