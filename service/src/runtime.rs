@@ -114,7 +114,8 @@ impl Drop for Restore {
     fn drop(&mut self) {
         if let Some(previous) = self.0.take() {
             // The thread-local may be gone while a thread exits: then nothing is left to restore.
-            let _ = CURRENT.try_with(|current| *current.borrow_mut() = previous);
+            // The handle replaced is dropped after the borrow ends.
+            let _replaced = CURRENT.try_with(|current| current.replace(previous));
         }
     }
 }
