@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use weft_runtime::{RUNTIMES, ServerConfig, ServerHandle};
+use weft_runtime::{Runtime, ServerConfig, ServerHandle};
 
 #[derive(Parser)]
 #[command(name = "weft", version, about = "weft: a Rust web server")]
@@ -23,7 +23,7 @@ enum Command {
 #[derive(clap::Args)]
 struct EchoArgs {
     /// The runtime to serve on.
-    #[arg(long, default_value = "smol", value_parser = clap::builder::PossibleValuesParser::new(RUNTIMES))]
+    #[arg(long, default_value = "smol", value_parser = clap::builder::PossibleValuesParser::new(Runtime::names()))]
     runtime: String,
     /// Address to listen on (repeat for several); port 0 picks a free port.
     #[arg(long = "listen", default_value = "127.0.0.1:8080")]
@@ -43,7 +43,10 @@ struct EchoArgs {
 }
 
 fn runtimes_help() -> String {
-    format!("Compiled-in runtimes: {}", RUNTIMES.join(", "))
+    format!(
+        "Compiled-in runtimes: {}",
+        Runtime::names().collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn main() -> ExitCode {
@@ -102,21 +105,6 @@ fn start(
     config: ServerConfig,
     service: weft_cli::echo::Echo,
 ) -> std::io::Result<ServerHandle> {
-    match runtime {
-        #[cfg(feature = "smol")]
-        "smol" => weft_runtime::smol::start(config, service),
-        #[cfg(feature = "async-std")]
-        "async-std" => weft_runtime::async_std::start(config, service),
-        #[cfg(feature = "tokio")]
-        "tokio" => weft_runtime::tokio::start(config, service),
-        #[cfg(feature = "threadpool")]
-        "threadpool" => weft_runtime::threadpool::start(config, service),
-        #[cfg(feature = "mio")]
-        "mio" => weft_runtime::mio::start(config, service),
-        #[cfg(feature = "poll")]
-        "poll" => weft_runtime::poll::start(config, service),
-        other => Err(std::io::Error::other(format!(
-            "runtime {other} is not compiled in"
-        ))),
-    }
+    let runtime: Runtime = runtime.parse()?;
+    weft_runtime::start_on(runtime, config, service)
 }

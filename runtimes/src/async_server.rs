@@ -12,11 +12,13 @@ use futures_lite::FutureExt as _;
 use futures_lite::future;
 use weft_adapters::Dispatcher;
 use weft_adapters::futures_io::{Timer, serve_connection};
+use weft_service::runtime::RuntimeServices;
 use weft_service::service::{ConnectionInfo, DynService};
 
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::ConnectionGate;
 use crate::listener::{Prepared, prepare};
+use crate::services::Lifecycle;
 use crate::shutdown::Shutdown;
 
 /// What an async runtime provides to the shared server.
@@ -27,6 +29,8 @@ pub(crate) trait AsyncRuntime: Send + Sync + Sized + 'static {
     type Stream: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin + Send + 'static;
     /// The runtime's timer.
     type Timer: Timer + Clone;
+    /// The runtime's services for applications.
+    type Services: RuntimeServices;
 
     /// Starts the runtime's threads.
     fn start(workers: usize) -> io::Result<Self>;
@@ -40,6 +44,9 @@ pub(crate) trait AsyncRuntime: Send + Sync + Sized + 'static {
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
     /// The runtime's timer.
     fn timer(&self) -> Self::Timer;
+    /// The runtime's services for applications; their detached tasks end when `stopped` is
+    /// thrown.
+    fn services(&self, stopped: Shutdown) -> io::Result<Self::Services>;
     /// Stops the runtime's threads (tasks still running are dropped).
     fn stop(self);
 }
@@ -48,6 +55,15 @@ pub(crate) trait AsyncRuntime: Send + Sync + Sized + 'static {
 pub(crate) fn start<R: AsyncRuntime>(
     config: ServerConfig,
     service: Arc<dyn DynService>,
+) -> io::Result<ServerHandle> {
+    start_with(config, service, R::start)
+}
+
+/// Binds, starts a runtime with `runtime(workers)` and serves `service` until shut down.
+pub(crate) fn start_with<R: AsyncRuntime>(
+    mut config: ServerConfig,
+    service: Arc<dyn DynService>,
+    runtime: impl FnOnce(usize) -> io::Result<R>,
 ) -> io::Result<ServerHandle> {
     let Prepared {
         listeners,
@@ -59,11 +75,24 @@ pub(crate) fn start<R: AsyncRuntime>(
         shutdown.on_signals()?;
     }
     let tls = tls.map(futures_rustls::TlsAcceptor::from);
-    let runtime = R::start(config.workers)?;
-    let listeners = listeners
-        .into_iter()
-        .map(|l| runtime.listener(l))
-        .collect::<io::Result<Vec<_>>>()?;
+    let runtime = runtime(config.workers)?;
+    let prepared = (|| {
+        let stopped = Shutdown::new();
+        let services = runtime.services(stopped.clone())?;
+        let lifecycle = Lifecycle::new(&mut config, &shutdown, stopped, services, None);
+        let listeners = listeners
+            .into_iter()
+            .map(|l| runtime.listener(l))
+            .collect::<io::Result<Vec<_>>>()?;
+        io::Result::Ok((lifecycle, listeners))
+    })();
+    let (lifecycle, listeners) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            runtime.stop();
+            return Err(error);
+        }
+    };
     let server = Arc::new(Server {
         service,
         gate: ConnectionGate::new(config.max_connections),
@@ -79,11 +108,14 @@ pub(crate) fn start<R: AsyncRuntime>(
         runtime
             .spawn(async move { accept_loop(&*runtime_for_loop, &server, listener, local).await });
     }
+    let lifecycle = Arc::new(lifecycle);
+    let started = Arc::clone(&lifecycle);
     let thread = std::thread::Builder::new()
         .name("weft-server".into())
         .spawn(move || {
             server.shutdown.wait_blocking_until(None);
             let deadline = Instant::now() + server.config.drain_timeout;
+            lifecycle.draining();
             if !server.gate.wait_idle_until(deadline) {
                 tracing::warn!(
                     left = server.gate.active(),
@@ -96,11 +128,13 @@ pub(crate) fn start<R: AsyncRuntime>(
             }
             // The accept loops hold the runtime too; they end with the shutdown.
             let runtime = wait_for_sole_owner(runtime);
+            lifecycle.stopped();
             if let Some(runtime) = runtime {
                 runtime.stop();
             }
             Ok(())
         })?;
+    started.started(&local_addrs);
     Ok(ServerHandle {
         local_addrs,
         shutdown,

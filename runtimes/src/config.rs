@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -30,6 +31,11 @@ pub struct ServerConfig {
     pub dispatch: DispatchConfig,
     /// Serve TLS with this certificate and key (every listener), or plain TCP when `None`.
     pub tls: Option<TlsFiles>,
+    /// Run once the server listens, before `start` returns, with its addresses; see
+    /// [`on_start`](Self::on_start).
+    pub start_hook: Option<StartHook>,
+    /// Run once when the server starts draining; see [`on_shutdown`](Self::on_shutdown).
+    pub shutdown_hook: Option<ShutdownHook>,
 }
 
 impl ServerConfig {
@@ -43,7 +49,52 @@ impl ServerConfig {
             handle_signals: false,
             dispatch: DispatchConfig::default(),
             tls: None,
+            start_hook: None,
+            shutdown_hook: None,
         }
+    }
+
+    /// Runs `hook` once the server listens, with the addresses it listens on (the ports the
+    /// OS picked for port 0), on the thread that called `start`, before `start` returns. The
+    /// runtime is entered: the hook can start background work with
+    /// [`weft_service::runtime::spawn`], which can end itself on
+    /// [`weft_service::runtime::shutdown_signal`]. A hook that panics is logged; the server
+    /// runs on.
+    pub fn on_start(mut self, hook: impl Fn(&[SocketAddr]) + Send + Sync + 'static) -> Self {
+        self.start_hook = Some(StartHook(Arc::new(hook)));
+        self
+    }
+
+    /// Runs `hook` once when the server starts draining (on [`ServerHandle::shutdown`] or a
+    /// signal), on the server's coordinating thread, with the runtime entered, while the
+    /// requests in flight finish. The drain deadline runs meanwhile. A hook that panics is
+    /// logged.
+    pub fn on_shutdown(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.shutdown_hook = Some(ShutdownHook(Arc::new(hook)));
+        self
+    }
+}
+
+/// A start hook: see [`ServerConfig::on_start`].
+#[derive(Clone)]
+pub struct StartHook(pub(crate) Arc<StartFn>);
+
+/// What a [`StartHook`] runs.
+type StartFn = dyn Fn(&[SocketAddr]) + Send + Sync;
+
+/// A shutdown hook: see [`ServerConfig::on_shutdown`].
+#[derive(Clone)]
+pub struct ShutdownHook(pub(crate) Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for StartHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StartHook")
+    }
+}
+
+impl std::fmt::Debug for ShutdownHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShutdownHook")
     }
 }
 

@@ -12,6 +12,31 @@
 //! | `threadpool` | `threadpool` | a pool of `workers` threads over blocking sockets, fed through a bounded queue; one watcher thread accepts and waits on idle connections, which hold no worker |
 //! | `tokio` | `tokio` | a multi-threaded tokio runtime with `workers` threads |
 //!
+//! # Choosing the runtime
+//!
+//! [`start`] serves on the runtime compiled in, chosen by cargo feature alone; with several
+//! runtime features on, the first of **tokio > smol > mio > poll > threadpool > async-std**
+//! wins ([`Runtime::ALL`] is that order). [`start_on`] takes a [`Runtime`] chosen at run time
+//! (`"mio".parse()`), and [`tokio::start_on_handle`] serves on a tokio runtime the application
+//! already runs (inside `#[tokio::main]`).
+//!
+//! # What applications get
+//!
+//! Every runtime gives application code [`weft_service::runtime`]'s services, reached without
+//! naming the runtime: `spawn` (a detached task), `sleep`/`sleep_until`, `timeout`,
+//! `spawn_blocking`, and the server's `ShutdownSignal` (also in every request's extensions,
+//! with the `RuntimeHandle`), which fires when the drain begins so that long polls, event
+//! streams and WebSockets end cleanly. [`ServerConfig::on_start`] and
+//! [`ServerConfig::on_shutdown`] run hooks once when the server listens and when it starts
+//! draining. Which threads provide the services on each runtime: see the `services` table in
+//! the repository (`runtimes/src/services.rs`); in short, each runtime's own executor and
+//! timer where it has them (smol, async-std, tokio), and on mio, poll and threadpool one task
+//! thread per server (started by the first `spawn`) and async-io's timer.
+//!
+//! With the default feature `tokio-compat`, the non-tokio runtimes also enter a background
+//! tokio runtime (one thread per process) around application code, so libraries that need
+//! tokio's reactor work on every runtime: see [`tokio_compat`].
+//!
 //! Every runtime binds with `SO_REUSEADDR`, sets `TCP_NODELAY`, stops accepting past
 //! [`ServerConfig::max_connections`] until a connection ends, arms the protocol's timeouts on
 //! its own timer, answers a panicking handler with `500` and lives on, and shuts down
@@ -36,8 +61,11 @@ mod blocking_work;
 mod config;
 mod gate;
 mod listener;
+mod select;
+mod services;
 mod shutdown;
 mod tls;
+pub mod tokio_compat;
 
 #[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 mod async_server;
@@ -59,22 +87,7 @@ pub mod threadpool;
 pub mod tokio;
 
 pub use blocking_work::spawn_blocking;
-pub use config::{ServerConfig, ServerHandle};
+pub use config::{ServerConfig, ServerHandle, ShutdownHook, StartHook};
+pub use select::{Runtime, UnknownRuntime, start, start_on};
 pub use shutdown::Shutdown;
 pub use tls::{TlsError, TlsFiles};
-
-/// The runtimes compiled into this build, by name (as `weft echo --runtime` takes them).
-pub const RUNTIMES: &[&str] = &[
-    #[cfg(feature = "mio")]
-    "mio",
-    #[cfg(feature = "smol")]
-    "smol",
-    #[cfg(feature = "async-std")]
-    "async-std",
-    #[cfg(feature = "poll")]
-    "poll",
-    #[cfg(feature = "threadpool")]
-    "threadpool",
-    #[cfg(feature = "tokio")]
-    "tokio",
-];

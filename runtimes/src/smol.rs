@@ -1,17 +1,21 @@
 //! The smol runtime: one smol executor run by `workers` threads.
 
+use std::any::Any;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use weft_adapters::futures_io::{Sleep, Timer};
+use weft_service::runtime::{BlockingWork, BoxFuture, RuntimeServices};
 use weft_service::service::{Service, erase};
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};
+use crate::services::{async_io_sleep, blocking_pool, until_stopped};
 use crate::shutdown::Shutdown;
+use crate::tokio_compat;
 
 /// Serves `service` on smol until shut down; returns once listening.
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
@@ -36,10 +40,43 @@ impl Timer for SmolTimer {
     }
 }
 
+/// Applications' tasks on the server's executor, async-io's timer, the `blocking` pool.
+pub(crate) struct SmolServices {
+    /// Weak: the executor holds the tasks, which hold this.
+    executor: Weak<smol::Executor<'static>>,
+    stopped: Shutdown,
+    compat: tokio_compat::Context,
+}
+
+impl RuntimeServices for SmolServices {
+    fn name(&self) -> &'static str {
+        "smol"
+    }
+
+    fn spawn(&self, task: BoxFuture<()>) {
+        if let Some(executor) = self.executor.upgrade() {
+            executor.spawn(until_stopped(task, &self.stopped)).detach();
+        }
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        async_io_sleep(deadline)
+    }
+
+    fn spawn_blocking(&self, work: BlockingWork) -> BoxFuture<Box<dyn Any + Send>> {
+        blocking_pool(work)
+    }
+
+    fn enter(&self, inside: &mut dyn FnMut()) {
+        self.compat.enter(inside);
+    }
+}
+
 impl AsyncRuntime for SmolRuntime {
     type Listener = smol::net::TcpListener;
     type Stream = smol::net::TcpStream;
     type Timer = SmolTimer;
+    type Services = SmolServices;
 
     fn start(workers: usize) -> io::Result<Self> {
         let executor = Arc::new(smol::Executor::new());
@@ -75,6 +112,14 @@ impl AsyncRuntime for SmolRuntime {
 
     fn timer(&self) -> SmolTimer {
         SmolTimer
+    }
+
+    fn services(&self, stopped: Shutdown) -> io::Result<Self::Services> {
+        Ok(SmolServices {
+            executor: Arc::downgrade(&self.executor),
+            stopped,
+            compat: tokio_compat::Context::background()?,
+        })
     }
 
     fn stop(self) {

@@ -74,6 +74,7 @@ use weft_service::service::{ConnectionInfo, DynService, Service, erase};
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::{ConnectionGate, Permit};
 use crate::listener::{Prepared, prepare};
+use crate::services::{Lifecycle, PoolServices};
 use crate::shutdown::Shutdown;
 
 /// Ready connections the queue holds per worker before the watcher waits for room.
@@ -88,7 +89,7 @@ const HARD_STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves `service` on a pool of `config.workers` threads until shut down; returns once
 /// listening.
-pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
+pub fn start<S: Service>(mut config: ServerConfig, service: S) -> io::Result<ServerHandle> {
     let service = erase(service);
     let Prepared {
         listeners,
@@ -96,6 +97,15 @@ pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerH
         tls,
     } = prepare(&config)?;
     let shutdown = Shutdown::new();
+    let stopped = Shutdown::new();
+    let (services, tasks) = PoolServices::new("threadpool", stopped.clone())?;
+    let lifecycle = Arc::new(Lifecycle::new(
+        &mut config,
+        &shutdown,
+        stopped,
+        services,
+        Some(tasks),
+    ));
     let workers = config.workers.max(1);
     let sockets = Arc::new(Sockets {
         poller: Poller::new()?,
@@ -148,10 +158,10 @@ pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerH
     }
     let drain_timeout = config.drain_timeout;
     let coordinator = {
-        let pool = Arc::clone(&pool);
+        let (pool, lifecycle) = (Arc::clone(&pool), Arc::clone(&lifecycle));
         thread::Builder::new()
             .name("weft-server".into())
-            .spawn(move || pool.coordinate(threads, drain_timeout))
+            .spawn(move || pool.coordinate(threads, drain_timeout, &lifecycle))
     };
     let coordinator = match coordinator {
         Ok(coordinator) => coordinator,
@@ -163,6 +173,7 @@ pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerH
             return Err(error);
         }
     };
+    lifecycle.started(&local_addrs);
     Ok(ServerHandle {
         local_addrs,
         shutdown,
@@ -342,10 +353,17 @@ impl Pool {
     }
 
     /// The coordinator: waits for the shutdown, drains, cuts what is left, stops the threads.
-    fn coordinate(&self, threads: Vec<JoinHandle<()>>, drain_timeout: Duration) -> io::Result<()> {
+    fn coordinate(
+        &self,
+        threads: Vec<JoinHandle<()>>,
+        drain_timeout: Duration,
+        lifecycle: &Lifecycle,
+    ) -> io::Result<()> {
         self.shutdown.wait_blocking_until(None);
+        let deadline = Instant::now() + drain_timeout;
         self.wake_all(&threads);
-        if !self.gate.wait_idle_until(Instant::now() + drain_timeout) {
+        lifecycle.draining();
+        if !self.gate.wait_idle_until(deadline) {
             tracing::warn!(
                 left = self.gate.active(),
                 "drain deadline passed; closing the rest"
@@ -365,6 +383,7 @@ impl Pool {
                 result = Err(io::Error::other("a pool thread panicked"));
             }
         }
+        lifecycle.stopped();
         result
     }
 }

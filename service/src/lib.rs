@@ -8,7 +8,10 @@
 //! - [`upgrade`]: [`OnUpgrade`](upgrade::OnUpgrade), the connection after an accepted
 //!   HTTP/1.1 upgrade or CONNECT that is not a WebSocket;
 //! - [`websocket`]: the WebSocket hand-off (an upgrade checked in the handler, the async socket,
-//!   a hub for broadcast).
+//!   a hub for broadcast);
+//! - [`runtime`]: the runtime's services for applications (detached tasks, timers, timeouts,
+//!   blocking work) and the server's [`ShutdownSignal`](runtime::ShutdownSignal), whatever the
+//!   runtime.
 //!
 //! This crate sits between the sans-IO protocol core (`weft-core`), which knows no application,
 //! and the adapters and runtimes, which know sockets. It has no sockets and names no runtime.
@@ -16,6 +19,7 @@
 
 pub mod body;
 pub mod request;
+pub mod runtime;
 pub mod service;
 pub mod upgrade;
 pub mod websocket;

@@ -1,5 +1,6 @@
 //! The application's side of a connection, whatever its protocol: calling the [`Service`] with
-//! the connection's [`ConnectionInfo`], and turning a panicking handler into a `500`.
+//! the connection's [`ConnectionInfo`] (and the server's runtime handle and shutdown signal),
+//! the runtime entered, and turning a panicking handler into a `500`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -26,10 +27,25 @@ impl App {
     /// its extensions. A `call` that panics before returning its future is answered like one
     /// whose future panics: with a 500, the connection living on.
     pub(super) fn call(&self, mut request: Request<Body>) -> HandlerFuture {
-        request.extensions_mut().insert(self.info.clone());
-        match catch_unwind(AssertUnwindSafe(|| (*self.service).call_dyn(request))) {
+        let extensions = request.extensions_mut();
+        extensions.insert(self.info.clone());
+        if let Some(runtime) = &self.config.runtime {
+            extensions.insert(runtime.shutdown_signal());
+            extensions.insert(runtime.clone());
+        }
+        let called =
+            self.enter(|| catch_unwind(AssertUnwindSafe(|| (*self.service).call_dyn(request))));
+        match called {
             Ok(future) => future,
             Err(_) => Box::pin(std::future::ready(self.panic_response())),
+        }
+    }
+
+    /// Runs application code with the server's runtime entered, if it has one.
+    pub(super) fn enter<R>(&self, inside: impl FnOnce() -> R) -> R {
+        match &self.config.runtime {
+            Some(runtime) => runtime.enter(inside),
+            None => inside(),
         }
     }
 
@@ -39,7 +55,7 @@ impl App {
         handler: &mut HandlerFuture,
         cx: &mut Context<'_>,
     ) -> Poll<Response<Body>> {
-        match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+        match self.enter(|| catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx)))) {
             Ok(polled) => polled,
             Err(_) => Poll::Ready(self.panic_response()),
         }

@@ -34,6 +34,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use weft_core::Limits;
 use weft_core::h1::ErrorPages;
+use weft_service::runtime::RuntimeHandle;
 use weft_service::service::{ConnectionInfo, DynService};
 
 use app::App;
@@ -63,6 +64,11 @@ pub struct DispatchConfig {
     /// HTTP/2 refuses malformed or oversized requests with stream or connection errors
     /// (RST_STREAM, GOAWAY), not responses, so the table does not apply there.
     pub error_pages: ErrorPages,
+    /// The server's runtime services: entered around every poll of application code (handler
+    /// futures, response bodies, WebSocket handlers), and put with its
+    /// [`ShutdownSignal`](weft_service::runtime::ShutdownSignal) in every request's extensions.
+    /// weft's runtimes set it; `None` (the default) leaves the application without them.
+    pub runtime: Option<RuntimeHandle>,
 }
 
 impl Default for DispatchConfig {
@@ -71,6 +77,7 @@ impl Default for DispatchConfig {
             limits: Limits::default(),
             request_body_buffer: 64 * 1024,
             error_pages: ErrorPages::default(),
+            runtime: None,
         }
     }
 }
@@ -269,6 +276,14 @@ impl Dispatcher {
     /// the application, polls its futures and its response bodies, and queues output. Returns
     /// true when anything moved, so the driver knows to write and poll again.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.app.config.runtime.clone() {
+            Some(runtime) => runtime.enter(|| self.poll_protocol(cx)),
+            None => self.poll_protocol(cx),
+        }
+    }
+
+    /// [`poll`](Self::poll), with the runtime entered.
+    fn poll_protocol(&mut self, cx: &mut Context<'_>) -> bool {
         match &mut self.protocol {
             Protocol::Http1(http1) => {
                 let moved = http1.poll(&self.app, cx);
@@ -286,7 +301,7 @@ impl Dispatcher {
                 self.handover = Some(upgrade.output.clone());
                 let http2 = Http2::upgraded(&self.app, self.now, upgrade);
                 self.protocol = Protocol::Http2(Box::new(http2));
-                self.poll(cx);
+                self.poll_protocol(cx);
                 true
             }
             Protocol::Http2(http2) => http2.poll(&self.app, cx),

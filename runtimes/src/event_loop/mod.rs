@@ -85,6 +85,7 @@ use self::timers::Timers;
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::{ConnectionGate, Permit};
 use crate::listener::{Prepared, prepare};
+use crate::services::{Lifecycle, PoolServices};
 use crate::shutdown::Shutdown;
 
 /// Connections one listener accepts per turn of the loop.
@@ -196,7 +197,7 @@ type LoopMailbox<R> = Mailbox<Accepted<<R as Reactor>::Stream>>;
 /// Binds, starts `config.workers` loops on reactor `R` and serves `service` until shut down;
 /// returns once listening.
 pub(crate) fn start<R: Reactor>(
-    config: ServerConfig,
+    mut config: ServerConfig,
     service: Arc<dyn DynService>,
 ) -> io::Result<ServerHandle> {
     let Prepared {
@@ -205,6 +206,9 @@ pub(crate) fn start<R: Reactor>(
         tls,
     } = prepare(&config)?;
     let shutdown = Shutdown::new();
+    let stopped = Shutdown::new();
+    let (services, tasks) = PoolServices::new(R::NAME, stopped.clone())?;
+    let lifecycle = Lifecycle::new(&mut config, &shutdown, stopped, services, Some(tasks));
     let gate = ConnectionGate::new(config.max_connections);
     let server = Arc::new(Server {
         service,
@@ -259,16 +263,21 @@ pub(crate) fn start<R: Reactor>(
     }
 
     let drain_timeout = config.drain_timeout;
+    let lifecycle = Arc::new(lifecycle);
+    let started = Arc::clone(&lifecycle);
     let coordinator = {
         let shutdown = shutdown.clone();
         std::thread::Builder::new()
             .name(format!("weft-{}", R::NAME))
             .spawn(move || {
                 shutdown.wait_blocking_until(None);
+                let deadline = Instant::now() + drain_timeout;
                 for mailbox in &mailboxes {
                     mailbox.command(Command::Drain);
                 }
-                if !gate.wait_idle_until(Instant::now() + drain_timeout) {
+                lifecycle.draining();
+                let drained = gate.wait_idle_until(deadline);
+                if !drained {
                     tracing::warn!(
                         left = gate.active(),
                         "drain deadline passed; closing the rest"
@@ -277,7 +286,9 @@ pub(crate) fn start<R: Reactor>(
                         mailbox.command(Command::Stop);
                     }
                 }
-                join_all(threads)
+                let joined = join_all(threads);
+                lifecycle.stopped();
+                joined
             })
     };
     let coordinator = match coordinator {
@@ -288,6 +299,7 @@ pub(crate) fn start<R: Reactor>(
             return Err(error);
         }
     };
+    started.started(&local_addrs);
     Ok(ServerHandle {
         local_addrs,
         shutdown,

@@ -1,0 +1,94 @@
+//! Libraries that need tokio's reactor (reqwest, sqlx, tokio's own timers and sockets) under
+//! the runtimes that are not tokio.
+//!
+//! With the `tokio-compat` feature (on by default), the smol, async-std, mio, poll and
+//! threadpool servers enter a background tokio runtime around every poll of application code,
+//! as the `async-compat` crate does: `tokio::time::sleep`, `tokio::net` and the libraries on
+//! them work in handlers, bodies, WebSocket handlers and spawned tasks on every runtime. That
+//! runtime is one per process, with one worker thread (`weft-tokio-compat`), started by the
+//! first server that needs it; its I/O and timers are driven there and wake the server's own
+//! tasks. On the tokio runtime the server's own tokio runtime is entered instead.
+//!
+//! Without the feature only the tokio runtime gives application code a tokio context; elsewhere
+//! tokio panics with "there is no reactor running", and the handler is answered with `500`.
+
+/// The tokio context application code runs in, if any.
+#[cfg_attr(
+    not(any(
+        feature = "smol",
+        feature = "async-std",
+        feature = "mio",
+        feature = "poll",
+        feature = "threadpool"
+    )),
+    allow(dead_code)
+)]
+#[derive(Clone, Default)]
+pub(crate) struct Context {
+    #[cfg(feature = "tokio-compat")]
+    handle: Option<tokio::runtime::Handle>,
+}
+
+#[cfg_attr(
+    not(any(
+        feature = "smol",
+        feature = "async-std",
+        feature = "mio",
+        feature = "poll",
+        feature = "threadpool"
+    )),
+    allow(dead_code)
+)]
+impl Context {
+    /// The process's background tokio runtime, started on first use (feature `tokio-compat`),
+    /// or no context.
+    pub(crate) fn background() -> std::io::Result<Context> {
+        #[cfg(feature = "tokio-compat")]
+        {
+            Ok(Context {
+                handle: Some(background::handle()?),
+            })
+        }
+        #[cfg(not(feature = "tokio-compat"))]
+        {
+            Ok(Context::default())
+        }
+    }
+
+    /// Runs `inside` with the context entered.
+    pub(crate) fn enter(&self, inside: &mut dyn FnMut()) {
+        #[cfg(feature = "tokio-compat")]
+        if let Some(handle) = &self.handle {
+            let _entered = handle.enter();
+            return inside();
+        }
+        inside()
+    }
+}
+
+#[cfg(feature = "tokio-compat")]
+mod background {
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+    /// The background runtime's handle; the first call starts it.
+    pub(super) fn handle() -> std::io::Result<tokio::runtime::Handle> {
+        static STARTING: Mutex<()> = Mutex::new(());
+        if let Some(runtime) = RUNTIME.get() {
+            return Ok(runtime.handle().clone());
+        }
+        // One runtime only: a second one built in a race would have to be dropped, which tokio
+        // forbids inside an async context (a server started from a task).
+        let _starting = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(runtime) = RUNTIME.get() {
+            return Ok(runtime.handle().clone());
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("weft-tokio-compat")
+            .enable_all()
+            .build()?;
+        Ok(RUNTIME.get_or_init(|| runtime).handle().clone())
+    }
+}
