@@ -1229,6 +1229,64 @@ fn unacknowledged_settings_time_out() {
 }
 
 #[test]
+fn output_not_taken_for_send_timeout_ends_the_connection_with_goaway() {
+    let mut limits = Limits::default();
+    limits.send_timeout = secs(10);
+    let mut peer = Peer::connect(limits);
+    peer.get(1);
+    peer.expect_request(1);
+    peer.advance(secs(1));
+    // The client stops reading; the application's response waits in the output.
+    peer.reading = false;
+    peer.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    let sent = peer.conn.send_data(1, &[b'x'; 1000], false).unwrap();
+    assert_eq!(sent, 1000);
+    assert_eq!(peer.conn.poll_timeout(), Some(t0() + secs(11)));
+    peer.advance(secs(9));
+    assert_eq!(peer.error_event(), None, "timed out early");
+    peer.advance(secs(1));
+    assert!(peer.conn.send_timed_out());
+    assert_eq!(peer.error_event(), Some(ErrorCode::EnhanceYourCalm));
+    assert_eq!(
+        peer.conn.send_data(1, b"more", false),
+        Err(SendError::Closed)
+    );
+    // Only the GOAWAY is left to write (best effort): the response waiting was dropped.
+    peer.drain();
+    peer.expect_goaway(ErrorCode::EnhanceYourCalm);
+    assert!(
+        !peer
+            .out
+            .iter()
+            .any(|o| matches!(o, Out::Headers { stream: 1, .. })),
+        "{:?}",
+        peer.out
+    );
+    assert!(peer.conn.is_closed());
+}
+
+#[test]
+fn a_goaway_the_client_never_reads_is_dropped_at_the_send_timeout() {
+    let mut limits = Limits::default();
+    limits.send_timeout = secs(10);
+    let mut peer = Peer::connect(limits);
+    peer.reading = false;
+    peer.data(1, b"x", true);
+    assert_eq!(peer.error_event(), Some(ErrorCode::ProtocolError));
+    assert!(!peer.conn.is_closed(), "the GOAWAY waits to be written");
+    let due = peer
+        .conn
+        .poll_timeout()
+        .expect("the GOAWAY must be taken in time");
+    assert!(due <= t0() + secs(10));
+    peer.advance(secs(10));
+    assert!(peer.conn.send_timed_out());
+    assert!(peer.conn.is_closed());
+}
+
+#[test]
 fn idle_connection_closes_after_idle_timeout() {
     let mut limits = Limits::default();
     limits.h2.idle_timeout = secs(5);
