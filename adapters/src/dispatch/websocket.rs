@@ -14,12 +14,20 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use weft_core::WsLimits;
 use weft_core::ws::{CloseCode, Connection, Event, Message, MessageKind, SendError};
+use weft_core::{Limits, WsLimits};
 use weft_service::websocket::{Outgoing, PendingSocket, SocketFuture, SocketLink, StartedSocket};
 
 /// Input bytes a session holds for its protocol (read from the socket, not yet parsed).
 pub(super) const MAX_INPUT: usize = 64 * 1024;
+
+/// The limits a socket served under `limits` gets: its own, with the smaller of the two send
+/// timeouts, so that `Limits::send_timeout` bounds every connection a server holds.
+pub(super) fn socket_limits(limits: &Limits) -> WsLimits {
+    let mut ws = limits.ws.clone();
+    ws.send_timeout = ws.send_timeout.min(limits.send_timeout);
+    ws
+}
 
 /// A WebSocket in progress.
 pub(super) struct WsSession {
@@ -143,6 +151,11 @@ impl WsSession {
         self.conn.handle_timeout(now);
         self.deliver_events();
         self.finish_if_closed();
+    }
+
+    /// See [`Dispatcher::send_timed_out`](super::Dispatcher::send_timed_out).
+    pub(super) fn send_timed_out(&self) -> bool {
+        self.conn.send_timed_out()
     }
 
     /// Server shutdown: close with `1001 Going Away`.
