@@ -436,12 +436,13 @@ impl Connection {
         self.compressed.len()
     }
 
-    /// Output bytes not yet taken by `poll_transmit`, an owed Close included.
+    /// Output bytes not yet taken by `poll_transmit`, an owed pong or Close included.
     pub fn pending_output(&self) -> usize {
-        let close = self.owed_close.as_ref().map_or(0, |payload| {
-            encoded_header_len(payload.len(), self.role != Role::Server) + payload.len()
-        });
-        self.output.len() + close
+        let masked = self.role != Role::Server;
+        let frame = |payload: &Bytes| encoded_header_len(payload.len(), masked) + payload.len();
+        self.output.len()
+            + self.owed_pong.as_ref().map_or(0, frame)
+            + self.owed_close.as_ref().map_or(0, frame)
     }
 
     /// Bytes `send_*` can still buffer before refusing (backpressure).
