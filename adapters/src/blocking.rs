@@ -15,6 +15,11 @@
 //! milliseconds (`APP_WAKE_LATENCY`, 2 ms), which is the most such a wake-up is delayed.
 //! Readiness-driven adapters have no such delay; this one needs nothing but `Read + Write` and
 //! a read timeout.
+//!
+//! Writes block until the stream takes every byte, so the core never sees its output wait and
+//! `Limits::send_timeout` cannot fire: give the stream a write timeout of that length
+//! ([`TcpStream::set_write_timeout`], as the `threadpool` runtime does), or a peer that stops
+//! reading holds the serving thread for as long as it stays connected.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};

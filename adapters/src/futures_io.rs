@@ -88,6 +88,12 @@ where
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Pending => false,
             };
+            if self.dispatcher.send_timed_out() {
+                // The peer stopped reading: neither what we hold nor a TLS close_notify can
+                // get out, and waiting for them would hold the connection for ever. Dropping
+                // the stream closes the socket.
+                return Poll::Ready(Ok(()));
+            }
             if self.unwritten.is_empty() && self.dispatcher.is_closed() {
                 self.closing = true;
             }

@@ -195,7 +195,10 @@ impl MioConnection {
         for _ in 0..ROUNDS_PER_CALL {
             let mut moved = self.dispatcher.poll(&mut cx);
             moved |= self.write(now)?;
-            if self.unwritten.is_empty() && self.dispatcher.is_closed() {
+            // After a send timeout what we hold cannot get out: close without it.
+            if (self.unwritten.is_empty() && self.dispatcher.is_closed())
+                || self.dispatcher.send_timed_out()
+            {
                 self.close();
                 return Ok(());
             }

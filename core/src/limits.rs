@@ -59,6 +59,16 @@ pub struct Limits {
     pub body_idle_timeout: Duration,
     /// Longest an idle keep-alive connection waits for its next request before it closes.
     pub keep_alive_timeout: Duration,
+    /// Longest output may wait in a connection without being taken by `poll_transmit`, as
+    /// nginx's `send_timeout`: a peer that stops reading fills the socket, the driver stops
+    /// taking output, and without this bound the connection (and the response being
+    /// produced for it) would wait for ever. The clock starts when output is queued with
+    /// none pending (from the latest time the connection was told) and restarts each time
+    /// `poll_transmit` takes it. Crossing it ends the connection: HTTP/1.1 closes at once
+    /// (the pending output is dropped), HTTP/2 drops its pending output, queues GOAWAY
+    /// `ENHANCE_YOUR_CALM` and closes. WebSocket connections use [`WsLimits::send_timeout`]
+    /// (a server built on weft-adapters gives a socket the smaller of the two).
+    pub send_timeout: Duration,
     /// Bounds that only HTTP/2 connections use: settings we advertise and the flood defences.
     pub h2: Http2Limits,
     /// Bounds that only WebSocket connections use (`weft_core::ws`).
@@ -96,6 +106,10 @@ pub struct WsLimits {
     /// answer only the latest ping, RFC 6455 §5.5.3). When it passes, the connection fails
     /// with close code `1011` and ends within `close_timeout` even if the peer never reads.
     pub pong_timeout: Duration,
+    /// Longest output may wait without being taken by `poll_transmit` (see
+    /// [`Limits::send_timeout`]). Crossing it fails the connection with close code `1006`,
+    /// reported locally only: a peer that does not read would not get a Close frame either.
+    pub send_timeout: Duration,
 }
 
 impl Default for WsLimits {
@@ -108,6 +122,7 @@ impl Default for WsLimits {
             close_timeout: Duration::from_secs(5),
             ping_interval: None,
             pong_timeout: Duration::from_secs(20),
+            send_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -223,6 +238,7 @@ impl Default for Limits {
             head_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(60),
             h2: Http2Limits::default(),
             ws: WsLimits::default(),
         }

@@ -891,6 +891,101 @@ fn body_timeout_after_the_response_started_closes_without_a_second_response() {
     assert!(peer.conn.is_closed());
 }
 
+#[test]
+fn timers_set_between_calls_carrying_the_time_are_armed_at_once() {
+    let limits = Limits::default();
+    let mut peer = Peer::new(limits.clone());
+    peer.advance(secs(3));
+    peer.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n");
+    peer.events();
+    // The body timer was set by `poll_event`, which carries no time: it starts from the
+    // last time known (the `receive`), with no `poll_transmit` needed to arm it.
+    assert_eq!(
+        peer.conn.poll_timeout(),
+        Some(t0() + secs(3) + limits.body_idle_timeout)
+    );
+    peer.feed(b"0123456789");
+    peer.events();
+    peer.conn
+        .send_response(StatusCode::OK, &HeaderMap::new(), BodySize::EMPTY)
+        .unwrap();
+    peer.conn.finish().unwrap();
+    // The keep-alive timer, set by `finish`, is armed too (before the send timeout of the
+    // response still waiting to be taken).
+    assert_eq!(
+        peer.conn.poll_timeout(),
+        Some(t0() + secs(3) + limits.keep_alive_timeout)
+    );
+}
+
+/// A request answered with a streamed body that fills the output buffer and is never taken.
+fn response_left_untaken(limits: &Limits) -> Peer {
+    let mut peer = Peer::new(limits.clone());
+    peer.feed(&get("/big"));
+    peer.events();
+    peer.conn
+        .send_response(StatusCode::OK, &HeaderMap::new(), BodySize::Unknown)
+        .unwrap();
+    let chunk = vec![b'x'; 4096];
+    while peer.conn.send_data(&chunk).unwrap() > 0 {}
+    peer
+}
+
+#[test]
+fn output_not_taken_for_send_timeout_ends_the_connection() {
+    let mut limits = Limits::default();
+    limits.send_timeout = secs(10);
+    let mut peer = response_left_untaken(&limits);
+    let deadline = peer.conn.poll_timeout().expect("the send timeout shows");
+    assert_eq!(deadline, t0() + secs(10));
+    peer.conn.handle_timeout(deadline - secs(1));
+    assert_eq!(peer.events(), []);
+    assert!(!peer.conn.send_timed_out());
+    peer.conn.handle_timeout(deadline);
+    assert_eq!(peer.events(), [Ev::Error(H1Error::SendTimeout)]);
+    assert!(peer.conn.send_timed_out());
+    assert_eq!(peer.conn.pending_output(), 0, "what waited is dropped");
+    assert!(peer.conn.is_closed());
+    assert_eq!(peer.conn.poll_timeout(), None);
+    assert_eq!(peer.conn.send_data(b"more"), Err(SendError::Closed));
+    assert_eq!(peer.output(), b"", "nothing, not even an error response");
+}
+
+#[test]
+fn taking_output_restarts_the_send_timeout() {
+    let mut limits = Limits::default();
+    limits.send_timeout = secs(10);
+    let mut peer = response_left_untaken(&limits);
+    // The peer reads a little late, then stops again.
+    peer.advance(secs(8));
+    assert!(!peer.output().is_empty());
+    assert_eq!(peer.conn.poll_timeout(), None, "nothing waits, no timer");
+    assert!(peer.conn.send_data(b"more").unwrap() > 0);
+    let deadline = peer.conn.poll_timeout().unwrap();
+    assert_eq!(deadline, t0() + secs(8) + secs(10));
+    peer.conn.handle_timeout(t0() + secs(10));
+    assert_eq!(peer.events(), []);
+    peer.conn.handle_timeout(deadline);
+    assert_eq!(peer.events(), [Ev::Error(H1Error::SendTimeout)]);
+}
+
+#[test]
+fn an_error_response_the_peer_never_reads_is_dropped_at_the_send_timeout() {
+    let mut limits = Limits::default();
+    limits.send_timeout = secs(10);
+    let mut peer = Peer::new(limits);
+    peer.feed(b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(peer.events(), [Ev::Error(H1Error::MissingHost)]);
+    assert!(!peer.conn.is_closed(), "the 400 waits to be written");
+    let deadline = peer
+        .conn
+        .poll_timeout()
+        .expect("the 400 must be taken in time");
+    peer.conn.handle_timeout(deadline);
+    assert_eq!(peer.events(), [Ev::Error(H1Error::SendTimeout)]);
+    assert!(peer.conn.is_closed());
+}
+
 // ----- unread request bodies (RFC 9112 §9.3) -----
 
 #[test]

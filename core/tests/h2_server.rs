@@ -509,6 +509,78 @@ fn data_on_closed_stream_is_stream_closed() {
 }
 
 #[test]
+fn headers_on_stream_closed_by_end_stream_both_ways_is_connection_error_stream_closed() {
+    let mut peer = Peer::connect(Limits::default());
+    peer.get(1);
+    peer.expect_request(1);
+    peer.respond(1, 200, b"done");
+    peer.out.clear();
+    peer.headers(1, &get_fields("/again"), true);
+    // §5.1 closed: "any frames after receiving a frame with the END_STREAM flag set MUST
+    // [be treated] as a connection error of type STREAM_CLOSED" (h2spec http2/5.1/13).
+    peer.expect_connection_error(ErrorCode::StreamClosed);
+    assert!(peer.rsts_on(1).is_empty(), "a GOAWAY, not a stream reset");
+}
+
+#[test]
+fn data_after_client_reset_is_stream_closed_while_the_reset_waits_for_the_application() {
+    let mut peer = Peer::connect(Limits::default());
+    peer.post(1, &[]);
+    peer.expect_request(1);
+    // The application has not taken the reset yet: the stream is still stored.
+    peer.polling = false;
+    peer.rst(1, ErrorCode::Cancel);
+    peer.data(1, b"late", false);
+    // §5.1 closed: "any frame other than PRIORITY after receiving a RST_STREAM MUST [be
+    // treated] as a stream error of type STREAM_CLOSED" (h2spec http2/5.1/9).
+    peer.drain();
+    peer.expect_rst(1, ErrorCode::StreamClosed);
+    peer.expect_no_connection_error();
+    peer.polling = true;
+    peer.pump();
+    peer.expect_reset_event(1, ErrorCode::Cancel, true);
+}
+
+#[test]
+fn headers_after_client_reset_is_stream_closed_while_the_reset_waits_for_the_application() {
+    let mut peer = Peer::connect(Limits::default());
+    peer.post(1, &[]);
+    peer.expect_request(1);
+    peer.polling = false;
+    peer.rst(1, ErrorCode::Cancel);
+    peer.headers(1, &owned(&[("x-trailer", "1")]), true);
+    // h2spec http2/5.1/10; the block is still decoded, so the connection goes on.
+    peer.drain();
+    peer.expect_rst(1, ErrorCode::StreamClosed);
+    peer.expect_no_connection_error();
+    peer.get(3);
+    peer.polling = true;
+    peer.pump();
+    peer.expect_request(3);
+}
+
+#[test]
+fn data_after_our_reset_is_still_ignored_while_the_reset_waits() {
+    let mut limits = Limits::default();
+    limits.max_body_size = 4;
+    let mut peer = Peer::connect(limits);
+    peer.post(1, &[]);
+    peer.expect_request(1);
+    peer.polling = false;
+    // Past max_body_size: we reset the stream with CANCEL.
+    peer.data(1, b"too long", false);
+    peer.data(1, b"in flight", false);
+    peer.drain();
+    peer.expect_rst(1, ErrorCode::Cancel);
+    assert_eq!(
+        peer.rsts_on(1),
+        vec![ErrorCode::Cancel],
+        "in-flight DATA is ignored"
+    );
+    peer.expect_no_connection_error();
+}
+
+#[test]
 fn window_update_and_rst_on_recently_closed_stream_are_ignored() {
     let mut peer = Peer::connect(Limits::default());
     peer.get(1);
@@ -1154,6 +1226,64 @@ fn unacknowledged_settings_time_out() {
     assert!(peer.goaways().is_empty(), "timed out early");
     peer.advance(secs(2));
     peer.expect_connection_error(ErrorCode::SettingsTimeout);
+}
+
+#[test]
+fn output_not_taken_for_send_timeout_ends_the_connection_with_goaway() {
+    let mut limits = Limits::default();
+    limits.send_timeout = secs(10);
+    let mut peer = Peer::connect(limits);
+    peer.get(1);
+    peer.expect_request(1);
+    peer.advance(secs(1));
+    // The client stops reading; the application's response waits in the output.
+    peer.reading = false;
+    peer.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    let sent = peer.conn.send_data(1, &[b'x'; 1000], false).unwrap();
+    assert_eq!(sent, 1000);
+    assert_eq!(peer.conn.poll_timeout(), Some(t0() + secs(11)));
+    peer.advance(secs(9));
+    assert_eq!(peer.error_event(), None, "timed out early");
+    peer.advance(secs(1));
+    assert!(peer.conn.send_timed_out());
+    assert_eq!(peer.error_event(), Some(ErrorCode::EnhanceYourCalm));
+    assert_eq!(
+        peer.conn.send_data(1, b"more", false),
+        Err(SendError::Closed)
+    );
+    // Only the GOAWAY is left to write (best effort): the response waiting was dropped.
+    peer.drain();
+    peer.expect_goaway(ErrorCode::EnhanceYourCalm);
+    assert!(
+        !peer
+            .out
+            .iter()
+            .any(|o| matches!(o, Out::Headers { stream: 1, .. })),
+        "{:?}",
+        peer.out
+    );
+    assert!(peer.conn.is_closed());
+}
+
+#[test]
+fn a_goaway_the_client_never_reads_is_dropped_at_the_send_timeout() {
+    let mut limits = Limits::default();
+    limits.send_timeout = secs(10);
+    let mut peer = Peer::connect(limits);
+    peer.reading = false;
+    peer.data(1, b"x", true);
+    assert_eq!(peer.error_event(), Some(ErrorCode::ProtocolError));
+    assert!(!peer.conn.is_closed(), "the GOAWAY waits to be written");
+    let due = peer
+        .conn
+        .poll_timeout()
+        .expect("the GOAWAY must be taken in time");
+    assert!(due <= t0() + secs(10));
+    peer.advance(secs(10));
+    assert!(peer.conn.send_timed_out());
+    assert!(peer.conn.is_closed());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A whole server connection fed arbitrary bytes in arbitrary splits, answered by an arbitrary
-//! application. Properties: no panic; buffers stay within `Limits`; every byte the server
-//! writes parses as valid HTTP/1.1 with our client.
+//! application, read by a peer that may stop reading. Properties: no panic; buffers stay
+//! within `Limits`; every byte the server writes parses as valid HTTP/1.1 with our client;
+//! output left untaken for `send_timeout` always ends the connection.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -9,11 +10,15 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use weft_core::Limits;
-use weft_core::h1::{BodySize, ClientConnection, ClientEvent, ServerConnection, ServerEvent};
+use weft_core::h1::{
+    BodySize, ClientConnection, ClientEvent, H1Error, ServerConnection, ServerEvent,
+};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
     small_limits: bool,
+    /// A send timeout of this many seconds (else the default, 60 s).
+    send_timeout: Option<u8>,
     steps: Vec<Step>,
 }
 
@@ -29,6 +34,8 @@ enum Step {
     Wait(u16),
     /// The peer closes its side.
     Eof,
+    /// The peer stops (false) or resumes (true) reading: while stopped, output stays queued.
+    Reading(bool),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -49,6 +56,8 @@ struct Harness {
     limits: Limits,
     /// A request is surfaced and no final response started yet.
     awaiting_response: bool,
+    /// Whether the peer takes the server's output.
+    reading: bool,
     upgraded: bool,
 }
 
@@ -59,6 +68,11 @@ impl Harness {
                 ServerEvent::Request(head) => {
                     self.awaiting_response = true;
                     self.mirror_request(&head.method);
+                }
+                // Nothing is written for it: no response to mirror.
+                ServerEvent::Error(H1Error::SendTimeout) => {
+                    assert!(self.server.send_timed_out());
+                    self.awaiting_response = false;
                 }
                 ServerEvent::Error(_) => {
                     if !self.awaiting_response {
@@ -121,6 +135,9 @@ impl Harness {
     }
 
     fn transmit(&mut self) {
+        if !self.reading {
+            return;
+        }
         while let Some(bytes) = self.server.poll_transmit(self.now) {
             self.written.extend_from_slice(&bytes);
         }
@@ -169,6 +186,9 @@ fuzz_target!(|input: Input| {
         limits.max_buffered_input = 512;
         limits.max_buffered_output = 256;
     }
+    if let Some(seconds) = input.send_timeout {
+        limits.send_timeout = Duration::from_secs(u64::from(seconds));
+    }
     let now = Instant::now();
     let mut client_limits = Limits::default();
     client_limits.max_body_size = u64::MAX;
@@ -179,6 +199,7 @@ fuzz_target!(|input: Input| {
         now,
         limits,
         awaiting_response: false,
+        reading: true,
         upgraded: false,
     };
     for step in input.steps {
@@ -200,10 +221,20 @@ fuzz_target!(|input: Input| {
             Step::Respond(answer) => harness.respond(answer),
             Step::RequestBody => harness.server.request_body(),
             Step::Wait(seconds) => {
-                harness.now += Duration::from_secs(u64::from(seconds));
+                let by = Duration::from_secs(u64::from(seconds));
+                // Output waits since the time last told at the latest, so this wait crosses
+                // its send timeout.
+                let crosses = harness.server.pending_output() > 0 && by >= harness.limits.send_timeout;
+                harness.now += by;
                 harness.server.handle_timeout(harness.now);
+                if crosses {
+                    assert!(harness.server.send_timed_out(), "output untaken past send_timeout");
+                    harness.events();
+                    assert!(harness.server.is_closed());
+                }
             }
             Step::Eof => harness.server.receive_eof(),
+            Step::Reading(reading) => harness.reading = reading,
         }
         harness.events();
         harness.transmit();

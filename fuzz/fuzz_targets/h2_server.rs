@@ -5,10 +5,10 @@
 //! queue grow without end); request data not yet released stays within the windows we
 //! advertised; events are sane (new streams odd and increasing, no body past its end or a
 //! reset, nothing after the connection error); every byte the server writes decodes as
-//! frames and HPACK blocks.
+//! frames and HPACK blocks; output left untaken for `send_timeout` always ends the connection.
 //!
 //! Input layout, so seeds are plain conversations: byte 0 holds option bits (bit 0: small
-//! limits), byte 1 the number `n` of control bytes that follow, then `n` control bytes (one
+//! limits, bit 1: a 1 s send timeout), byte 1 the number `n` of control bytes that follow, then `n` control bytes (one
 //! per round: low nibble the size of the next piece of input, high nibble the application's
 //! action), then the client bytes that follow the preface.
 #![no_main]
@@ -523,9 +523,20 @@ impl Harness {
     }
 
     fn wait(&mut self, by: Duration) {
+        // Output waits since the time last told at the latest, so this wait crosses its
+        // send timeout.
+        let crosses = !self.reading
+            && self.server.pending_output() > 0
+            && by >= self.limits.send_timeout;
         self.now += by;
         if self.server.poll_timeout().is_some_and(|at| at <= self.now) {
             self.server.handle_timeout(self.now);
+        }
+        if crosses {
+            assert!(
+                self.server.send_timed_out(),
+                "output untaken past send_timeout left the connection open"
+            );
         }
     }
 
@@ -556,11 +567,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let n = usize::from(n).min(rest.len());
     let (control, mut wire) = rest.split_at(n);
-    let limits = if options & 1 != 0 {
+    let mut limits = if options & 1 != 0 {
         small_limits()
     } else {
         Limits::default()
     };
+    if options & 2 != 0 {
+        limits.send_timeout = Duration::from_secs(1);
+    }
     let now = Instant::now();
     let mut h = Harness {
         server: ServerConnection::new(limits.clone(), now),

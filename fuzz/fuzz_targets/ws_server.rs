@@ -12,15 +12,17 @@
 //! went `pong_timeout` without any pong after it, and its Close says `1011 heartbeat timeout`;
 //! while open with a heartbeat there is always a timer. Time: a timer never stays due after
 //! `handle_timeout`; a closing connection has a deadline at most `close_timeout` after it
-//! began closing, and is closed by then even if its output was never taken. Nothing happens
-//! after EOF.
+//! began closing, and is closed by then even if its output was never taken. Output left
+//! untaken for `send_timeout` always ends the connection (`SendTimeout`, 1006, output
+//! dropped). Nothing happens after EOF.
 //!
 //! The input (missing bytes read as zero; integers little-endian):
 //! - a 13-byte configuration: `max_frame_size`, `max_message_size`, `max_buffered_output`,
 //!   `max_send_frame_size` (u16 each); deflate flags (bit 0 negotiated, bit 1
 //!   `server_no_context_takeover`, bit 2 `client_no_context_takeover`); window bits (server
 //!   `8 + (b & 7)`, client `8 + (b >> 4 & 7)`); ping interval, pong timeout and close timeout
-//!   in units of 100 ms (a zero interval: no heartbeat);
+//!   in units of 100 ms (a zero interval: no heartbeat); then the send timeout in units of
+//!   100 ms (zero: the default, 60 s);
 //! - then operations, each an opcode byte ([`Op`], modulo their count) and its arguments.
 #![no_main]
 
@@ -149,6 +151,10 @@ fn read_config(script: &mut Script) -> Config {
     limits.ping_interval = (interval > 0).then(|| TICK * u32::from(interval));
     limits.pong_timeout = TICK * u32::from(script.u8());
     limits.close_timeout = TICK * u32::from(script.u8());
+    let send_timeout = script.u8();
+    if send_timeout > 0 {
+        limits.send_timeout = TICK * u32::from(send_timeout);
+    }
     Config { limits, deflate }
 }
 
@@ -184,6 +190,10 @@ struct Run {
     /// `Close` event): it must be closed `close_timeout` later.
     ending_since: Option<Instant>,
     eof: bool,
+    /// Since when output has waited untaken (as of the last operation).
+    waiting_since: Option<Instant>,
+    /// The connection failed with `SendTimeout`: its output was dropped.
+    send_timed_out: bool,
     /// When the last heartbeat ping was written (seen as output growing by one ping during
     /// `handle_timeout`, the only thing it writes besides a Close), or the connection made.
     last_ping: Instant,
@@ -205,6 +215,8 @@ impl Run {
             wire: WireCheck::new(config.deflate),
             ending_since: None,
             eof: false,
+            waiting_since: None,
+            send_timed_out: false,
             last_ping: now,
             unanswered_ping: None,
             limits,
@@ -396,6 +408,15 @@ impl Run {
                 "not closed close_timeout after ending"
             );
         }
+        if self
+            .waiting_since
+            .is_some_and(|since| since + self.limits.send_timeout <= self.now)
+        {
+            assert!(
+                self.conn.send_timed_out() || self.conn.is_closed(),
+                "output untaken past send_timeout left the connection open"
+            );
+        }
         if self.pong_overdue() && !self.eof {
             assert!(
                 self.ending_since.is_some(),
@@ -463,6 +484,19 @@ impl Run {
                 assert!(reason.len() <= 123);
                 self.ending_since = Some(self.now);
             }
+            Event::Error(ProtocolError::SendTimeout) => {
+                assert!(
+                    self.waiting_since
+                        .is_some_and(|since| since + self.limits.send_timeout <= self.now),
+                    "a send timeout before send_timeout passed"
+                );
+                assert_eq!(ProtocolError::SendTimeout.close_code(), CloseCode::ABNORMAL);
+                assert_eq!(self.conn.pending_output(), 0, "output kept after a send timeout");
+                self.send_timed_out = true;
+                self.ending_since = Some(self.now);
+                // The output was dropped: messages not yet taken never reach the peer.
+                self.wire.discard();
+            }
             Event::Error(e) => {
                 assert!(e.close_code().is_sendable());
                 if *e == ProtocolError::HeartbeatTimeout {
@@ -481,6 +515,11 @@ impl Run {
     fn check_state(&mut self) {
         let bound = self.limits.max_buffered_output + MAX_CONTROL_FRAME;
         let pending = self.conn.pending_output();
+        if pending == 0 {
+            self.waiting_since = None;
+        } else {
+            self.waiting_since.get_or_insert(self.now);
+        }
         assert!(pending <= bound, "output {pending} > {bound}");
         if self.limits.ping_interval.is_some() && self.ending_since.is_none() && !self.eof {
             assert!(
@@ -505,7 +544,7 @@ impl Run {
     /// EOF dropped the output).
     fn finish(&mut self) {
         self.transmit();
-        if !self.eof {
+        if !self.eof && !self.send_timed_out {
             assert!(self.wire.sent.is_empty(), "an accepted message never left");
         }
     }

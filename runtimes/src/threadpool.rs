@@ -974,9 +974,9 @@ impl Watcher {
             .set_nonblocking(false)
             .and_then(|()| stream.set_nodelay(true))
             .and_then(|()| {
-                // A client that takes none of our bytes for this long is cut off.
-                stream
-                    .set_write_timeout(Some(limits.body_idle_timeout.max(Duration::from_millis(1))))
+                // A client that takes none of our bytes for this long is cut off: blocking
+                // writes never return to the core, so the socket enforces its send timeout.
+                stream.set_write_timeout(Some(limits.send_timeout.max(Duration::from_millis(1))))
             });
         if let Err(error) = configured {
             tracing::debug!(%peer, %error, "cannot set up an accepted connection");

@@ -56,6 +56,7 @@ every_runtime!({
     echoes_100_mib_streamed_both_ways_on_one_connection,
     serves_1000_concurrent_connections,
     slowloris_is_cut_off_by_the_head_timeout,
+    a_client_that_stops_reading_is_cut_off_by_the_send_timeout,
     idle_keep_alive_connection_is_closed_after_its_timeout,
     connection_limit_holds_the_next_client_back_until_one_closes,
     graceful_shutdown_finishes_the_request_in_flight_and_closes_idle_connections,
@@ -75,6 +76,7 @@ mod cases {
     use std::time::{Duration, Instant};
 
     use http::{Method, StatusCode};
+    use socket2::{Domain, Protocol, Socket, Type};
 
     use crate::support::{
         Client, HELLO, Pattern, Start, TestServer, WAIT, assert_closed, curl, is_reset,
@@ -402,6 +404,54 @@ mod cases {
         }
         drop(clients);
         server.stop();
+    }
+
+    /// A client with a 4 KiB receive buffer asks for 1 GiB and never reads: the server's
+    /// output backs up into the core, which gives up after `send_timeout` (1 s here). The
+    /// response body is dropped having produced a bounded amount, and the client, reading at
+    /// last, finds the connection closed after a bounded amount.
+    pub(crate) fn a_client_that_stops_reading_is_cut_off_by_the_send_timeout(start: Start) {
+        const BOUND: u64 = 64 * 1024 * 1024;
+        let server = TestServer::start(start, |config| {
+            config.dispatch.limits.send_timeout = Duration::from_secs(1);
+        });
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect_timeout(&server.addr.into(), WAIT).unwrap();
+        let mut stream = TcpStream::from(socket);
+        stream
+            .write_all(b"GET /huge HTTP/1.1\r\nhost: example.com\r\n\r\n")
+            .unwrap();
+        assert!(
+            server.app.wait_for_huge_bodies_dropped(1),
+            "the server still produces the response {WAIT:?} after the client stopped \
+             reading ({} bytes produced, send timeout 1 s)",
+            server.app.huge_bytes_produced()
+        );
+        let produced = server.app.huge_bytes_produced();
+        assert!(
+            produced < BOUND,
+            "{produced} bytes produced for a client that reads none"
+        );
+        // Reading now drains what the kernel still holds, then the end (EOF or reset).
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let (mut read, mut buf) = (0u64, vec![0; 64 * 1024]);
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => read += n as u64,
+                Err(error) if is_reset(&error) => break,
+                Err(error) => panic!("the connection was not closed ({read} bytes read): {error}"),
+            }
+            assert!(
+                read < BOUND,
+                "the server kept sending after its send timeout"
+            );
+        }
+        assert!(
+            read <= produced + 1024,
+            "{read} bytes read, {produced} produced"
+        );
     }
 
     pub(crate) fn slowloris_is_cut_off_by_the_head_timeout(start: Start) {

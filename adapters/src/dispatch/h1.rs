@@ -133,6 +133,11 @@ impl Http1 {
         self.conn.shutdown();
     }
 
+    /// See [`Dispatcher::send_timed_out`](super::Dispatcher::send_timed_out).
+    pub(super) fn send_timed_out(&self) -> bool {
+        self.conn.send_timed_out()
+    }
+
     /// See [`Dispatcher::is_closed`](super::Dispatcher::is_closed).
     pub(super) fn is_closed(&self) -> bool {
         self.conn.is_closed()

@@ -26,7 +26,7 @@ use super::flow::RequestBody;
 use super::ready::{ReadyStreams, StreamWaker};
 use super::response::{BodySink, Pump, ResponseBody, SinkClosed};
 use super::upgrade::H2cUpgrade;
-use super::websocket::WsSession;
+use super::websocket::{WsSession, socket_limits};
 use crate::date::http_date_now;
 
 #[cfg(test)]
@@ -215,6 +215,11 @@ impl Http2 {
     /// See [`Dispatcher::is_closed`](super::Dispatcher::is_closed).
     pub(super) fn is_closed(&self) -> bool {
         self.conn.is_closed()
+    }
+
+    /// See [`Dispatcher::send_timed_out`](super::Dispatcher::send_timed_out).
+    pub(super) fn send_timed_out(&self) -> bool {
+        self.conn.send_timed_out()
     }
 
     /// See [`Dispatcher::poll`](super::Dispatcher::poll).
@@ -639,7 +644,12 @@ fn start_socket(
         reset_unless_closed(conn, stream, error);
         return false;
     }
-    let Some(session) = WsSession::start(pending, &app.config.limits.ws, now, app.info.peer) else {
+    let Some(session) = WsSession::start(
+        pending,
+        &socket_limits(&app.config.limits),
+        now,
+        app.info.peer,
+    ) else {
         conn.reset(stream, ErrorCode::InternalError);
         return false;
     };

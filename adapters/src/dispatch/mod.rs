@@ -261,6 +261,19 @@ impl Dispatcher {
         }
     }
 
+    /// Whether the connection ended because its output was not taken for
+    /// `Limits::send_timeout` (the peer stopped reading): close the socket at once, without
+    /// waiting to write the bytes the driver still holds, which cannot get out either.
+    pub fn send_timed_out(&self) -> bool {
+        match &self.protocol {
+            Protocol::Http1(http1) => http1.send_timed_out(),
+            Protocol::Http2(http2) => http2.send_timed_out(),
+            Protocol::WebSocket(socket) => socket.send_timed_out(),
+            // A tunnel keeps no time (its protocol is the application's): never.
+            Protocol::Tunnel(_) => false,
+        }
+    }
+
     /// Whether the connection is over and its output written: close the socket.
     pub fn is_closed(&self) -> bool {
         self.handover.is_none()
@@ -325,9 +338,9 @@ impl Dispatcher {
     /// as that socket.
     fn switch_to_websocket(&mut self, switch: h1::WebSocketSwitch, cx: &mut Context<'_>) {
         self.handover = Some(switch.output);
-        let limits = &self.app.config.limits.ws;
+        let limits = websocket::socket_limits(&self.app.config.limits);
         let Some(mut socket) =
-            WsSession::start(switch.socket, limits, self.now, self.app.info.peer)
+            WsSession::start(switch.socket, &limits, self.now, self.app.info.peer)
         else {
             return;
         };

@@ -14,12 +14,20 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use weft_core::WsLimits;
 use weft_core::ws::{CloseCode, Connection, Event, Message, MessageKind, SendError};
+use weft_core::{Limits, WsLimits};
 use weft_service::websocket::{Outgoing, PendingSocket, SocketFuture, SocketLink, StartedSocket};
 
 /// Input bytes a session holds for its protocol (read from the socket, not yet parsed).
 pub(super) const MAX_INPUT: usize = 64 * 1024;
+
+/// The limits a socket served under `limits` gets: its own, with the smaller of the two send
+/// timeouts, so that `Limits::send_timeout` bounds every connection a server holds.
+pub(super) fn socket_limits(limits: &Limits) -> WsLimits {
+    let mut ws = limits.ws.clone();
+    ws.send_timeout = ws.send_timeout.min(limits.send_timeout);
+    ws
+}
 
 /// A WebSocket in progress.
 pub(super) struct WsSession {
@@ -37,6 +45,14 @@ pub(super) struct WsSession {
     fragmenting: Option<(MessageKind, Bytes)>,
     /// Something the application queued that the output buffer had no room for yet.
     unsent: Option<Outgoing>,
+    /// The protocol ended (the peer's Close, an error): the code and reason the application
+    /// is told once it had its chance to answer the messages received before (see
+    /// [`WsSession::poll`]).
+    ending: Option<(CloseCode, String)>,
+    /// Messages were handed to the application since the handler was last polled.
+    delivered: bool,
+    /// The protocol's output bound (`WsLimits::max_buffered_output`).
+    max_output: usize,
     /// The application was told the socket is over.
     finished: bool,
     /// The handler was polled after `finished`.
@@ -67,6 +83,9 @@ impl WsSession {
             held: None,
             fragmenting: None,
             unsent: None,
+            ending: None,
+            delivered: false,
+            max_output: limits.max_buffered_output,
             finished: false,
             handler_told: false,
             peer,
@@ -145,6 +164,11 @@ impl WsSession {
         self.finish_if_closed();
     }
 
+    /// See [`Dispatcher::send_timed_out`](super::Dispatcher::send_timed_out).
+    pub(super) fn send_timed_out(&self) -> bool {
+        self.conn.send_timed_out()
+    }
+
     /// Server shutdown: close with `1001 Going Away`.
     pub(super) fn shutdown(&mut self) {
         self.start_close(CloseCode::GOING_AWAY, "server shutting down");
@@ -160,12 +184,27 @@ impl WsSession {
     /// Moves the socket forward without I/O: polls the handler, sends what it queued, hands
     /// received messages over. `cx` wakes the transport when the application acts. True when
     /// anything moved.
+    ///
+    /// When the protocol ended (the peer's Close, a protocol error), the application is told
+    /// only after it was polled with every message received before: what it queued by then
+    /// (its replies, the rest of a message being sent in parts) goes out ahead of the Close
+    /// the protocol owes, as far as the output buffer holds it; the rest is dropped.
     pub(super) fn poll(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
         let mut moved = self.poll_handler(cx);
         moved |= self.send_outgoing(cx);
         let before = self.input.len();
         self.feed(now);
         moved |= self.input.len() != before;
+        if self.ending.is_some() {
+            if std::mem::take(&mut self.delivered) {
+                self.poll_handler(cx);
+                self.send_outgoing(cx);
+            }
+            if let Some((code, reason)) = self.ending.take() {
+                self.finish(code, &reason);
+            }
+            moved = true;
+        }
         self.finish_if_closed();
         if self.finished && !self.handler_told {
             // Its `recv` now returns `None`: let it run to its end.
@@ -176,6 +215,7 @@ impl WsSession {
     }
 
     fn poll_handler(&mut self, cx: &mut Context<'_>) -> bool {
+        self.delivered = false;
         let Some(handler) = &mut self.handler else {
             return false;
         };
@@ -255,7 +295,8 @@ impl WsSession {
         };
         match result {
             Ok(()) => Sent::Done,
-            Err(SendError::Full) if self.conn.pending_output() == 0 => {
+            // (The output buffer is empty, though a Close may be owed behind it.)
+            Err(SendError::Full) if self.conn.send_capacity() >= self.max_output => {
                 // Larger than the whole buffer: it goes in parts, uncompressed.
                 self.fragmenting = Some((kind, payload.clone()));
                 Sent::Done
@@ -298,24 +339,36 @@ impl WsSession {
                 return;
             }
             self.link.push(message);
+            self.delivered = true;
         }
         while let Some(event) = self.conn.poll_event() {
             match event {
-                Event::Message(message) if self.link.has_room() => self.link.push(message),
+                Event::Message(message) if self.link.has_room() => {
+                    self.link.push(message);
+                    self.delivered = true;
+                }
                 Event::Message(message) => {
                     self.held = Some(message);
                     return;
                 }
                 Event::Close { code, reason } => {
                     tracing::debug!(peer = ?self.peer, %code, "WebSocket closed by the peer");
-                    self.finish(code, &reason);
+                    self.end(code, reason);
                 }
                 Event::Error(error) => {
                     tracing::debug!(peer = ?self.peer, ?error, "WebSocket failed");
-                    self.finish(error.close_code(), "");
+                    self.end(error.close_code(), String::new());
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// The protocol ended: the application is told at the end of the next
+    /// [`poll`](Self::poll), after it could answer what it received before.
+    fn end(&mut self, code: CloseCode, reason: String) {
+        if !self.finished && self.ending.is_none() {
+            self.ending = Some((code, reason));
         }
     }
 
@@ -334,14 +387,28 @@ impl WsSession {
 
     fn finish_if_closed(&mut self) {
         if self.conn.is_closed() {
-            self.finish(CloseCode::ABNORMAL, "");
+            let (code, reason) = self
+                .ending
+                .take()
+                .unwrap_or((CloseCode::ABNORMAL, String::new()));
+            self.finish(code, &reason);
         }
     }
 
-    /// Tells the application the socket is over (once).
+    /// Tells the application the socket is over (once). A message received and not handed
+    /// over yet for lack of room still is, past the queue's bound by one message: the
+    /// application gets every message that arrived before the end.
     fn finish(&mut self, code: CloseCode, reason: &str) {
         if !self.finished {
             self.finished = true;
+            if let Some(message) = self.held.take() {
+                self.link.push(message);
+            }
+            while let Some(event) = self.conn.poll_event() {
+                if let Event::Message(message) = event {
+                    self.link.push(message);
+                }
+            }
             self.link.finish(code, reason);
         }
     }

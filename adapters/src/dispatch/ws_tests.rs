@@ -477,3 +477,76 @@ fn an_unmasked_frame_fails_with_1002_and_the_handler_runs_to_its_end() {
     assert!(dispatcher.is_closed());
     assert!(ended.load(Ordering::SeqCst), "the handler saw the end");
 }
+
+#[test]
+fn messages_before_a_protocol_error_in_the_same_read_are_answered_before_the_close() {
+    let (mut dispatcher, mut client, now) = open(echo);
+    client.send_text("one").unwrap();
+    client.send_text("two").unwrap();
+    let mut input = client.poll_transmit(now).unwrap().to_vec();
+    // Then an unmasked frame, in the same read: the connection fails with 1002.
+    input.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
+    let output = send(&mut dispatcher, now, &input);
+    let events = client_reads(&mut client, now, &output);
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::Message(one),
+                Event::Message(two),
+                Event::Close { code, .. },
+            ] if *one == Message::text("one")
+                && *two == Message::text("two")
+                && *code == CloseCode::PROTOCOL_ERROR
+        ),
+        "{events:?}"
+    );
+    assert!(dispatcher.is_closed());
+}
+
+#[test]
+fn a_message_being_sent_in_parts_is_finished_before_the_answer_to_the_peers_close() {
+    // Larger than the output buffer (256 KiB): it goes out in parts.
+    const BIG: usize = 300 * 1024;
+    let service = |request: Request<Body>| async move {
+        WebSocketUpgrade::from_request(&request)
+            .unwrap()
+            .on_upgrade(|mut socket| async move {
+                while let Some(message) = socket.recv().await {
+                    if message.as_text() == Some("go") {
+                        let _ = socket.send(Message::binary(vec![b'z'; BIG])).await;
+                    }
+                }
+            })
+    };
+    let (mut dispatcher, mut client, now) = open(service);
+    let mut cx = Context::from_waker(Waker::noop());
+    client.send_text("go").unwrap();
+    let go = client.poll_transmit(now).unwrap();
+    assert_eq!(dispatcher.receive(now, &go), go.len());
+    dispatcher.poll(&mut cx);
+    // The first part is written; the rest waits in the session when the peer's Close comes.
+    let mut output = dispatcher.poll_transmit(now).unwrap().to_vec();
+    assert!(output.len() < BIG);
+    client.close(CloseCode::NORMAL, "").unwrap();
+    let close = client.poll_transmit(now).unwrap();
+    assert_eq!(dispatcher.receive(now, &close), close.len());
+    output.extend(pump(&mut dispatcher, now));
+    let events = client_reads(&mut client, now, &output);
+    assert!(
+        matches!(
+            &events[..],
+            [Event::Message(big), Event::Close { code, .. }]
+                if big.payload().len() == BIG && *code == CloseCode::NORMAL
+        ),
+        "{:?}",
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Message(m) => format!("message of {}", m.payload().len()),
+                other => format!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    );
+    assert!(dispatcher.is_closed());
+}

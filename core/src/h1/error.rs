@@ -102,6 +102,9 @@ pub enum H1Error {
     HeadTimeout,
     /// The body went silent for longer than `Limits::body_idle_timeout`.
     BodyTimeout,
+    /// The peer took no output for `Limits::send_timeout`: it stopped reading. Nothing is
+    /// answered (nothing could reach it); the connection closes.
+    SendTimeout,
     /// The peer closed the connection in the middle of a message.
     IncompleteMessage,
     /// A response arrived when no request was waiting for one.
@@ -121,7 +124,7 @@ impl H1Error {
             UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             UnsupportedExpectation => StatusCode::EXPECTATION_FAILED,
-            HeadTimeout | BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            HeadTimeout | BodyTimeout | SendTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -168,6 +171,7 @@ impl H1Error {
             TrailersTooLarge => "trailer section too large",
             HeadTimeout => "head not received in time",
             BodyTimeout => "body idle for too long",
+            SendTimeout => "output not taken in time (peer not reading)",
             IncompleteMessage => "connection closed mid-message",
             UnsolicitedResponse => "response without a request",
         }

@@ -134,7 +134,8 @@ enum TimerKind {
 #[derive(Debug, Clone, Copy)]
 struct Timer {
     kind: TimerKind,
-    /// `None` until the connection is next told the time.
+    /// Armed from the latest time the connection was told as soon as the timer is set;
+    /// `None` only when that is past what an `Instant` can hold.
     deadline: Option<Instant>,
 }
 
@@ -157,7 +158,10 @@ struct Timer {
 /// response before it is complete, so a later response never overtakes an earlier one.
 ///
 /// Timers start from the latest time the connection was told (`new`, `receive`,
-/// `poll_transmit`, `handle_timeout`); the connection itself never reads a clock.
+/// `poll_transmit`, `handle_timeout`), armed at once when set, so that
+/// [`poll_timeout`](Self::poll_timeout) always shows them; the connection itself never reads a
+/// clock. Output left untaken by `poll_transmit` for `Limits::send_timeout` ends the
+/// connection ([`H1Error::SendTimeout`], see [`send_timed_out`](Self::send_timed_out)).
 #[derive(Debug)]
 pub struct ServerConnection {
     limits: Limits,
@@ -176,6 +180,13 @@ pub struct ServerConnection {
     /// The server is shutting down: no exchange after the current one.
     draining: bool,
     timer: Option<Timer>,
+    /// The latest time the connection was told; timers start from it.
+    now: Instant,
+    /// Since when output has waited untaken, once a call carrying the time saw it waiting
+    /// (before that, it waited since `now`: see [`Self::send_deadline`]).
+    pending_since: Option<Instant>,
+    /// The connection ended because its output was not taken in time.
+    send_timed_out: bool,
     date: Option<HeaderValue>,
     pending_error: Option<H1Error>,
     pending_upgrade: Option<Bytes>,
@@ -200,13 +211,15 @@ impl ServerConnection {
             seen_request: false,
             draining: false,
             timer: None,
+            now,
+            pending_since: None,
+            send_timed_out: false,
             date: None,
             pending_error: None,
             pending_upgrade: None,
             error_pages: ErrorPages::default(),
         };
         connection.set_timer(Some(TimerKind::Head));
-        connection.arm_timer(now);
         connection
     }
 
@@ -254,9 +267,22 @@ impl ServerConnection {
         self.writer == Writer::Closed && self.output.is_empty() && self.pending_error.is_none()
     }
 
-    /// The deadline by which [`handle_timeout`](Self::handle_timeout) must be called.
+    /// The deadline by which [`handle_timeout`](Self::handle_timeout) must be called: the
+    /// running timer's, or `Limits::send_timeout` after output began to wait, if earlier.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timer.and_then(|t| t.deadline)
+        let timer = self.timer.and_then(|t| t.deadline);
+        match (timer, self.send_deadline()) {
+            (Some(timer), Some(send)) => Some(timer.min(send)),
+            (timer, send) => timer.or(send),
+        }
+    }
+
+    /// Whether the connection ended because its output was not taken by
+    /// [`poll_transmit`](Self::poll_transmit) for `Limits::send_timeout` (the peer stopped
+    /// reading). Output a driver still holds will not get out either: close the socket
+    /// without waiting to write it.
+    pub fn send_timed_out(&self) -> bool {
+        self.send_timed_out
     }
 
     // ----- input -----
@@ -265,9 +291,9 @@ impl ServerConnection {
     /// `data.len()` means the connection's buffer is full: keep the rest and offer it again
     /// after draining [`poll_event`](Self::poll_event) (backpressure).
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> usize {
+        self.tell_time(now);
         let taken = data.len().min(self.receive_capacity());
         if taken == 0 {
-            self.arm_timer(now);
             return 0;
         }
         self.input.extend_from_slice(&data[..taken]);
@@ -280,7 +306,6 @@ impl ServerConnection {
             }
             _ => {}
         }
-        self.arm_timer(now);
         taken
     }
 
@@ -292,7 +317,11 @@ impl ServerConnection {
 
     /// Reacts to the deadline from [`poll_timeout`](Self::poll_timeout) having passed at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.arm_timer(now);
+        self.tell_time(now);
+        if self.send_deadline().is_some_and(|deadline| deadline <= now) {
+            self.time_out_sending();
+            return;
+        }
         let Some(Timer {
             kind,
             deadline: Some(deadline),
@@ -312,7 +341,6 @@ impl ServerConnection {
             TimerKind::BodyIdle if !self.starved => self.set_timer(Some(TimerKind::BodyIdle)),
             TimerKind::BodyIdle => self.pending_error = self.fail_silently(H1Error::BodyTimeout),
         }
-        self.arm_timer(now);
     }
 
     // ----- events out -----
@@ -724,9 +752,11 @@ impl ServerConnection {
 
     // ----- output -----
 
-    /// Bytes to write to the peer, if any; also starts timers from `now`.
+    /// Bytes to write to the peer, if any (all of the output: the send timeout restarts).
+    /// Also tells the connection the time.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        self.arm_timer(now);
+        self.tell_time(now);
+        self.pending_since = None;
         if self.output.is_empty() {
             None
         } else {
@@ -819,25 +849,46 @@ impl ServerConnection {
         }
     }
 
+    /// Sets the running timer, armed at once from the latest time the connection was told.
     fn set_timer(&mut self, kind: Option<TimerKind>) {
         self.timer = kind.map(|kind| Timer {
             kind,
-            deadline: None,
+            deadline: self.now.checked_add(self.timeout_of(kind)),
         });
     }
 
-    fn arm_timer(&mut self, now: Instant) {
-        if let Some(Timer {
-            kind,
-            deadline: None,
-        }) = self.timer
-        {
-            let deadline = now + self.timeout_of(kind);
-            self.timer = Some(Timer {
-                kind,
-                deadline: Some(deadline),
-            });
+    /// Takes the time from a call that carries it. Output queued since the last such call
+    /// has waited since the time known then; time only moves forward, whatever is passed.
+    fn tell_time(&mut self, now: Instant) {
+        if !self.output.is_empty() && self.pending_since.is_none() {
+            self.pending_since = Some(self.now);
         }
+        self.now = self.now.max(now);
+    }
+
+    /// When waiting output crosses `Limits::send_timeout`; `None` while none waits.
+    fn send_deadline(&self) -> Option<Instant> {
+        if self.output.is_empty() {
+            return None;
+        }
+        self.pending_since
+            .unwrap_or(self.now)
+            .checked_add(self.limits.send_timeout)
+    }
+
+    /// The peer took no output for `Limits::send_timeout`: nothing more can reach it, so the
+    /// connection ends at once, its output dropped, and the next event reports why.
+    fn time_out_sending(&mut self) {
+        self.output = BytesMut::new();
+        self.input = BytesMut::new();
+        self.reader = Reader::Closed;
+        self.writer = Writer::Closed;
+        self.exchange = None;
+        self.timer = None;
+        self.pending_since = None;
+        self.pending_upgrade = None;
+        self.send_timed_out = true;
+        self.pending_error = Some(H1Error::SendTimeout);
     }
 
     fn timeout_of(&self, kind: TimerKind) -> Duration {

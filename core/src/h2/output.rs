@@ -52,6 +52,11 @@ impl Output {
         self.buf.is_empty()
     }
 
+    /// Drops everything queued (the peer stopped reading: none of it can get out).
+    pub(super) fn clear(&mut self) {
+        self.buf = BytesMut::new();
+    }
+
     /// Everything queued, handed over.
     pub(super) fn take(&mut self) -> Option<Bytes> {
         if self.buf.is_empty() {

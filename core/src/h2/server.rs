@@ -271,6 +271,11 @@ pub struct ServerConnection {
     block_fields: Vec<HeaderField>,
     /// The last response head encoded, to send again without encoding it.
     head_cache: head_cache::HeadCache,
+    /// Since when output has waited untaken, once a call carrying the time saw it waiting
+    /// (before that, since `now`): for `limits.send_timeout`.
+    pending_since: Option<Instant>,
+    /// The connection ended because its output was not taken in time.
+    send_timed_out: bool,
 }
 
 impl ServerConnection {
@@ -319,6 +324,8 @@ impl ServerConnection {
             fields: Vec::new(),
             block_fields: Vec::new(),
             head_cache: head_cache::HeadCache::default(),
+            pending_since: None,
+            send_timed_out: false,
             limits,
         }
     }
@@ -491,10 +498,19 @@ impl ServerConnection {
         self.release_body(stream, len);
     }
 
-    /// Bytes to write to the socket.
+    /// Bytes to write to the socket (all of the output: the send timeout restarts).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.tell_time(now);
+        self.pending_since = None;
         self.output.take()
+    }
+
+    /// Whether the connection ended because its output was not taken by
+    /// [`poll_transmit`](Self::poll_transmit) for `limits.send_timeout` (the client stopped
+    /// reading): the GOAWAY queued then, and output a driver still holds, will not get out
+    /// either; close the socket without waiting to write them.
+    pub fn send_timed_out(&self) -> bool {
+        self.send_timed_out
     }
 
     /// Bytes queued for the socket and not taken yet.
@@ -539,9 +555,24 @@ impl ServerConnection {
         self.closed && self.output.is_empty()
     }
 
-    /// Time only moves forward, whatever the driver passes.
+    /// Time only moves forward, whatever the driver passes. Output queued since the last
+    /// call carrying the time has waited since the time known then.
     fn tell_time(&mut self, now: Instant) {
+        if !self.output.is_empty() && self.pending_since.is_none() {
+            self.pending_since = Some(self.now);
+        }
         self.now = self.now.max(now);
+    }
+
+    /// When waiting output crosses `limits.send_timeout`; `None` while none waits.
+    fn send_deadline(&self) -> Option<Instant> {
+        if self.output.is_empty() {
+            return None;
+        }
+        deadline(
+            self.pending_since.unwrap_or(self.now),
+            self.limits.send_timeout,
+        )
     }
 }
 

@@ -102,6 +102,9 @@ pub enum ProtocolError {
     /// No pong came back within [`WsLimits::pong_timeout`] of a heartbeat ping (1011): the
     /// peer, or the path to it, is gone, and only a timer can notice a silent one.
     HeartbeatTimeout,
+    /// Output waited untaken by `poll_transmit` for [`WsLimits::send_timeout`]: the peer
+    /// stopped reading. Reported with `1006` and no Close frame, which could not get out.
+    SendTimeout,
 }
 
 impl ProtocolError {
@@ -113,6 +116,7 @@ impl ProtocolError {
             ProtocolError::InvalidUtf8 => CloseCode::INVALID_DATA,
             ProtocolError::Deflate(e) => CloseCode(e.close_code()),
             ProtocolError::HeartbeatTimeout => CloseCode::INTERNAL_ERROR,
+            ProtocolError::SendTimeout => CloseCode::ABNORMAL,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -139,7 +143,9 @@ pub enum Event {
     Pong(Bytes),
     /// The peer closed with `code` (`1005` when its Close carried none) and `reason`; or
     /// the connection ended without a Close frame: code `1006`. If we had not sent a Close,
-    /// the answer with the same code is already in the output.
+    /// the answer with the same code is owed: the next `poll_transmit` writes it, after the
+    /// data sent before then (the end of a message in progress, replies to the messages
+    /// received before the Close).
     Close {
         /// The peer's close code.
         code: CloseCode,
@@ -147,8 +153,10 @@ pub enum Event {
         reason: String,
     },
     /// The peer broke the protocol or a limit, or stopped answering our heartbeat: a Close
-    /// with [`ProtocolError::close_code`] is in the output and the connection ends once it is
-    /// written, or after `close_timeout` if the peer does not read it.
+    /// with [`ProtocolError::close_code`] is owed (written by the next `poll_transmit`, after
+    /// the data sent before then: replies to the messages received before the error) and the
+    /// connection ends once it is written, or after `close_timeout` if the peer does not read
+    /// it. [`ProtocolError::SendTimeout`] ends the connection at once, with no Close.
     Error(ProtocolError),
 }
 
@@ -158,7 +166,8 @@ pub enum Event {
 pub enum SendError {
     /// The outgoing buffer is full: call `poll_transmit`, write, and try again.
     Full,
-    /// We already sent a Close; nothing more may be sent (§5.5.1).
+    /// We already sent a Close (or the connection is over); nothing more may be sent
+    /// (§5.5.1).
     Closing,
     /// A control frame payload (ping, pong, or a close reason plus 2) over 125 bytes.
     ControlTooLong,
@@ -322,6 +331,15 @@ pub struct Connection {
     /// The latest ping's payload whose pong did not fit in the output (§5.5.3: only the
     /// latest is owed).
     owed_pong: Option<Bytes>,
+    /// The payload of a Close we owe the peer (our answer to its Close, or the one that fails
+    /// the connection), written by the next `poll_transmit` so that data sent before then
+    /// goes out ahead of it.
+    owed_close: Option<Bytes>,
+    /// Since when output has waited untaken, once a call carrying the time saw it waiting
+    /// (before that, since `now`).
+    pending_since: Option<Instant>,
+    /// The connection ended because its output was not taken in time.
+    send_timed_out: bool,
     current: Option<Current>,
     incoming: Option<Incoming>,
     message: BytesMut,
@@ -376,6 +394,9 @@ impl Connection {
             events: VecDeque::new(),
             output: BytesMut::new(),
             owed_pong: None,
+            owed_close: None,
+            pending_since: None,
+            send_timed_out: false,
             current: None,
             incoming: None,
             message: BytesMut::new(),
@@ -399,7 +420,7 @@ impl Connection {
             State::Closed => true,
             State::Closing {
                 await_eof: false, ..
-            } => self.output.is_empty(),
+            } => self.output.is_empty() && self.owed_close.is_none(),
             _ => false,
         }
     }
@@ -415,9 +436,13 @@ impl Connection {
         self.compressed.len()
     }
 
-    /// Output bytes not yet taken by `poll_transmit`.
+    /// Output bytes not yet taken by `poll_transmit`, an owed pong or Close included.
     pub fn pending_output(&self) -> usize {
+        let masked = self.role != Role::Server;
+        let frame = |payload: &Bytes| encoded_header_len(payload.len(), masked) + payload.len();
         self.output.len()
+            + self.owed_pong.as_ref().map_or(0, frame)
+            + self.owed_close.as_ref().map_or(0, frame)
     }
 
     /// Bytes `send_*` can still buffer before refusing (backpressure).
@@ -434,7 +459,7 @@ impl Connection {
     /// A client that finished the close handshake waits for the server's TCP close: it takes
     /// and drops whatever still arrives (§7.1.1), so keep reading until EOF or the timeout.
     pub fn receive(&mut self, now: Instant, data: &[u8]) -> usize {
-        self.now = now;
+        self.tell_time(now);
         if let State::Closing {
             await_eof: true, ..
         } = self.state
@@ -480,6 +505,7 @@ impl Connection {
         self.state = State::Closed;
         self.output.clear();
         self.owed_pong = None;
+        self.owed_close = None;
     }
 
     /// The next event, if any.
@@ -488,20 +514,34 @@ impl Connection {
     }
 
     /// When `handle_timeout` must be called: while open, the next heartbeat ping or the
-    /// pending pong's deadline; once closing, the close timeout.
+    /// pending pong's deadline; once closing, the close timeout; and while output waits,
+    /// [`WsLimits::send_timeout`] after it began to, if earlier.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
+        let state = match self.state {
             State::Open => self.heartbeat.next_deadline(),
             State::CloseSent { deadline } | State::Closing { deadline, .. } => deadline,
-            State::Closed => None,
+            State::Closed => return None,
+        };
+        match (state, self.send_deadline()) {
+            (Some(state), Some(send)) => Some(state.min(send)),
+            (state, send) => state.or(send),
         }
+    }
+
+    /// Whether the connection ended because its output was not taken for
+    /// [`WsLimits::send_timeout`]: output a driver still holds will not get out either.
+    pub fn send_timed_out(&self) -> bool {
+        self.send_timed_out
     }
 
     /// Tells the connection the time. While open it sends a heartbeat ping that is due, and
     /// fails the connection with [`ProtocolError::HeartbeatTimeout`] when a pong is overdue;
     /// past the close timeout the connection is closed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
+        self.tell_time(now);
+        if self.send_deadline().is_some_and(|deadline| now >= deadline) {
+            return self.time_out_sending();
+        }
         match self.state {
             State::Open => self.run_heartbeat(now),
             State::CloseSent { deadline } | State::Closing { deadline, .. } => {
@@ -529,9 +569,13 @@ impl Connection {
 
     /// Bytes to write to the peer, if any.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        self.now = now;
+        self.tell_time(now);
+        self.pending_since = None;
         if let Some(payload) = self.owed_pong.take() {
             self.write_frame(true, OpCode::Pong, &payload);
+        }
+        if let Some(payload) = self.owed_close.take() {
+            self.write_frame(true, OpCode::Close, &payload);
         }
         if self.output.is_empty() {
             return None;
@@ -600,7 +644,7 @@ impl Connection {
 
     /// Sends a ping (at most 125 bytes of payload).
     pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
-        self.check_can_send()?;
+        self.check_open()?;
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(SendError::ControlTooLong);
         }
@@ -615,7 +659,7 @@ impl Connection {
     /// can be sent; messages still arrive until the peer's Close, which is awaited for
     /// `close_timeout`. A Close always fits: it may pass the output bound by one frame.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        self.check_can_send()?;
+        self.check_open()?;
         if !code.is_sendable() {
             return Err(SendError::InvalidCloseCode);
         }
@@ -629,11 +673,65 @@ impl Connection {
         Ok(())
     }
 
-    fn check_can_send(&self) -> Result<(), SendError> {
+    /// Control frames of our own (ping, close) need an open connection.
+    fn check_open(&self) -> Result<(), SendError> {
         match self.state {
             State::Open => Ok(()),
             _ => Err(SendError::Closing),
         }
+    }
+
+    /// Data may be sent while open, and while a Close is owed but not written yet: the end
+    /// of a message in progress, or replies to messages received before the peer's Close or
+    /// the error, go out ahead of it.
+    fn check_can_send(&self) -> Result<(), SendError> {
+        match self.state {
+            State::Open => Ok(()),
+            _ if self.owed_close.is_some() => Ok(()),
+            _ => Err(SendError::Closing),
+        }
+    }
+
+    /// Takes the time from a call that carries it. Output queued since the last such call
+    /// has waited since the time known then.
+    fn tell_time(&mut self, now: Instant) {
+        if self.has_waiting_output() && self.pending_since.is_none() {
+            self.pending_since = Some(self.now);
+        }
+        self.now = self.now.max(now);
+    }
+
+    /// Whether anything waits for `poll_transmit`.
+    fn has_waiting_output(&self) -> bool {
+        !self.output.is_empty() || self.owed_close.is_some() || self.owed_pong.is_some()
+    }
+
+    /// When waiting output crosses [`WsLimits::send_timeout`]; `None` while none waits.
+    fn send_deadline(&self) -> Option<Instant> {
+        if !self.has_waiting_output() || self.state == State::Closed {
+            return None;
+        }
+        self.pending_since
+            .unwrap_or(self.now)
+            .checked_add(self.limits.send_timeout)
+    }
+
+    /// The peer took no output for [`WsLimits::send_timeout`]: nothing more can reach it, so
+    /// the connection fails at once with `1006` (no Close frame could get out either).
+    fn time_out_sending(&mut self) {
+        self.events
+            .push_back(Event::Error(ProtocolError::SendTimeout));
+        self.state = State::Closed;
+        self.send_timed_out = true;
+        self.output = BytesMut::new();
+        self.owed_pong = None;
+        self.owed_close = None;
+        self.pending_since = None;
+        self.incoming = None;
+        self.current = None;
+        self.message = BytesMut::new();
+        self.compressed = BytesMut::new();
+        self.control.clear();
     }
 
     fn send_whole(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), SendError> {
@@ -750,13 +848,16 @@ impl Connection {
     }
 
     fn write_close(&mut self, code: Option<CloseCode>, reason: &[u8]) {
-        let mut payload = Vec::with_capacity(2 + reason.len());
-        if let Some(code) = code {
-            payload.extend_from_slice(&code.0.to_be_bytes());
-            payload.extend_from_slice(reason);
-        }
+        let payload = close_payload(code, reason);
         self.owed_pong = None;
         self.write_frame(true, OpCode::Close, &payload);
+    }
+
+    /// Owes the peer a Close, written by the next `poll_transmit` (see
+    /// [`Self::check_can_send`]); no pong goes out any more.
+    fn owe_close(&mut self, code: Option<CloseCode>, reason: &[u8]) {
+        self.owed_pong = None;
+        self.owed_close = Some(Bytes::from(close_payload(code, reason)));
     }
 
     fn after_flush(&mut self) {
@@ -941,7 +1042,7 @@ impl Connection {
         };
         if self.state == State::Open {
             let echo = (code != CloseCode::NO_STATUS).then_some(code);
-            self.write_close(echo, &[]);
+            self.owe_close(echo, &[]);
         }
         self.events.push_back(Event::Close {
             code,
@@ -967,7 +1068,7 @@ impl Connection {
     fn fail(&mut self, error: ProtocolError) {
         self.events.push_back(Event::Error(error));
         if self.state == State::Open {
-            self.write_close(Some(error.close_code()), error.close_reason().as_bytes());
+            self.owe_close(Some(error.close_code()), error.close_reason().as_bytes());
         }
         self.incoming = None;
         self.current = None;
@@ -979,4 +1080,14 @@ impl Connection {
         self.compressed = BytesMut::new();
         self.control.clear();
     }
+}
+
+/// The payload of a Close frame: the code (if any) then the reason.
+fn close_payload(code: Option<CloseCode>, reason: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    if let Some(code) = code {
+        payload.extend_from_slice(&code.0.to_be_bytes());
+        payload.extend_from_slice(reason);
+    }
+    payload
 }

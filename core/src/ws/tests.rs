@@ -266,6 +266,7 @@ fn extreme_limits_do_not_overflow() {
         close_timeout: Duration::MAX,
         ping_interval: Some(Duration::MAX),
         pong_timeout: Duration::MAX,
+        send_timeout: Duration::MAX,
     };
     let mut conn = Connection::new(Role::Client { mask_seed: [2; 16] }, limits, now);
     conn.send_binary(b"abc").unwrap();

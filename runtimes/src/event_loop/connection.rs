@@ -407,9 +407,11 @@ impl<So: Socket> Connection<So> {
         let Phase::Serving(dispatcher) = &self.phase else {
             return false;
         };
-        dispatcher.is_closed()
-            && self.unwritten.is_empty()
-            && self.tls.as_ref().is_none_or(|tls| !tls.wants_write())
+        // After a send timeout the peer takes nothing: what we hold cannot get out.
+        dispatcher.send_timed_out()
+            || (dispatcher.is_closed()
+                && self.unwritten.is_empty()
+                && self.tls.as_ref().is_none_or(|tls| !tls.wants_write()))
     }
 
     /// Says goodbye: TLS `close_notify` (best effort: a peer that does not read it loses

@@ -7,10 +7,12 @@
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use weft_core::Limits;
@@ -40,13 +42,27 @@ pub(crate) const HELLO: &str = "Hello, World!";
 /// | `/panic-in-call` | `Service::call` itself panics, before it returns a future |
 /// | `CONNECT host:port` | a tunnel ([`OnUpgrade`](weft_service::upgrade::OnUpgrade)) to a fake origin: reads one HTTP request through it, answers `tunneled to host:port` and closes |
 /// | `/target` | the request's shape: `uri|host|scheme|authority|form` ([`RequestTarget`](weft_service::request::RequestTarget)) |
+/// | `/huge` | 1 GiB of `x` streamed in 64 KiB pieces, no length announced; the bytes the server took from it are counted ([`TestApp::huge_bytes_produced`]) |
 /// | anything else | `404` |
 #[derive(Clone, Default)]
 pub(crate) struct TestApp {
     slow_started: Arc<Counter>,
+    huge_produced: Arc<AtomicU64>,
+    huge_dropped: Arc<Counter>,
 }
 
 impl TestApp {
+    /// Blocks until the server dropped `n` `/huge` bodies (true: it gave up on them), or
+    /// [`WAIT`] passes.
+    pub(crate) fn wait_for_huge_bodies_dropped(&self, n: usize) -> bool {
+        self.huge_dropped.wait_for(n, WAIT)
+    }
+
+    /// Bytes of `/huge` bodies the server has taken so far.
+    pub(crate) fn huge_bytes_produced(&self) -> u64 {
+        self.huge_produced.load(Ordering::SeqCst)
+    }
+
     /// Blocks until `/slow` handlers have started `n` times (true), or [`WAIT`] passes.
     pub(crate) fn wait_for_slow_requests(&self, n: usize) -> bool {
         self.slow_started.wait_for(n, WAIT)
@@ -81,6 +97,11 @@ impl TestApp {
                 text(StatusCode::OK, "slept")
             }
             "/stream" => stream(param(&query, "n")),
+            "/huge" => Response::new(Body::new(Huge {
+                left: HUGE_LEN,
+                produced: Arc::clone(&self.huge_produced),
+                dropped: Arc::clone(&self.huge_dropped),
+            })),
             "/panic" => panic!("deliberate panic in TestApp's /panic handler"),
             "/connection" => connection_info(&request),
             "/target" => request_shape(&request),
@@ -245,6 +266,43 @@ fn stream(n: u64) -> Response<Body> {
     }
     sender.finish();
     Response::new(body)
+}
+
+/// The length of `/huge`: far more than any buffer between the server and a client.
+const HUGE_LEN: u64 = 1 << 30;
+
+/// The body of `/huge`: always ready, counting what is taken from it and when it is dropped.
+struct Huge {
+    left: u64,
+    produced: Arc<AtomicU64>,
+    dropped: Arc<Counter>,
+}
+
+impl Drop for Huge {
+    fn drop(&mut self) {
+        self.dropped.increment();
+    }
+}
+
+impl http_body::Body for Huge {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        const PIECE: Bytes = Bytes::from_static(&[b'x'; 64 * 1024]);
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let len = PIECE
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        self.left -= len as u64;
+        self.produced.fetch_add(len as u64, Ordering::SeqCst);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(PIECE.slice(..len)))))
+    }
 }
 
 /// Piece `i` of `/stream`.

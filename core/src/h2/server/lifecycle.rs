@@ -134,6 +134,22 @@ impl ServerConnection {
         self.close();
     }
 
+    /// The client took no output for `limits.send_timeout`: what waits is dropped (none of
+    /// it can get out), GOAWAY `ENHANCE_YOUR_CALM` is queued in its place (best effort), the
+    /// application is told, and the connection is over.
+    fn time_out_sending(&mut self) {
+        self.output.clear();
+        self.pending_since = None;
+        self.send_timed_out = true;
+        if self.closed {
+            return;
+        }
+        self.fail(ConnectionError {
+            code: ErrorCode::EnhanceYourCalm,
+            reason: "send timeout: output not taken",
+        });
+    }
+
     /// The connection is over: nothing more is read or accepted, the output drains.
     pub(super) fn close(&mut self) {
         self.closed = true;
@@ -156,7 +172,8 @@ impl ServerConnection {
     /// The earliest deadline running.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         if self.closed {
-            return None;
+            // Output left (a GOAWAY, the end of responses) still has to be taken in time.
+            return self.send_deadline();
         }
         let stall = self.limits.h2.send_stall_timeout;
         let idle = self
@@ -177,6 +194,7 @@ impl ServerConnection {
             conn_stall,
             self.body_check_at,
             self.shutdown.deadline(),
+            self.send_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -185,6 +203,9 @@ impl ServerConnection {
 
     /// Acts on every deadline passed at `now`.
     pub(super) fn expire(&mut self, now: Instant) {
+        if self.send_deadline().is_some_and(|at| at <= now) {
+            return self.time_out_sending();
+        }
         if self.closed {
             return;
         }

@@ -4,7 +4,10 @@
 //! | frame on a stream that is | idle | open / half-closed (local) | half-closed (remote) | closed (we reset it) | closed (otherwise) |
 //! |---|---|---|---|---|---|
 //! | DATA | conn `PROTOCOL_ERROR` | delivered | stream `STREAM_CLOSED` | ignored | stream `STREAM_CLOSED` |
-//! | HEADERS | opens it | trailers (must end the stream) | stream `STREAM_CLOSED` | ignored | stream `STREAM_CLOSED`, or conn `PROTOCOL_ERROR` if never seen |
+//! | HEADERS | opens it | trailers (must end the stream) | stream `STREAM_CLOSED` | ignored | conn `STREAM_CLOSED` after END_STREAM both ways, stream `STREAM_CLOSED` after the client's RST_STREAM, or conn `PROTOCOL_ERROR` if never seen |
+//!
+//! "Closed (otherwise)" includes a stream the client reset whose reset event the
+//! application has not taken yet: the stream is still stored, but to the client it is closed.
 //! | RST_STREAM | conn `PROTOCOL_ERROR` | reset by peer | reset by peer | ignored | ignored |
 //! | WINDOW_UPDATE | conn `PROTOCOL_ERROR` | send window grows | send window grows | ignored | ignored |
 //! | PRIORITY | ignored | ignored | ignored | ignored | ignored |
@@ -240,7 +243,7 @@ impl ServerConnection {
             state if state.can_receive() => self.on_stream_data(id, end_stream, padding, data),
             StreamState::ResetPending => {
                 self.release_connection(flow_len);
-                Ok(())
+                self.on_reset_pending(id)
             }
             // §5.1: only RST_STREAM, PRIORITY and WINDOW_UPDATE may touch a reserved stream.
             StreamState::ReservedLocal => Err(protocol_error("DATA on a reserved stream")),
@@ -315,6 +318,38 @@ impl ServerConnection {
             Some(CloseCause::ResetByUs) => Ok(()),
             // §5.1: after END_STREAM or the client's own RST_STREAM, nothing may follow.
             _ => self.stream_error(id, ErrorCode::StreamClosed),
+        }
+    }
+
+    /// A field block on a stream that is closed and no longer stored.
+    fn on_closed_stream_headers(&mut self, id: StreamId) -> Handled {
+        match self.streams.close_cause(id) {
+            // §5.1: "an endpoint that receives any frames after receiving a frame with the
+            // END_STREAM flag set MUST treat that as a connection error of type
+            // STREAM_CLOSED". DATA keeps the stream error of the half-closed (remote) state it
+            // would have met a moment earlier, which h2spec also accepts; a new field block is
+            // the client trying to reuse a finished stream.
+            Some(CloseCause::Finished) => Err(ConnectionError {
+                code: ErrorCode::StreamClosed,
+                reason: "HEADERS on a stream closed by END_STREAM",
+            }),
+            _ => self.on_closed_stream(id),
+        }
+    }
+
+    /// DATA or a field block on a stored stream whose reset waits for the application:
+    /// ignored if we reset it (the client may have sent it before it knew, §5.1), a stream
+    /// error `STREAM_CLOSED` if the client did (it may send nothing after its RST_STREAM).
+    fn on_reset_pending(&mut self, id: StreamId) -> Handled {
+        let by_peer = self
+            .streams
+            .get(id)
+            .and_then(|stream| stream.reset)
+            .is_some_and(|(_, by_peer)| by_peer);
+        if by_peer {
+            self.stream_error(id, ErrorCode::StreamClosed)
+        } else {
+            Ok(())
         }
     }
 
@@ -426,7 +461,7 @@ impl ServerConnection {
         }
         if id <= self.last_client_stream {
             return match self.streams.close_cause(id) {
-                Some(_) => self.on_closed_stream(id),
+                Some(_) => self.on_closed_stream_headers(id),
                 // §5.1.1: a new stream must have a higher identifier than all before it.
                 None => Err(protocol_error("stream identifier not increasing")),
             };
@@ -532,7 +567,7 @@ impl ServerConnection {
             return Ok(());
         };
         match stream.state {
-            StreamState::ResetPending => return Ok(()),
+            StreamState::ResetPending => return self.on_reset_pending(id),
             state if !state.can_receive() => {
                 // §5.1: half-closed (remote), nothing more may come from the client.
                 return self.stream_error(id, ErrorCode::StreamClosed);
