@@ -1,8 +1,8 @@
 //! HPACK micro-benchmarks: weft's `hpack::Decoder` and `hpack::Encoder` against the `hpack`
 //! crate and h2's HPACK, all in one process so that their ratios mean something.
 //!
-//! The header sets are two stories of the hpack-test-case corpus (`shared/data` beside the
-//! repository), recorded from real browsing:
+//! The header sets are two stories of the hpack-test-case corpus (vendored in
+//! `core/tests/data/hpack-test-case`), recorded from real browsing:
 //! - `requests`: story 20, 164 browser requests (1507 fields) to a handful of sites;
 //! - `responses`: story 21, 366 responses (4308 fields) with dates, lengths, etags, cookies.
 //!
@@ -328,7 +328,7 @@ fn is_connection_specific(name: &[u8], value: &[u8]) -> bool {
 }
 
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/hpack-test-case");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data/hpack-test-case");
     assert!(
         dir.is_dir(),
         "hpack-test-case not found at {}",

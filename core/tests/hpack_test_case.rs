@@ -1,5 +1,5 @@
 //! Interoperability: every story of the hpack-test-case corpus (HTTP/2 Japan Community, MIT,
-//! in `shared/data/hpack-test-case` beside the repository) decodes to its expected headers, and
+//! vendored in `core/tests/data/hpack-test-case`) decodes to its expected headers, and
 //! the `raw-data` stories round-trip through our encoder and decoder.
 
 use std::path::{Path, PathBuf};
@@ -23,11 +23,10 @@ fn pairs(fields: &[HeaderField]) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 fn test_case_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/hpack-test-case");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hpack-test-case");
     assert!(
         dir.is_dir(),
-        "hpack-test-case data not found at {}: it lives in shared/data beside the repository \
-         (CI has it)",
+        "hpack-test-case data not found at {}: it is part of the repository",
         dir.display()
     );
     dir
