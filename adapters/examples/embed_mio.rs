@@ -5,16 +5,22 @@
 //! wake-ups through which weft's connections ask to be driven again when the application's
 //! futures make progress on other threads. weft adds no thread and never blocks the loop.
 //!
+//! Each connection speaks HTTP/1.1 or HTTP/2 (cleartext: the HTTP/2 preface, or
+//! `Upgrade: h2c`), and `/ws` is a WebSocket echoing every message. There is no TLS here.
+//!
 //! ```text
 //! cargo run -p weft-adapters --features mio --example embed_mio -- [HTTP_ADDR] [UDP_ADDR]
 //! curl http://127.0.0.1:8080/hello
+//! curl --http2-prior-knowledge http://127.0.0.1:8080/hello
 //! curl http://127.0.0.1:8080/later      # answered by another thread 200 ms later
 //! curl -d 'some body' http://127.0.0.1:8080/echo
 //! echo ping | nc -u -w1 127.0.0.1 8081  # the loop's own UDP service
 //! ```
 //!
 //! Both addresses default to 127.0.0.1 (ports 8080 and 8081); port 0 picks a free port, and the
-//! program prints the addresses it got.
+//! program prints the addresses it got. `cargo test -p weft-adapters --features mio --example
+//! embed_mio` runs the loop on free ports and drives it over HTTP/1.1, HTTP/2 (with curl),
+//! WebSocket and UDP.
 
 use std::future::Future;
 use std::io;
@@ -31,6 +37,7 @@ use weft_adapters::mio::{MioConnection, Wakeups};
 use weft_adapters::{DispatchConfig, Dispatcher};
 use weft_service::body::Body;
 use weft_service::service::{ConnectionInfo, DynService, Service};
+use weft_service::websocket::{WebSocket, WebSocketUpgrade};
 
 /// The loop's own sources; connections take the tokens after them.
 const HTTP: Token = Token(0);
@@ -45,19 +52,57 @@ fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let http_addr = parse_addr(args.next(), "127.0.0.1:8080")?;
     let udp_addr = parse_addr(args.next(), "127.0.0.1:8081")?;
+    let server = Server::bind(http_addr, udp_addr)?;
+    println!("http://{}", server.listener.local_addr()?);
+    println!("udp {}", server.udp.local_addr()?);
+    server.run()
+}
 
-    let mut poll = Poll::new()?;
+/// The loop's poll and its own sources, bound and registered.
+struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    udp: UdpSocket,
+    wakeups: Wakeups,
+}
+
+impl Server {
+    fn bind(http_addr: SocketAddr, udp_addr: SocketAddr) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(http_addr)?;
+        poll.registry()
+            .register(&mut listener, HTTP, Interest::READABLE)?;
+        let mut udp = UdpSocket::bind(udp_addr)?;
+        poll.registry()
+            .register(&mut udp, UDP, Interest::READABLE)?;
+        let wakeups = Wakeups::new(poll.registry(), WAKE)?;
+        Ok(Server {
+            poll,
+            listener,
+            udp,
+            wakeups,
+        })
+    }
+
+    /// Runs the loop; returns only on an error of `Poll::poll`.
+    fn run(self) -> io::Result<()> {
+        let Server {
+            mut poll,
+            listener,
+            udp,
+            wakeups,
+        } = self;
+        run_loop(&mut poll, &listener, &udp, &wakeups)
+    }
+}
+
+fn run_loop(
+    poll: &mut Poll,
+    listener: &TcpListener,
+    udp: &UdpSocket,
+    wakeups: &Wakeups,
+) -> io::Result<()> {
     let mut events = Events::with_capacity(256);
-    let mut listener = TcpListener::bind(http_addr)?;
-    poll.registry()
-        .register(&mut listener, HTTP, Interest::READABLE)?;
-    let mut udp = UdpSocket::bind(udp_addr)?;
-    poll.registry()
-        .register(&mut udp, UDP, Interest::READABLE)?;
-    let wakeups = Wakeups::new(poll.registry(), WAKE)?;
-    println!("http://{}", listener.local_addr()?);
-    println!("udp {}", udp.local_addr()?);
-
     let service: Arc<dyn DynService> = Arc::new(App);
     let mut connections = Connections::default();
     let mut woken = Vec::new();
@@ -87,19 +132,19 @@ fn main() -> io::Result<()> {
         for event in events.iter() {
             match event.token() {
                 HTTP => backlog = true,
-                UDP => answer_pings(&udp, &mut datagram),
+                UDP => answer_pings(udp, &mut datagram),
                 WAKE => wakeups.take(&mut woken),
-                token => connections.with(&poll, token, |c| c.handle_event(event, now)),
+                token => connections.with(poll, token, |c| c.handle_event(event, now)),
             }
         }
         if backlog {
-            backlog = connections.accept_batch(&listener, &poll, &wakeups, &service, now);
+            backlog = connections.accept_batch(listener, poll, wakeups, &service, now);
         }
         for token in woken.drain(..) {
-            connections.with(&poll, token, |c| c.handle_wake(now));
+            connections.with(poll, token, |c| c.handle_wake(now));
         }
         for token in connections.due(now) {
-            connections.with(&poll, token, |c| c.handle_timeout(now));
+            connections.with(poll, token, |c| c.handle_timeout(now));
         }
     }
 }
@@ -261,10 +306,23 @@ async fn answer(request: Request<Body>) -> Response<Body> {
             Response::new(Body::from(text))
         }
         "/echo" => Response::new(Body::new(request.into_body())),
+        "/ws" => match WebSocketUpgrade::from_request(&request) {
+            Ok(upgrade) => upgrade.on_upgrade(echo_messages),
+            Err(rejection) => rejection.into_response(),
+        },
         _ => {
             let mut response = Response::new(Body::from("not found\n"));
             *response.status_mut() = StatusCode::NOT_FOUND;
             response
+        }
+    }
+}
+
+/// `/ws`: every message sent back on the same socket, until the client closes.
+async fn echo_messages(mut socket: WebSocket) {
+    while let Some(message) = socket.recv().await {
+        if socket.send(message).await.is_err() {
+            return;
         }
     }
 }
@@ -303,5 +361,130 @@ impl Future for Later {
                 TaskPoll::Pending
             }
         }
+    }
+}
+
+/// The example runs under `cargo test` (`test = true` in Cargo.toml): the loop on free ports,
+/// driven by real sockets.
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::process::Command;
+
+    use super::*;
+
+    const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Starts the loop on a thread of its own; returns its HTTP and UDP addresses.
+    fn start() -> (SocketAddr, SocketAddr) {
+        let any = "127.0.0.1:0".parse().unwrap();
+        let server = Server::bind(any, any).unwrap();
+        let addrs = (
+            server.listener.local_addr().unwrap(),
+            server.udp.local_addr().unwrap(),
+        );
+        std::thread::spawn(move || server.run());
+        addrs
+    }
+
+    fn connect(addr: SocketAddr) -> std::net::TcpStream {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream
+    }
+
+    /// Sends `request` (which asks for `Connection: close`) and reads the whole answer.
+    fn exchange(addr: SocketAddr, request: &str) -> String {
+        let mut stream = connect(addr);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        String::from_utf8(answer).unwrap()
+    }
+
+    #[test]
+    fn serves_http1_next_to_its_own_udp_service() {
+        let (http, udp) = start();
+        let hello = exchange(
+            http,
+            "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(hello.starts_with("HTTP/1.1 200"), "{hello}");
+        assert!(
+            hello.ends_with("Hello from an embedded mio loop!\n"),
+            "{hello}"
+        );
+
+        let later = exchange(
+            http,
+            "GET /later HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(later.contains("answered from another thread"), "{later}");
+
+        let echo = exchange(
+            http,
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\nsome body",
+        );
+        assert!(echo.starts_with("HTTP/1.1 200"), "{echo}");
+        // Streamed back as it arrives, with the request's length when it had one, else chunked.
+        assert!(
+            echo.ends_with("\r\n\r\nsome body")
+                || echo.ends_with("\r\n\r\n9\r\nsome body\r\n0\r\n\r\n"),
+            "{echo}"
+        );
+
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        client.send_to(b"ping", udp).unwrap();
+        let mut pong = [0u8; 16];
+        let (n, _) = client.recv_from(&mut pong).unwrap();
+        assert_eq!(&pong[..n], b"pong\n");
+    }
+
+    #[test]
+    fn serves_http2_by_prior_knowledge() {
+        let (http, _) = start();
+        let output = Command::new("curl")
+            .args(["--silent", "--show-error", "--http2-prior-knowledge"])
+            .args(["--max-time", "10", "--write-out", "%{http_version}"])
+            .arg(format!("http://{http}/hello"))
+            .output()
+            .expect("curl runs (scripts/test installs it)");
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(stdout, "Hello from an embedded mio loop!\n2");
+    }
+
+    #[test]
+    fn echoes_websocket_messages() {
+        let (http, _) = start();
+        let mut stream = connect(http);
+        stream
+            .write_all(
+                b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            )
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        // RFC 6455 §1.3's sample key and its accept value.
+        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+
+        // A masked text frame "hi" (RFC 6455 §5.2), answered unmasked.
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | 2];
+        frame.extend_from_slice(&mask);
+        frame.extend(b"hi".iter().zip(mask).map(|(b, m)| b ^ m));
+        stream.write_all(&frame).unwrap();
+        let mut answer = [0u8; 4];
+        stream.read_exact(&mut answer).unwrap();
+        assert_eq!(answer, [0x81, 2, b'h', b'i']);
     }
 }
