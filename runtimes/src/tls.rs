@@ -1,7 +1,9 @@
 //! TLS settings: certificates and keys loaded once, with errors that say what is wrong.
 //!
-//! rustls with the ring provider, TLS 1.2 and 1.3 only (rustls implements nothing older),
-//! ALPN `h2` then `http/1.1`: a client offering both gets HTTP/2.
+//! rustls with the aws-lc-rs provider (rustls' default and recommended one: it has the
+//! post-quantum key exchange X25519MLKEM768, which ring's provider lacks and for which rustls
+//! 0.23.48 deprecated it), TLS 1.2 and 1.3 only (rustls implements nothing older), ALPN `h2`
+//! then `http/1.1`: a client offering both gets HTTP/2.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -98,7 +100,7 @@ impl TlsFiles {
     pub fn load(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let chain = read_certificates(&self.cert)?;
         let key = read_key(&self.key)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let signing_key = provider
             .key_provider
             .load_private_key(key.clone_key())
