@@ -1,13 +1,13 @@
 //! The `weft` command.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use weft_runtime::{Runtime, ServerConfig, ServerHandle};
 
 #[derive(Parser)]
-#[command(name = "weft", version, about = "weft: a Rust web server")]
+#[command(name = "weft", version, about = "weft: a Rust web server", after_help = LOG_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,14 +25,16 @@ struct EchoArgs {
     /// The runtime to serve on.
     #[arg(long, default_value = "smol", value_parser = clap::builder::PossibleValuesParser::new(Runtime::names()))]
     runtime: String,
-    /// Address to listen on (repeat for several); port 0 picks a free port.
-    #[arg(long = "listen", default_value = "127.0.0.1:8080")]
-    listen: Vec<SocketAddr>,
-    /// Worker threads (default: one per CPU).
-    #[arg(long)]
+    /// Address to listen on, HOST:PORT (repeat for several): an IP address (`[::1]:8080` for
+    /// IPv6) or a host name, which is listened on at every address it resolves to
+    /// (`localhost:8080`); port 0 picks a free port.
+    #[arg(long = "listen", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
+    listen: Vec<Listen>,
+    /// Worker threads, at least 1 (default: one per CPU).
+    #[arg(long, value_parser = at_least_one)]
     workers: Option<usize>,
     /// Most connections served at once (at least 1); more wait in the kernel's backlog.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
     max_connections: usize,
     /// Serve TLS with this PEM certificate chain (needs --tls-key).
     #[arg(long, requires = "tls_key")]
@@ -42,22 +44,88 @@ struct EchoArgs {
     tls_key: Option<std::path::PathBuf>,
 }
 
+/// The addresses one `--listen` resolved to.
+#[derive(Clone, Debug)]
+struct Listen(Vec<SocketAddr>);
+
+/// `--listen HOST:PORT`, resolved at once (so a name that does not resolve is a usage error):
+/// every address the name resolves to, in the resolver's order, without repeats.
+fn parse_listen(value: &str) -> Result<Listen, String> {
+    let resolved = value.to_socket_addrs().map_err(|error| {
+        format!(
+            "{error} (expected HOST:PORT, such as 127.0.0.1:8080, [::1]:8080 or localhost:8080)"
+        )
+    })?;
+    let mut addresses: Vec<SocketAddr> = Vec::new();
+    for address in resolved {
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    if addresses.is_empty() {
+        return Err(format!("{value} resolves to no address"));
+    }
+    Ok(Listen(addresses))
+}
+
+/// A count that must be at least 1 (`--workers`, `--max-connections`).
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(count) => Ok(count),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// The log filter variables, the first one set winning.
+const LOG_VARIABLES: [&str; 2] = ["WEFT_LOG", "RUST_LOG"];
+
+const LOG_HELP: &str = "Logging (to stderr): the filter is WEFT_LOG, else RUST_LOG (WEFT_LOG wins \
+when both are set), else `info`, in tracing's EnvFilter syntax: `debug`, `warn`, \
+`info,weft_runtime=trace`, `off`.";
+
 fn runtimes_help() -> String {
     format!(
-        "Compiled-in runtimes: {}",
+        "Compiled-in runtimes: {}\n\n{LOG_HELP}",
         Runtime::names().collect::<Vec<_>>().join(", ")
     )
 }
 
-fn main() -> ExitCode {
+/// Logs to stderr with the filter of [`LOG_HELP`]. A filter that does not parse is reported,
+/// and `info` used instead.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let chosen = LOG_VARIABLES.iter().find_map(|name| {
+        let value = std::env::var(name).ok()?;
+        (!value.trim().is_empty()).then_some((*name, value))
+    });
+    let (source, filter, problem) = match chosen {
+        None => ("the default", EnvFilter::new("info"), None),
+        Some((name, value)) => match EnvFilter::try_new(&value) {
+            Ok(filter) => (name, filter, None),
+            Err(error) => (
+                "the default",
+                EnvFilter::new("info"),
+                Some(format!(
+                    "{name}={value:?} is not a log filter ({error}): using info"
+                )),
+            ),
+        },
+    };
+    let shown = filter.to_string();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Some(problem) = problem {
+        tracing::warn!("{problem}");
+    }
+    tracing::debug!("log filter {shown:?} from {source}");
+}
+
+fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Echo(args) => echo(args),
@@ -72,7 +140,7 @@ fn main() -> ExitCode {
 }
 
 fn echo(args: EchoArgs) -> std::io::Result<()> {
-    let mut config = ServerConfig::new(args.listen);
+    let mut config = ServerConfig::new(args.listen.into_iter().flat_map(|listen| listen.0));
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
@@ -107,4 +175,54 @@ fn start(
 ) -> std::io::Result<ServerHandle> {
     let runtime: Runtime = runtime.parse()?;
     weft_runtime::start_on(runtime, config, service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_takes_addresses_and_resolves_host_names() {
+        let Listen(addresses) = parse_listen("127.0.0.1:8080").unwrap();
+        assert_eq!(addresses, ["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
+        let Listen(addresses) = parse_listen("[::1]:0").unwrap();
+        assert_eq!(addresses, ["[::1]:0".parse::<SocketAddr>().unwrap()]);
+        let Listen(addresses) = parse_listen("localhost:8080").unwrap();
+        assert!(!addresses.is_empty());
+        assert!(
+            addresses
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 8080),
+            "{addresses:?}"
+        );
+    }
+
+    #[test]
+    fn listen_refuses_what_is_not_host_and_port() {
+        for bad in ["8080", "localhost", "127.0.0.1:http", ""] {
+            let error = parse_listen(bad).unwrap_err();
+            assert!(error.contains("HOST:PORT"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn counts_must_be_at_least_one() {
+        assert_eq!(at_least_one("1"), Ok(1));
+        assert_eq!(at_least_one("64"), Ok(64));
+        assert_eq!(at_least_one("0"), Err("must be at least 1".to_owned()));
+        assert!(at_least_one("-1").is_err());
+        assert!(at_least_one("many").is_err());
+    }
+
+    #[test]
+    fn zero_workers_is_a_usage_error_naming_the_flag() {
+        for flag in ["--workers", "--max-connections"] {
+            let error = Cli::try_parse_from(["weft", "echo", flag, "0"])
+                .err()
+                .expect("refused");
+            let text = error.to_string();
+            assert!(text.contains(flag), "{text}");
+            assert!(text.contains("at least 1"), "{text}");
+        }
+    }
 }

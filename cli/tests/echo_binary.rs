@@ -181,11 +181,19 @@ impl Server {
 
     /// `weft echo --runtime <runtime> <args>`, once it has printed one address per `--listen`.
     fn start_with(runtime: &str, args: &[&str]) -> Server {
+        Server::start_with_env(runtime, args, &[("WEFT_LOG", "info")])
+    }
+
+    /// [`start_with`](Server::start_with) with these log variables (`WEFT_LOG`, `RUST_LOG`), and
+    /// none inherited from the test's environment.
+    fn start_with_env(runtime: &str, args: &[&str], log_env: &[(&str, &str)]) -> Server {
         let expected = args.iter().filter(|arg| **arg == "--listen").count().max(1);
         let mut child = Command::new(WEFT)
             .args(["echo", "--runtime", runtime])
             .args(args)
-            .env("WEFT_LOG", "info")
+            .env_remove("WEFT_LOG")
+            .env_remove("RUST_LOG")
+            .envs(log_env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -775,6 +783,87 @@ fn every_listen_address_is_printed_and_served() {
         }
         server.stop();
     });
+}
+
+#[test]
+fn listen_resolves_a_host_name() {
+    // Name resolution is the command line's, the same for every runtime: one runtime is enough.
+    let runtime = runtimes()[0].as_str();
+    let server = Server::start_with(runtime, &["--listen", "localhost:0"]);
+    for addr in &server.addrs {
+        assert!(addr.ip().is_loopback(), "{addr}");
+        let response = curl(&[&format!("http://{addr}/plaintext")]);
+        assert_eq!(response.status, 200, "{runtime} {addr}");
+        assert_eq!(response.body, b"Hello, World!", "{runtime} {addr}");
+    }
+    server.stop();
+}
+
+#[test]
+fn zero_workers_or_connections_are_refused_naming_the_flag() {
+    for flag in ["--workers", "--max-connections"] {
+        let output = run_bounded(
+            Command::new(WEFT).args(["echo", "--listen", "127.0.0.1:0", flag, "0"]),
+            b"",
+            EXIT_TIMEOUT,
+        );
+        assert!(!output.status.success(), "{flag} 0: {output:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stdout.contains("listening"), "it must not serve: {stdout}");
+        assert!(stderr.contains(flag), "the error names {flag}: {stderr}");
+        assert!(stderr.contains("at least 1"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_unresolvable_listen_address_is_refused() {
+    let output = run_bounded(
+        Command::new(WEFT).args(["echo", "--listen", "8080"]),
+        b"",
+        EXIT_TIMEOUT,
+    );
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert!(stderr.contains("HOST:PORT"), "{stderr}");
+}
+
+#[test]
+fn help_documents_the_log_variables() {
+    let help = echo_help();
+    for needle in ["WEFT_LOG", "RUST_LOG", "WEFT_LOG wins"] {
+        assert!(help.contains(needle), "{needle} in:\n{help}");
+    }
+}
+
+/// The log of a server started with `log_env` and stopped once it listens: complete, since the
+/// process has exited and its stderr has been read to the end.
+fn log_of_a_run(log_env: &[(&str, &str)]) -> String {
+    let runtime = runtimes()[0].as_str();
+    let mut server = Server::start_with_env(runtime, &["--listen", "127.0.0.1:0"], log_env);
+    server.interrupt();
+    server
+        .wait_exit(EXIT_TIMEOUT)
+        .expect("the server exits on SIGINT");
+    server.stderr()
+}
+
+#[test]
+fn rust_log_sets_the_log_filter_and_weft_log_wins() {
+    // At startup the command logs, at debug level, the filter and where it came from.
+    let log = log_of_a_run(&[("RUST_LOG", "debug")]);
+    assert!(log.contains("from RUST_LOG"), "{log}");
+
+    let log = log_of_a_run(&[("RUST_LOG", "warn")]);
+    assert!(!log.contains("log filter"), "debug is filtered out: {log}");
+    assert!(!log.contains("INFO"), "info is filtered out: {log}");
+
+    let log = log_of_a_run(&[("WEFT_LOG", "debug"), ("RUST_LOG", "off")]);
+    assert!(log.contains("from WEFT_LOG"), "{log}");
+
+    let log = log_of_a_run(&[("RUST_LOG", "not a [filter")]);
+    assert!(log.contains("RUST_LOG"), "a bad filter is reported: {log}");
 }
 
 // ---------------------------------------------------------------------------------------------
