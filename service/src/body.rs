@@ -26,7 +26,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// A `Body` is `Send + Sync`, so a handler may hold `&Request<Body>` across an `.await` and
 /// still be a [`Service`](crate::service::Service): bodies from elsewhere, which need only be
-/// `Send`, are kept where no shared reference can reach them ([`SyncBoxed`]).
+/// `Send`, are kept where no shared reference can reach them.
 pub struct Body {
     kind: Kind,
 }

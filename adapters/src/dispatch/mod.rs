@@ -82,7 +82,7 @@ impl Default for DispatchConfig {
     }
 }
 
-/// Serves one connection, HTTP/1.1 or HTTP/2, with a [`Service`], still without I/O.
+/// Serves one connection, HTTP/1.1 or HTTP/2, with a [`Service`](weft_service::service::Service), still without I/O.
 ///
 /// The protocol is chosen per connection: HTTP/2 when TLS agreed ALPN `h2`
 /// ([`ConnectionInfo::alpn`]), when a cleartext connection starts with the HTTP/2 preface
