@@ -23,6 +23,8 @@ mod websocket;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod unsent_tests;
+#[cfg(test)]
 mod upgrade_tests;
 #[cfg(test)]
 mod ws_tests;
