@@ -16,10 +16,11 @@
 //! Readiness-driven adapters have no such delay; this one needs nothing but `Read + Write` and
 //! a read timeout.
 //!
-//! Writes block until the stream takes every byte, so the core never sees its output wait and
-//! `Limits::send_timeout` cannot fire: give the stream a write timeout of that length
-//! ([`TcpStream::set_write_timeout`], as the `threadpool` runtime does), or a peer that stops
-//! reading holds the serving thread for as long as it stays connected.
+//! Writes block until the stream takes every byte, so no output ever waits in the dispatcher
+//! (nothing is handed back with [`Dispatcher::unsent`]) and `Limits::send_timeout` cannot fire
+//! there: give the stream a write timeout of that length ([`TcpStream::set_write_timeout`], as
+//! the `threadpool` runtime does), or a peer that stops reading holds the serving thread for as
+//! long as it stays connected. A write that times out fails the connection, which drops it.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};

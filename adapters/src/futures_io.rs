@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::Dispatcher;
@@ -52,7 +52,6 @@ where
     let mut connection = Connection {
         io,
         dispatcher,
-        unwritten: Bytes::new(),
         sleep: None,
         closing: false,
     };
@@ -68,9 +67,9 @@ where
 
 struct Connection<IO> {
     io: IO,
+    /// Holds the output too: what the socket did not accept is handed back to it
+    /// ([`Dispatcher::unsent`]), so that it bounds how long that may wait.
     dispatcher: Dispatcher,
-    /// Output taken from the dispatcher that the socket has not accepted yet.
-    unwritten: Bytes,
     /// The armed timer and the deadline it was armed for.
     sleep: Option<(Instant, Sleep)>,
     closing: bool,
@@ -89,12 +88,12 @@ where
                 Poll::Pending => false,
             };
             if self.dispatcher.send_timed_out() {
-                // The peer stopped reading: neither what we hold nor a TLS close_notify can
+                // The peer stopped reading: neither the output left nor a TLS close_notify can
                 // get out, and waiting for them would hold the connection for ever. Dropping
                 // the stream closes the socket.
                 return Poll::Ready(Ok(()));
             }
-            if self.unwritten.is_empty() && self.dispatcher.is_closed() {
+            if self.dispatcher.is_closed() {
                 self.closing = true;
             }
             if self.closing {
@@ -115,25 +114,30 @@ where
         Poll::Pending
     }
 
-    /// Writes queued output; `Ready(true)` when bytes were written.
+    /// Writes queued output, handing back to the dispatcher what the socket does not accept;
+    /// `Ready(true)` when bytes were written.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let now = Instant::now();
         let mut wrote = false;
-        loop {
-            if self.unwritten.is_empty() {
-                match self.dispatcher.poll_transmit(Instant::now()) {
-                    Some(bytes) => self.unwritten = bytes,
-                    None => break,
-                }
-            }
-            match Pin::new(&mut self.io).poll_write(cx, &self.unwritten) {
+        while let Some(mut bytes) = self.dispatcher.poll_transmit(now) {
+            match Pin::new(&mut self.io).poll_write(cx, &bytes) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
-                    self.unwritten.advance(n);
                     wrote = true;
+                    if n < bytes.len() {
+                        // Offered again at once by the next `poll_transmit`.
+                        bytes.advance(n);
+                        self.dispatcher.unsent(now, bytes);
+                    }
                 }
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending if wrote => break,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.dispatcher.unsent(now, bytes);
+                    if wrote {
+                        break;
+                    }
+                    return Poll::Pending;
+                }
             }
         }
         if wrote {

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Wake, Waker};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -68,8 +68,6 @@ pub struct MioConnection {
     stream: TcpStream,
     dispatcher: Dispatcher,
     waker: Waker,
-    /// Output taken from the dispatcher that the socket has not accepted yet.
-    unwritten: Bytes,
     /// The socket may have bytes to read: no read has answered `WouldBlock` since the last
     /// readable event.
     readable: bool,
@@ -90,7 +88,6 @@ impl MioConnection {
             stream,
             dispatcher,
             waker,
-            unwritten: Bytes::new(),
             // A fresh socket may already hold the request, and can surely take a response: both
             // are tried once before the first event says so.
             readable: true,
@@ -144,7 +141,8 @@ impl MioConnection {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due: a head, body or keep-alive
-    /// deadline of the protocol. `None` when no timer is armed.
+    /// deadline of the protocol, or the send timeout of output the socket refuses. `None` when
+    /// no timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closed {
             return None;
@@ -195,10 +193,8 @@ impl MioConnection {
         for _ in 0..ROUNDS_PER_CALL {
             let mut moved = self.dispatcher.poll(&mut cx);
             moved |= self.write(now)?;
-            // After a send timeout what we hold cannot get out: close without it.
-            if (self.unwritten.is_empty() && self.dispatcher.is_closed())
-                || self.dispatcher.send_timed_out()
-            {
+            // After a send timeout the output left cannot get out: close without it.
+            if self.dispatcher.is_closed() || self.dispatcher.send_timed_out() {
                 self.close();
                 return Ok(());
             }
@@ -212,26 +208,27 @@ impl MioConnection {
         Ok(())
     }
 
-    /// Writes queued output until there is none or the socket blocks; true when bytes went out.
+    /// Writes queued output until there is none or the socket blocks, handing back to the
+    /// dispatcher what the socket does not accept (it times how long that waits); true when
+    /// bytes went out.
     fn write(&mut self, now: Instant) -> io::Result<bool> {
         let mut wrote = false;
         while self.writable {
-            if self.unwritten.is_empty() {
-                match self.dispatcher.poll_transmit(now) {
-                    Some(bytes) => self.unwritten = bytes,
-                    None => break,
-                }
-            }
-            match self.stream.write(&self.unwritten) {
+            let Some(mut bytes) = self.dispatcher.poll_transmit(now) else {
+                break;
+            };
+            match self.stream.write(&bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.unwritten.advance(n);
                     wrote = true;
+                    bytes.advance(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+            // Offered again first by the next `poll_transmit`.
+            self.dispatcher.unsent(now, bytes);
         }
         Ok(wrote)
     }

@@ -57,6 +57,7 @@ every_runtime!({
     serves_1000_concurrent_connections,
     slowloris_is_cut_off_by_the_head_timeout,
     a_client_that_stops_reading_is_cut_off_by_the_send_timeout,
+    a_finished_response_the_client_never_reads_is_cut_off_by_the_send_timeout,
     idle_keep_alive_connection_is_closed_after_its_timeout,
     connection_limit_holds_the_next_client_back_until_one_closes,
     graceful_shutdown_finishes_the_request_in_flight_and_closes_idle_connections,
@@ -452,6 +453,68 @@ mod cases {
             read <= produced + 1024,
             "{read} bytes read, {produced} produced"
         );
+    }
+
+    /// The whole response is produced at once (it fits in the server's output buffer) but not
+    /// in the kernel's buffers: its end waits in the server, the protocol finished, for a
+    /// client that reads nothing. The send timeout must still end the connection, which frees
+    /// its slot under `max_connections`.
+    pub(crate) fn a_finished_response_the_client_never_reads_is_cut_off_by_the_send_timeout(
+        start: Start,
+    ) {
+        const LEN: usize = 8 * 1024 * 1024;
+        let server = TestServer::start(start, |config| {
+            config.max_connections = 1;
+            config.dispatch.limits.send_timeout = Duration::from_secs(1);
+            // Only the send timeout may end the connection within the test's waits.
+            config.dispatch.limits.keep_alive_timeout = Duration::from_secs(60);
+            config.dispatch.limits.max_buffered_output = 4 * LEN;
+        });
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect_timeout(&server.addr.into(), WAIT).unwrap();
+        let mut stalled = TcpStream::from(socket);
+        stalled
+            .write_all(format!("GET /sized?bytes={LEN} HTTP/1.1\r\nhost: a\r\n\r\n").as_bytes())
+            .unwrap();
+
+        // Served only once the stalled connection gave its slot back.
+        let mut next = server.client();
+        next.queue(Method::GET, "/hello", &[], b"");
+        next.flush();
+        next.stream.set_read_timeout(Some(WAIT)).unwrap();
+        next.read_response().assert_ok(HELLO);
+
+        // Reading now drains what the kernel still holds, then the end (EOF or reset): not
+        // the rest of the body, which the server dropped.
+        stalled.set_read_timeout(Some(WAIT)).unwrap();
+        let (mut received, mut buf) = (Vec::new(), vec![0; 64 * 1024]);
+        loop {
+            match stalled.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(error) if is_reset(&error) => break,
+                Err(error) => panic!(
+                    "the connection was not closed ({} bytes read): {error}",
+                    received.len()
+                ),
+            }
+        }
+        if !received.is_empty() {
+            let head = String::from_utf8_lossy(&received[..received.len().min(200)]);
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+            assert!(
+                head.contains(&format!("content-length: {LEN}\r\n")),
+                "{head}"
+            );
+        }
+        assert!(
+            received.len() < LEN,
+            "the whole response got through ({} bytes): the test proves nothing here",
+            received.len()
+        );
+        next.get("/hello").assert_ok(HELLO);
+        server.stop();
     }
 
     pub(crate) fn slowloris_is_cut_off_by_the_head_timeout(start: Start) {

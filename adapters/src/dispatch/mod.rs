@@ -23,6 +23,8 @@ mod websocket;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod unsent_tests;
+#[cfg(test)]
 mod upgrade_tests;
 #[cfg(test)]
 mod ws_tests;
@@ -93,10 +95,26 @@ impl Default for DispatchConfig {
 /// A driver calls [`receive`](Self::receive) with bytes from the socket (at most
 /// [`receive_capacity`](Self::receive_capacity), and only while [`wants_read`](Self::wants_read)),
 /// [`poll`](Self::poll) whenever it was woken or moved bytes, and writes what
-/// [`poll_transmit`](Self::poll_transmit) returns, until [`is_closed`](Self::is_closed). Time
-/// comes in through [`poll_timeout`](Self::poll_timeout) and
-/// [`handle_timeout`](Self::handle_timeout). Wake-ups from the application (its futures, its
-/// response bodies, room in request bodies) arrive through the `Context` given to `poll`.
+/// [`poll_transmit`](Self::poll_transmit) returns, handing back with
+/// [`unsent`](Self::unsent) whatever the socket did not accept, until
+/// [`is_closed`](Self::is_closed) (or [`send_timed_out`](Self::send_timed_out)). Time comes in
+/// through [`poll_timeout`](Self::poll_timeout) and [`handle_timeout`](Self::handle_timeout).
+/// Wake-ups from the application (its futures, its response bodies, room in request bodies)
+/// arrive through the `Context` given to `poll`.
+///
+/// # Output the socket refuses
+///
+/// A driver keeps no output of its own across calls: what a write did not take goes back to
+/// the dispatcher ([`unsent`](Self::unsent), the same `Bytes`, nothing copied), which offers it
+/// again first on the next [`poll_transmit`](Self::poll_transmit). So the dispatcher knows when
+/// output is blocked, whatever the protocol (a tunnel's bytes too), and bounds it: output handed
+/// back that makes no progress for `Limits::send_timeout` (the smaller WebSocket one on a
+/// WebSocket) since it was taken, or since the socket last accepted part of it, ends the
+/// connection at the deadline shown in [`poll_timeout`](Self::poll_timeout):
+/// [`send_timed_out`](Self::send_timed_out) and [`is_closed`](Self::is_closed) turn true, and
+/// the driver closes the socket without writing anything more. This holds when the protocol
+/// itself has finished (a response whose last bytes the peer never reads), where its own
+/// timers no longer run.
 pub struct Dispatcher {
     app: App,
     protocol: Protocol,
@@ -109,6 +127,17 @@ pub struct Dispatcher {
     handover: Option<Bytes>,
     /// The latest time the driver told, for the protocol switches `poll` makes.
     now: Instant,
+    /// Output the driver took and handed back unwritten ([`unsent`](Self::unsent)): offered
+    /// again before anything else.
+    unsent: Bytes,
+    /// Since when `unsent` has waited without the socket taking any of it (when it was taken
+    /// from the protocol, or when the socket last accepted part of it).
+    unsent_since: Instant,
+    /// What the last [`poll_transmit`](Self::poll_transmit) lent: its length and the time its
+    /// bytes have waited since, so that [`unsent`](Self::unsent) tells progress from none.
+    lent: Option<(usize, Instant)>,
+    /// Handed-back output crossed the send timeout: the connection is over.
+    send_timed_out: bool,
 }
 
 /// The protocol of a connection.
@@ -154,6 +183,10 @@ impl Dispatcher {
             detecting,
             handover: None,
             now,
+            unsent: Bytes::new(),
+            unsent_since: now,
+            lent: None,
+            send_timed_out: false,
         }
     }
 
@@ -161,6 +194,9 @@ impl Dispatcher {
     /// taken the request body already received (backpressure), while a pipelined HTTP/1.1
     /// request waits for the current response, and after the connection stopped reading.
     pub fn wants_read(&self) -> bool {
+        if self.send_timed_out {
+            return false;
+        }
         match &self.protocol {
             Protocol::Http1(http1) => http1.wants_read(),
             Protocol::Http2(http2) => http2.wants_read(),
@@ -171,6 +207,9 @@ impl Dispatcher {
 
     /// Most bytes [`receive`](Self::receive) takes now.
     pub fn receive_capacity(&self) -> usize {
+        if self.send_timed_out {
+            return 0;
+        }
         match &self.protocol {
             // The bytes held back go to HTTP/1.1 first if that is what the connection speaks.
             Protocol::Http1(http1) => http1
@@ -214,38 +253,118 @@ impl Dispatcher {
         }
     }
 
-    /// Bytes to write to the socket.
+    /// Bytes to write to the socket: first those handed back by [`unsent`](Self::unsent),
+    /// then the protocol's. Hand back with `unsent` what the socket does not accept.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        self.now = now;
-        if let Some(handover) = self.handover.take() {
-            return Some(handover);
+        self.now = self.now.max(now);
+        if self.send_timed_out {
+            return None;
         }
-        match &mut self.protocol {
-            Protocol::Http1(http1) => http1.poll_transmit(now),
-            Protocol::Http2(http2) => http2.poll_transmit(now),
-            Protocol::WebSocket(socket) => socket.poll_transmit(now),
-            Protocol::Tunnel(tunnel) => tunnel.poll_transmit(),
-        }
+        let (bytes, since) = if !self.unsent.is_empty() {
+            (std::mem::take(&mut self.unsent), self.unsent_since)
+        } else if let Some(handover) = self.handover.take() {
+            (handover, self.now)
+        } else {
+            let bytes = match &mut self.protocol {
+                Protocol::Http1(http1) => http1.poll_transmit(now),
+                Protocol::Http2(http2) => http2.poll_transmit(now),
+                Protocol::WebSocket(socket) => socket.poll_transmit(now),
+                Protocol::Tunnel(tunnel) => tunnel.poll_transmit(),
+            }?;
+            (bytes, self.now)
+        };
+        self.lent = Some((bytes.len(), since));
+        Some(bytes)
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) is next due.
+    /// Hands back the end of the bytes the last [`poll_transmit`](Self::poll_transmit)
+    /// returned that the socket did not accept (all of them if it took none), at `now`:
+    /// they are offered again first, and the send timeout runs for them. The socket taking
+    /// part of them restarts it; taking none does not. Nothing is copied.
+    ///
+    /// A driver calls it before anything else of the dispatcher, right after the write that
+    /// fell short, and holds no output of its own.
+    pub fn unsent(&mut self, now: Instant, bytes: Bytes) {
+        self.now = self.now.max(now);
+        let lent = self.lent.take();
+        if self.send_timed_out || bytes.is_empty() {
+            return;
+        }
+        debug_assert!(
+            self.unsent.is_empty(),
+            "only what poll_transmit lent comes back"
+        );
+        self.unsent_since = match lent {
+            Some((len, since)) if bytes.len() >= len => since,
+            // The socket took part of it (or the driver is confused): it is moving.
+            _ => self.now,
+        };
+        self.unsent = bytes;
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due: the protocol's deadline, or
+    /// the send timeout of output handed back, if earlier.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.protocol {
+        if self.send_timed_out {
+            return None;
+        }
+        let protocol = match &self.protocol {
             Protocol::Http1(http1) => http1.poll_timeout(),
             Protocol::Http2(http2) => http2.poll_timeout(),
             Protocol::WebSocket(socket) => socket.poll_timeout(),
             Protocol::Tunnel(_) => None,
+        };
+        match (protocol, self.send_deadline()) {
+            (Some(protocol), Some(send)) => Some(protocol.min(send)),
+            (protocol, send) => protocol.or(send),
         }
     }
 
     /// The deadline from [`poll_timeout`](Self::poll_timeout) passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
+        self.now = self.now.max(now);
+        if self.send_timed_out {
+            return;
+        }
+        if self.send_deadline().is_some_and(|deadline| deadline <= now) {
+            self.time_out_sending();
+            return;
+        }
         match &mut self.protocol {
             Protocol::Http1(http1) => http1.handle_timeout(now),
             Protocol::Http2(http2) => http2.handle_timeout(now),
             Protocol::WebSocket(socket) => socket.handle_timeout(now),
             Protocol::Tunnel(_) => {}
+        }
+    }
+
+    /// When output handed back crosses the send timeout; `None` while none is.
+    fn send_deadline(&self) -> Option<Instant> {
+        if self.unsent.is_empty() {
+            return None;
+        }
+        let limits = &self.app.config.limits;
+        let timeout = match &self.protocol {
+            Protocol::WebSocket(_) => websocket::socket_limits(limits).send_timeout,
+            _ => limits.send_timeout,
+        };
+        self.unsent_since.checked_add(timeout)
+    }
+
+    /// Output handed back waited past the send timeout: the peer reads nothing, so the
+    /// connection ends at once, its output dropped (a tunnel's application sees its connection
+    /// fail).
+    fn time_out_sending(&mut self) {
+        tracing::debug!(
+            peer = ?self.app.info.peer,
+            "output not accepted by the socket within the send timeout; closing"
+        );
+        self.send_timed_out = true;
+        self.unsent = Bytes::new();
+        self.handover = None;
+        self.lent = None;
+        if let Protocol::Tunnel(tunnel) = &mut self.protocol {
+            tunnel.close();
         }
     }
 
@@ -262,21 +381,28 @@ impl Dispatcher {
     }
 
     /// Whether the connection ended because its output was not taken for
-    /// `Limits::send_timeout` (the peer stopped reading): close the socket at once, without
-    /// waiting to write the bytes the driver still holds, which cannot get out either.
+    /// `Limits::send_timeout` (the peer stopped reading), by the protocol or by the socket
+    /// (output handed back with [`unsent`](Self::unsent)): close the socket at once, without
+    /// writing anything more (nor a TLS `close_notify`), which could not get out either.
     pub fn send_timed_out(&self) -> bool {
-        match &self.protocol {
-            Protocol::Http1(http1) => http1.send_timed_out(),
-            Protocol::Http2(http2) => http2.send_timed_out(),
-            Protocol::WebSocket(socket) => socket.send_timed_out(),
-            // A tunnel keeps no time (its protocol is the application's): never.
-            Protocol::Tunnel(_) => false,
-        }
+        self.send_timed_out
+            || match &self.protocol {
+                Protocol::Http1(http1) => http1.send_timed_out(),
+                Protocol::Http2(http2) => http2.send_timed_out(),
+                Protocol::WebSocket(socket) => socket.send_timed_out(),
+                // A tunnel keeps no time of its own: only the dispatcher's above.
+                Protocol::Tunnel(_) => false,
+            }
     }
 
-    /// Whether the connection is over and its output written: close the socket.
+    /// Whether the connection is over and its output written (nothing handed back waits):
+    /// close the socket. True at once after a send timeout.
     pub fn is_closed(&self) -> bool {
-        self.handover.is_none()
+        if self.send_timed_out {
+            return true;
+        }
+        self.unsent.is_empty()
+            && self.handover.is_none()
             && match &self.protocol {
                 Protocol::Http1(http1) => http1.is_closed(),
                 Protocol::Http2(http2) => http2.is_closed(),
@@ -289,6 +415,9 @@ impl Dispatcher {
     /// the application, polls its futures and its response bodies, and queues output. Returns
     /// true when anything moved, so the driver knows to write and poll again.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.send_timed_out {
+            return false;
+        }
         match self.app.config.runtime.clone() {
             Some(runtime) => runtime.enter(|| self.poll_protocol(cx)),
             None => self.poll_protocol(cx),

@@ -4,7 +4,9 @@
 //!
 //! The tunnel reads the socket only while the application has room for more (backpressure),
 //! and closes the connection once the application closed its side (or dropped it) and what it
-//! wrote is sent. It has no timer: how long a tunnel may idle is the application's call.
+//! wrote is sent. It has no timer: how long a tunnel may idle is the application's call. Output
+//! the peer does not read is bounded by the [`Dispatcher`](super::Dispatcher)'s send timeout,
+//! which closes the tunnel ([`Tunnel::close`]) when it passes.
 //! Server shutdown closes it at once, as nothing tells the new protocol how to end gracefully.
 
 use std::task::Context;
@@ -111,7 +113,8 @@ impl Tunnel {
         pumped.moved
     }
 
-    fn close(&mut self) {
+    /// Ends the tunnel at once: the application's reads fail, its writes go nowhere.
+    pub(super) fn close(&mut self) {
         self.output.ended = true;
         self.outgoing = None;
         if let Some(incoming) = self.incoming.take() {

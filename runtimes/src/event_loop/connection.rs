@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 use weft_adapters::Dispatcher;
 use weft_service::service::ConnectionInfo;
 
@@ -85,8 +85,13 @@ pub(crate) struct Connection<So> {
     socket: So,
     tls: Option<Box<rustls::ServerConnection>>,
     phase: Phase,
-    /// Output taken from the dispatcher that the socket (or TLS) has not accepted yet.
-    unwritten: Bytes,
+    /// Bytes at the head of the output handed back to the dispatcher that TLS has taken
+    /// already (sealed in records it has not written yet). The connection holds no output of
+    /// its own: what the socket has not accepted stays the dispatcher's
+    /// ([`Dispatcher::unsent`]), which bounds how long it may wait (`Limits::send_timeout`),
+    /// TLS records included; these bytes are skipped, not written again, once the records are
+    /// out.
+    in_tls: usize,
     /// No read has answered `WouldBlock` since the last readable event.
     read_ready: bool,
     /// The reactor said the peer closed its side: read until the end even after a short read.
@@ -129,7 +134,7 @@ impl<So: Socket> Connection<So> {
             socket,
             tls,
             phase,
-            unwritten: Bytes::new(),
+            in_tls: 0,
             // A fresh socket may already hold the request and can surely take an answer.
             read_ready: true,
             read_closed: false,
@@ -314,8 +319,9 @@ impl<So: Socket> Connection<So> {
         Ok(false)
     }
 
-    /// Writes queued output (through TLS when on) until none is left or the socket blocks;
-    /// true when anything moved.
+    /// Writes queued output (through TLS when on) until none is left or the socket blocks,
+    /// handing back to the dispatcher what the socket has not accepted; true when anything
+    /// moved.
     fn write(&mut self, now: Instant) -> io::Result<bool> {
         let mut moved = false;
         loop {
@@ -337,26 +343,39 @@ impl<So: Socket> Connection<So> {
             if !self.write_ready {
                 return Ok(moved);
             }
-            if self.unwritten.is_empty() {
-                match self.dispatcher().poll_transmit(now) {
-                    Some(bytes) => self.unwritten = bytes,
-                    None => return Ok(moved),
+            let Some(mut bytes) = self.dispatcher().poll_transmit(now) else {
+                return Ok(moved);
+            };
+            if self.in_tls > 0 {
+                // Their records are out: those bytes are sent (progress, for the dispatcher).
+                bytes.advance(self.in_tls.min(bytes.len()));
+                self.in_tls = 0;
+                if bytes.is_empty() {
+                    self.dispatcher().unsent(now, bytes);
+                    continue;
                 }
             }
             let written = match self.tls.as_deref_mut() {
-                Some(tls) => tls.writer().write(&self.unwritten),
-                None => self.socket.write(&self.unwritten),
+                Some(tls) => tls.writer().write(&bytes),
+                None => self.socket.write(&bytes),
             };
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) if self.tls.is_some() => {
+                    // Sealed, not sent: they stay the dispatcher's until the records are out.
+                    self.in_tls = n;
+                    moved = true;
+                }
                 Ok(n) => {
-                    self.unwritten.advance(n);
+                    bytes.advance(n);
                     moved = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+            // Offered again first by the next `poll_transmit`.
+            self.dispatcher().unsent(now, bytes);
         }
     }
 
@@ -407,17 +426,17 @@ impl<So: Socket> Connection<So> {
         let Phase::Serving(dispatcher) = &self.phase else {
             return false;
         };
-        // After a send timeout the peer takes nothing: what we hold cannot get out.
+        // After a send timeout the peer takes nothing: the output left cannot get out.
         dispatcher.send_timed_out()
-            || (dispatcher.is_closed()
-                && self.unwritten.is_empty()
-                && self.tls.as_ref().is_none_or(|tls| !tls.wants_write()))
+            || (dispatcher.is_closed() && self.tls.as_ref().is_none_or(|tls| !tls.wants_write()))
     }
 
     /// Says goodbye: TLS `close_notify` (best effort: a peer that does not read it loses
-    /// nothing), then the end of the TCP stream.
+    /// nothing; none after a send timeout, as the peer reads nothing), then the end of the TCP
+    /// stream.
     fn close(&mut self) {
-        if let Some(tls) = self.tls.as_deref_mut() {
+        let timed_out = matches!(&self.phase, Phase::Serving(d) if d.send_timed_out());
+        if let Some(tls) = self.tls.as_deref_mut().filter(|_| !timed_out) {
             tls.send_close_notify();
             if let Err(error) = tls.write_tls(&mut self.socket) {
                 tracing::trace!(peer = %self.peer, %error, "close_notify not sent");

@@ -43,6 +43,7 @@ pub(crate) const HELLO: &str = "Hello, World!";
 /// | `CONNECT host:port` | a tunnel ([`OnUpgrade`](weft_service::upgrade::OnUpgrade)) to a fake origin: reads one HTTP request through it, answers `tunneled to host:port` and closes |
 /// | `/target` | the request's shape: `uri|host|scheme|authority|form` ([`RequestTarget`](weft_service::request::RequestTarget)) |
 /// | `/huge` | 1 GiB of `x` streamed in 64 KiB pieces, no length announced; the bytes the server took from it are counted ([`TestApp::huge_bytes_produced`]) |
+/// | `/sized?bytes=N` | N bytes of `x` in one piece, length announced |
 /// | anything else | `404` |
 #[derive(Clone, Default)]
 pub(crate) struct TestApp {
@@ -97,6 +98,10 @@ impl TestApp {
                 text(StatusCode::OK, "slept")
             }
             "/stream" => stream(param(&query, "n")),
+            "/sized" => {
+                let len = usize::try_from(param(&query, "bytes")).unwrap_or(usize::MAX);
+                Response::new(Body::from(Bytes::from(vec![b'x'; len])))
+            }
             "/huge" => Response::new(Body::new(Huge {
                 left: HUGE_LEN,
                 produced: Arc::clone(&self.huge_produced),
