@@ -18,6 +18,18 @@
 //! Detached tasks end with the server: once it has stopped (after the drain), tasks still
 //! running are dropped, on every runtime.
 
+// Only the runtimes other than tokio use some of this: with tokio alone, it is unused.
+#![cfg_attr(
+    not(any(
+        feature = "smol",
+        feature = "async-std",
+        feature = "mio",
+        feature = "poll",
+        feature = "threadpool"
+    )),
+    allow(dead_code)
+)]
+
 use std::any::Any;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -113,16 +125,6 @@ pub(crate) fn until_stopped(
 }
 
 /// async-io's timer: it works under any executor.
-#[cfg_attr(
-    not(any(
-        feature = "smol",
-        feature = "async-std",
-        feature = "mio",
-        feature = "poll",
-        feature = "threadpool"
-    )),
-    allow(dead_code)
-)]
 pub(crate) fn async_io_sleep(deadline: Instant) -> BoxFuture<()> {
     Box::pin(async move {
         async_io::Timer::at(deadline).await;
@@ -130,16 +132,6 @@ pub(crate) fn async_io_sleep(deadline: Instant) -> BoxFuture<()> {
 }
 
 /// Blocking work on the `blocking` crate's pool.
-#[cfg_attr(
-    not(any(
-        feature = "smol",
-        feature = "async-std",
-        feature = "mio",
-        feature = "poll",
-        feature = "threadpool"
-    )),
-    allow(dead_code)
-)]
 pub(crate) fn blocking_pool(work: BlockingWork) -> BoxFuture<Box<dyn Any + Send>> {
     Box::pin(blocking::unblock(work))
 }

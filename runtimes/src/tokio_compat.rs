@@ -12,8 +12,8 @@
 //! Without the feature only the tokio runtime gives application code a tokio context; elsewhere
 //! tokio panics with "there is no reactor running", and the handler is answered with `500`.
 
-/// The tokio context application code runs in, if any.
-#[cfg_attr(
+// Only the runtimes other than tokio use some of this: with tokio alone, it is unused.
+#![cfg_attr(
     not(any(
         feature = "smol",
         feature = "async-std",
@@ -23,22 +23,14 @@
     )),
     allow(dead_code)
 )]
+
+/// The tokio context application code runs in, if any.
 #[derive(Clone, Default)]
 pub(crate) struct Context {
     #[cfg(feature = "tokio-compat")]
     handle: Option<tokio::runtime::Handle>,
 }
 
-#[cfg_attr(
-    not(any(
-        feature = "smol",
-        feature = "async-std",
-        feature = "mio",
-        feature = "poll",
-        feature = "threadpool"
-    )),
-    allow(dead_code)
-)]
 impl Context {
     /// The process's background tokio runtime, started on first use (feature `tokio-compat`),
     /// or no context.

@@ -17,17 +17,8 @@
 
 mod support;
 
-/// One `#[test]` per case for each runtime compiled in.
-macro_rules! every_runtime {
-    ($cases:tt) => {
-        runtime_suite!("smol", smol, $cases);
-        runtime_suite!("async-std", async_std, $cases);
-        runtime_suite!("tokio", tokio, $cases);
-        runtime_suite!("threadpool", threadpool, $cases);
-        runtime_suite!("mio", mio, $cases);
-        runtime_suite!("poll", poll, $cases);
-    };
-}
+#[macro_use]
+mod every_runtime_macro;
 
 /// The cases for one runtime, in a module named after it.
 macro_rules! runtime_suite {

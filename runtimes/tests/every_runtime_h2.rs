@@ -30,17 +30,8 @@ const H2LOAD_REQUESTS: u64 = 100_000;
 /// build slower per request, so fewer, to keep the suite short).
 const H2LOAD_TLS_REQUESTS: u64 = 20_000;
 
-/// One `#[test]` per case for each runtime compiled in.
-macro_rules! every_runtime {
-    ($cases:tt) => {
-        runtime_suite!("smol", smol, $cases);
-        runtime_suite!("async-std", async_std, $cases);
-        runtime_suite!("tokio", tokio, $cases);
-        runtime_suite!("threadpool", threadpool, $cases);
-        runtime_suite!("mio", mio, $cases);
-        runtime_suite!("poll", poll, $cases);
-    };
-}
+#[macro_use]
+mod every_runtime_macro;
 
 /// The cases for one runtime, in a module named after it.
 macro_rules! runtime_suite {
