@@ -6,7 +6,9 @@
 //! curl localhost:8080/hello
 //! ```
 //!
-//! `scripts/examples-check` checks that it builds with each runtime feature alone.
+//! The address to listen on may be given as the first argument (`127.0.0.1:0` picks a free
+//! port). `scripts/examples-check` builds and runs it with each runtime feature alone, and
+//! asks it for a page with curl.
 
 use std::time::Duration;
 
@@ -20,7 +22,9 @@ fn main() -> std::io::Result<()> {
         runtime::sleep(Duration::from_millis(1)).await;
         http::Response::new(Body::from(format!("hello from {}\n", request.uri().path())))
     };
-    let mut config = ServerConfig::new(["127.0.0.1:8080".parse().unwrap()])
+    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let address = address.parse().expect("an address such as 127.0.0.1:8080");
+    let mut config = ServerConfig::new([address])
         .on_start(|addresses| println!("listening on {addresses:?}"))
         .on_shutdown(|| println!("draining"));
     config.handle_signals = true; // Ctrl-C drains in-flight requests, then exits
