@@ -22,7 +22,9 @@ fn main() -> std::io::Result<()> {
         runtime::sleep(Duration::from_millis(1)).await;
         http::Response::new(Body::from(format!("hello from {}\n", request.uri().path())))
     };
-    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let address = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     let address = address.parse().expect("an address such as 127.0.0.1:8080");
     let mut config = ServerConfig::new([address])
         .on_start(|addresses| println!("listening on {addresses:?}"))
