@@ -22,38 +22,80 @@
 //!
 //! fn full_url(request: &Request<Body>) -> Option<String> {
 //!     let target = request.extensions().get::<RequestTarget>()?;
-//!     let authority = target.authority.as_ref()?;
-//!     Some(format!("{}://{}{}", target.scheme, authority, request.uri()))
+//!     let authority = target.authority()?;
+//!     Some(format!("{}://{}{}", target.scheme(), authority, request.uri()))
 //! }
 //! # let _ = full_url;
 //! ```
 
+use http::HeaderValue;
 use http::uri::{Authority, Scheme};
 
 /// Where a request was addressed, as the client wrote it: in every request's extensions
 /// (`request.extensions().get::<RequestTarget>()`), over HTTP/1.1 and HTTP/2 alike.
+///
+/// An authority that came from the `Host` field is parsed when asked for, not for every
+/// request: most applications never ask, and parsing it copies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RequestTarget {
-    /// `https` or `http`: HTTP/2's `:scheme`, an HTTP/1.1 absolute-form target's scheme,
-    /// else `https` on a TLS connection and `http` on a cleartext one.
-    pub scheme: Scheme,
-    /// The host (and port) the request was addressed to: HTTP/2's `:authority`, an HTTP/1.1
-    /// absolute-form or authority-form target's, else the `Host` field. `None` when the
-    /// request named none (an HTTP/1.0 request without `Host`).
-    pub authority: Option<Authority>,
-    /// The form the request-target was sent in.
-    pub form: TargetForm,
+    scheme: Scheme,
+    authority: Named,
+    form: TargetForm,
+}
+
+/// Where the authority was named, if anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Named {
+    /// In the target itself (HTTP/2's `:authority`, an absolute or authority form).
+    Target(Authority),
+    /// In the `Host` field, kept as received.
+    Host(HeaderValue),
+    Nowhere,
 }
 
 impl RequestTarget {
     /// A target of `scheme`, `authority` and `form`.
     pub fn new(scheme: Scheme, authority: Option<Authority>, form: TargetForm) -> Self {
+        let authority = authority.map_or(Named::Nowhere, Named::Target);
         RequestTarget {
             scheme,
             authority,
             form,
         }
+    }
+
+    /// A target whose authority is the `Host` field's value, if there is one.
+    pub fn from_host(scheme: Scheme, host: Option<HeaderValue>, form: TargetForm) -> Self {
+        let authority = host.map_or(Named::Nowhere, Named::Host);
+        RequestTarget {
+            scheme,
+            authority,
+            form,
+        }
+    }
+
+    /// `https` or `http`: HTTP/2's `:scheme`, an HTTP/1.1 absolute-form target's scheme,
+    /// else `https` on a TLS connection and `http` on a cleartext one.
+    pub fn scheme(&self) -> &Scheme {
+        &self.scheme
+    }
+
+    /// The host (and port) the request was addressed to: HTTP/2's `:authority`, an HTTP/1.1
+    /// absolute-form or authority-form target's, else the `Host` field. `None` when the
+    /// request named none (an HTTP/1.0 request without `Host`), or named an empty one.
+    pub fn authority(&self) -> Option<Authority> {
+        match &self.authority {
+            Named::Target(authority) => Some(authority.clone()),
+            Named::Host(host) => Authority::try_from(host.as_bytes())
+                .ok()
+                .filter(|authority| !authority.as_str().is_empty()),
+            Named::Nowhere => None,
+        }
+    }
+
+    /// The form the request-target was sent in.
+    pub fn form(&self) -> TargetForm {
+        self.form
     }
 }
 

@@ -9,23 +9,26 @@ use weft_service::request::{RequestTarget, TargetForm};
 /// Shapes a request read from HTTP/1.1, whose target was sent in `form`, on a connection
 /// that is TLS or not.
 pub(super) fn shape_h1<B>(request: &mut Request<B>, form: weft_core::h1::TargetForm, tls: bool) {
-    let absolute = form == weft_core::h1::TargetForm::Absolute;
     let form = TargetForm::from(form);
-    let uri = request.uri().clone();
-    let scheme = uri
+    let scheme = request
+        .uri()
         .scheme()
         .cloned()
         .unwrap_or_else(|| connection_scheme(tls));
-    // Absolute and authority forms carry theirs; the others name it in `Host`.
-    let authority = uri.authority().cloned().or_else(|| host_authority(request));
-    if absolute {
-        *request.uri_mut() = origin_form(&uri);
-        // RFC 9112 §3.2.2: the target's authority wins over `Host`.
-        if let Some(authority) = &authority {
-            set_host(request, authority);
+    // Absolute and authority forms carry theirs; the others name it in `Host`, which is kept
+    // as received (the usual case costs no parse).
+    let target = match request.uri().authority().cloned() {
+        Some(authority) => {
+            if form == TargetForm::Absolute {
+                *request.uri_mut() = origin_form(request.uri());
+                // RFC 9112 §3.2.2: the target's authority wins over `Host`.
+                set_host(request, &authority);
+            }
+            RequestTarget::new(scheme, Some(authority), form)
         }
-    }
-    insert(request, scheme, authority, form);
+        None => RequestTarget::from_host(scheme, request.headers().get(HOST).cloned(), form),
+    };
+    request.extensions_mut().insert(target);
 }
 
 /// Shapes a request read from HTTP/2 (its URI absolute when `:authority` or `host` was sent),

@@ -352,9 +352,9 @@ pub(super) fn shape_service(request: Request<Body>) -> std::future::Ready<Respon
         Some(target) => format!(
             "{}|{host}|{}|{}|{:?}",
             request.uri(),
-            target.scheme,
-            target.authority.as_ref().map_or("-", |a| a.as_str()),
-            target.form
+            target.scheme(),
+            target.authority().as_ref().map_or("-", |a| a.as_str()),
+            target.form()
         ),
         None => format!("{}|{host}|no RequestTarget", request.uri()),
     };

@@ -208,9 +208,9 @@ fn request_shape(request: &Request<Body>) -> Response<Body> {
         Some(target) => format!(
             "{}|{host}|{}|{}|{:?}",
             request.uri(),
-            target.scheme,
-            target.authority.as_ref().map_or("-", |a| a.as_str()),
-            target.form
+            target.scheme(),
+            target.authority().as_ref().map_or("-", |a| a.as_str()),
+            target.form()
         ),
         None => format!("{}|{host}|no RequestTarget", request.uri()),
     };
