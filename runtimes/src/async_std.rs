@@ -5,20 +5,18 @@
 //! executor is global, so `ServerConfig::workers` does not apply: async-std sizes its own pool
 //! (`ASYNC_STD_THREAD_COUNT`).
 
-use std::any::Any;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Instant;
 
 use weft_adapters::futures_io::{Sleep, Timer};
-use weft_service::runtime::{BlockingWork, BoxFuture, RuntimeServices};
+use weft_service::runtime::BoxFuture;
 use weft_service::service::{Service, erase};
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};
-use crate::services::{async_io_sleep, blocking_pool, until_stopped};
+use crate::services::{CompatServices, Spawner};
 use crate::shutdown::Shutdown;
-use crate::tokio_compat;
 
 /// Serves `service` on async-std until shut down; returns once listening.
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
@@ -40,31 +38,12 @@ impl Timer for AsyncStdTimer {
 }
 
 /// Applications' tasks on async-std's global executor (ended when the server stops, as the
-/// executor lives on), async-io's timer, the `blocking` pool.
-pub(crate) struct AsyncStdServices {
-    stopped: Shutdown,
-    compat: tokio_compat::Context,
-}
+/// executor lives on).
+pub(crate) struct AsyncStdSpawner;
 
-impl RuntimeServices for AsyncStdServices {
-    fn name(&self) -> &'static str {
-        "async-std"
-    }
-
+impl Spawner for AsyncStdSpawner {
     fn spawn(&self, task: BoxFuture<()>) {
-        async_std::task::spawn(until_stopped(task, &self.stopped));
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
-        async_io_sleep(deadline)
-    }
-
-    fn spawn_blocking(&self, work: BlockingWork) -> BoxFuture<Box<dyn Any + Send>> {
-        blocking_pool(work)
-    }
-
-    fn enter(&self, inside: &mut dyn FnMut()) {
-        self.compat.enter(inside);
+        async_std::task::spawn(task);
     }
 }
 
@@ -72,7 +51,7 @@ impl AsyncRuntime for AsyncStdRuntime {
     type Listener = async_std::net::TcpListener;
     type Stream = async_std::net::TcpStream;
     type Timer = AsyncStdTimer;
-    type Services = AsyncStdServices;
+    type Services = CompatServices<AsyncStdSpawner>;
 
     fn start(_workers: usize) -> io::Result<Self> {
         Ok(AsyncStdRuntime)
@@ -97,10 +76,7 @@ impl AsyncRuntime for AsyncStdRuntime {
     }
 
     fn services(&self, stopped: Shutdown) -> io::Result<Self::Services> {
-        Ok(AsyncStdServices {
-            stopped,
-            compat: tokio_compat::Context::background()?,
-        })
+        CompatServices::new("async-std", AsyncStdSpawner, stopped)
     }
 
     fn stop(self) {}

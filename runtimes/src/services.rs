@@ -199,45 +199,42 @@ impl TaskPool {
     }
 }
 
-#[cfg(any(feature = "mio", feature = "poll", feature = "threadpool"))]
-/// The services of mio, poll and threadpool: tasks on a [`TaskPool`], async-io's timer, the
-/// `blocking` pool.
-pub(crate) struct PoolServices {
-    pub(crate) name: &'static str,
-    /// Weak: the pool's tasks hold this, and the pool is the server's to drop.
-    pub(crate) tasks: std::sync::Weak<TaskPool>,
-    pub(crate) stopped: Shutdown,
-    pub(crate) compat: crate::tokio_compat::Context,
+/// Where a runtime other than tokio runs applications' detached tasks.
+pub(crate) trait Spawner: Send + Sync + 'static {
+    /// Runs `task` detached.
+    fn spawn(&self, task: BoxFuture<()>);
 }
 
-#[cfg(any(feature = "mio", feature = "poll", feature = "threadpool"))]
-impl PoolServices {
-    /// The services of runtime `name`, with a task pool for the server to own.
-    pub(crate) fn new(
-        name: &'static str,
-        stopped: Shutdown,
-    ) -> std::io::Result<(PoolServices, Arc<TaskPool>)> {
-        let tasks = TaskPool::new(format!("weft-{name}-tasks"));
-        let services = PoolServices {
+/// The services of the runtimes other than tokio, which differ only in where tasks run:
+/// tasks on their [`Spawner`] (ended when the server stops), async-io's timer, the `blocking`
+/// pool, and the tokio-compat context around application code.
+pub(crate) struct CompatServices<S> {
+    name: &'static str,
+    spawner: S,
+    stopped: Shutdown,
+    compat: crate::tokio_compat::Context,
+}
+
+impl<S: Spawner> CompatServices<S> {
+    /// The services of runtime `name`, spawning on `spawner`, until `stopped` is thrown.
+    pub(crate) fn new(name: &'static str, spawner: S, stopped: Shutdown) -> std::io::Result<Self> {
+        Ok(CompatServices {
             name,
-            tasks: Arc::downgrade(&tasks),
+            spawner,
             stopped,
             compat: crate::tokio_compat::Context::background()?,
-        };
-        Ok((services, tasks))
+        })
     }
 }
 
-#[cfg(any(feature = "mio", feature = "poll", feature = "threadpool"))]
-impl RuntimeServices for PoolServices {
+impl<S: Spawner> RuntimeServices for CompatServices<S> {
     fn name(&self) -> &'static str {
         self.name
     }
 
     fn spawn(&self, task: BoxFuture<()>) {
-        if let Some(tasks) = self.tasks.upgrade() {
-            tasks.spawn(until_stopped(task, &self.stopped));
-        }
+        self.spawner
+            .spawn(Box::pin(until_stopped(task, &self.stopped)));
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
@@ -250,5 +247,40 @@ impl RuntimeServices for PoolServices {
 
     fn enter(&self, inside: &mut dyn FnMut()) {
         self.compat.enter(inside);
+    }
+}
+
+/// mio's, poll's and threadpool's tasks: on a [`TaskPool`] the server owns.
+#[cfg(any(feature = "mio", feature = "poll", feature = "threadpool"))]
+pub(crate) struct PoolSpawner {
+    /// Weak: the pool's tasks hold the services, and the pool is the server's to drop.
+    tasks: std::sync::Weak<TaskPool>,
+}
+
+#[cfg(any(feature = "mio", feature = "poll", feature = "threadpool"))]
+impl Spawner for PoolSpawner {
+    fn spawn(&self, task: BoxFuture<()>) {
+        if let Some(tasks) = self.tasks.upgrade() {
+            tasks.spawn(task);
+        }
+    }
+}
+
+/// The services of mio, poll and threadpool.
+#[cfg(any(feature = "mio", feature = "poll", feature = "threadpool"))]
+pub(crate) type PoolServices = CompatServices<PoolSpawner>;
+
+#[cfg(any(feature = "mio", feature = "poll", feature = "threadpool"))]
+impl PoolServices {
+    /// The services of runtime `name`, with a task pool for the server to own.
+    pub(crate) fn with_pool(
+        name: &'static str,
+        stopped: Shutdown,
+    ) -> std::io::Result<(PoolServices, Arc<TaskPool>)> {
+        let tasks = TaskPool::new(format!("weft-{name}-tasks"));
+        let spawner = PoolSpawner {
+            tasks: Arc::downgrade(&tasks),
+        };
+        Ok((CompatServices::new(name, spawner, stopped)?, tasks))
     }
 }

@@ -1,6 +1,5 @@
 //! The smol runtime: one smol executor run by `workers` threads.
 
-use std::any::Any;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Weak};
@@ -8,14 +7,13 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use weft_adapters::futures_io::{Sleep, Timer};
-use weft_service::runtime::{BlockingWork, BoxFuture, RuntimeServices};
+use weft_service::runtime::BoxFuture;
 use weft_service::service::{Service, erase};
 
 use crate::async_server::{self, AsyncRuntime};
 use crate::config::{ServerConfig, ServerHandle};
-use crate::services::{async_io_sleep, blocking_pool, until_stopped};
+use crate::services::{CompatServices, Spawner};
 use crate::shutdown::Shutdown;
-use crate::tokio_compat;
 
 /// Serves `service` on smol until shut down; returns once listening.
 pub fn start<S: Service>(config: ServerConfig, service: S) -> io::Result<ServerHandle> {
@@ -40,35 +38,17 @@ impl Timer for SmolTimer {
     }
 }
 
-/// Applications' tasks on the server's executor, async-io's timer, the `blocking` pool.
-pub(crate) struct SmolServices {
+/// Applications' tasks on the server's executor.
+pub(crate) struct SmolSpawner {
     /// Weak: the executor holds the tasks, which hold this.
     executor: Weak<smol::Executor<'static>>,
-    stopped: Shutdown,
-    compat: tokio_compat::Context,
 }
 
-impl RuntimeServices for SmolServices {
-    fn name(&self) -> &'static str {
-        "smol"
-    }
-
+impl Spawner for SmolSpawner {
     fn spawn(&self, task: BoxFuture<()>) {
         if let Some(executor) = self.executor.upgrade() {
-            executor.spawn(until_stopped(task, &self.stopped)).detach();
+            executor.spawn(task).detach();
         }
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
-        async_io_sleep(deadline)
-    }
-
-    fn spawn_blocking(&self, work: BlockingWork) -> BoxFuture<Box<dyn Any + Send>> {
-        blocking_pool(work)
-    }
-
-    fn enter(&self, inside: &mut dyn FnMut()) {
-        self.compat.enter(inside);
     }
 }
 
@@ -76,7 +56,7 @@ impl AsyncRuntime for SmolRuntime {
     type Listener = smol::net::TcpListener;
     type Stream = smol::net::TcpStream;
     type Timer = SmolTimer;
-    type Services = SmolServices;
+    type Services = CompatServices<SmolSpawner>;
 
     fn start(workers: usize) -> io::Result<Self> {
         let executor = Arc::new(smol::Executor::new());
@@ -115,11 +95,8 @@ impl AsyncRuntime for SmolRuntime {
     }
 
     fn services(&self, stopped: Shutdown) -> io::Result<Self::Services> {
-        Ok(SmolServices {
-            executor: Arc::downgrade(&self.executor),
-            stopped,
-            compat: tokio_compat::Context::background()?,
-        })
+        let executor = Arc::downgrade(&self.executor);
+        CompatServices::new("smol", SmolSpawner { executor }, stopped)
     }
 
     fn stop(self) {

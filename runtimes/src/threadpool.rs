@@ -98,7 +98,7 @@ pub fn start<S: Service>(mut config: ServerConfig, service: S) -> io::Result<Ser
     } = prepare(&config)?;
     let shutdown = Shutdown::new();
     let stopped = Shutdown::new();
-    let (services, tasks) = PoolServices::new("threadpool", stopped.clone())?;
+    let (services, tasks) = PoolServices::with_pool("threadpool", stopped.clone())?;
     let lifecycle = Arc::new(Lifecycle::new(
         &mut config,
         &shutdown,

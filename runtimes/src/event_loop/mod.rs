@@ -207,7 +207,7 @@ pub(crate) fn start<R: Reactor>(
     } = prepare(&config)?;
     let shutdown = Shutdown::new();
     let stopped = Shutdown::new();
-    let (services, tasks) = PoolServices::new(R::NAME, stopped.clone())?;
+    let (services, tasks) = PoolServices::with_pool(R::NAME, stopped.clone())?;
     let lifecycle = Lifecycle::new(&mut config, &shutdown, stopped, services, Some(tasks));
     let gate = ConnectionGate::new(config.max_connections);
     let server = Arc::new(Server {
