@@ -8,6 +8,7 @@
 //! | `GET`/`HEAD /stream?chunks=N&size=S` | N chunks of S bytes, streamed with no length up front |
 //! | any method `/inspect` | the request as parsed, as JSON with every value in base64 |
 //! | WebSocket `/ws` | every text and binary message echoed back (HTTP/1.1 `Upgrade` or HTTP/2 extended CONNECT; permessage-deflate when offered) |
+//! | `CONNECT host:port` | `200`, then a tunnel that echoes every byte back until the client closes its side (HTTP/1.1, or a stream of HTTP/2) |
 //! | any method, any other path | the request body, streamed back as it arrives |
 //!
 //! Errors are responses: `400` (or `426`) for a `/ws` request that is not a valid WebSocket
@@ -30,7 +31,9 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use weft_service::body::{Body, BodyError, BoxError};
+use weft_service::runtime;
 use weft_service::service::Service;
+use weft_service::upgrade::OnUpgrade;
 use weft_service::websocket::{WebSocket, WebSocketUpgrade};
 
 /// The body of `/plaintext`.
@@ -78,7 +81,12 @@ impl Service for Echo {
 /// Routes one request. Every route but `/inspect` answers at once, so its future is only the
 /// response; `/inspect` waits for the body in a future of its own, boxed so that the common
 /// answer stays small (the server boxes each handler's future, and a small one is cheaper).
-fn answer(request: Request<Body>) -> Answer {
+fn answer(mut request: Request<Body>) -> Answer {
+    // A plain CONNECT carries the tunnel's handle; an extended one (a WebSocket over HTTP/2)
+    // does not, and is routed by its path.
+    if request.method() == Method::CONNECT && OnUpgrade::is_requested(&request) {
+        return Answer::Ready(Some(tunnel(&mut request)));
+    }
     let response = match request.uri().path() {
         "/plaintext" => only_get(request.method()).unwrap_or_else(plaintext),
         "/json" => only_get(request.method()).unwrap_or_else(json),
@@ -88,6 +96,29 @@ fn answer(request: Request<Body>) -> Answer {
         _ => echo(request),
     };
     Answer::Ready(Some(response))
+}
+
+/// Accepts a CONNECT as a tunnel that echoes what the client sends, run as a task of the
+/// server's runtime once the `200` is out.
+fn tunnel(request: &mut Request<Body>) -> Response<Body> {
+    let Some(on_upgrade) = OnUpgrade::from_request(request) else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the tunnel's handle is gone",
+        );
+    };
+    runtime::spawn(async move {
+        let Ok(mut tunnel) = on_upgrade.await else {
+            return;
+        };
+        while let Some(bytes) = tunnel.read().await {
+            if tunnel.write(bytes).await.is_err() {
+                return;
+            }
+        }
+        tunnel.close();
+    });
+    Response::new(Body::empty())
 }
 
 /// The echo application's answer to one request.

@@ -221,6 +221,12 @@ fn python_goaway() {
     python_on_every_runtime("python_goaway", "goaway.py");
 }
 
+/// A CONNECT tunnel over an HTTP/2 stream (`weft echo` echoes through it), on every runtime.
+#[test]
+fn python_connect_tunnel() {
+    python_on_every_runtime("python_connect_tunnel", "tunnel.py");
+}
+
 /// The three Python clients over TLS (ALPN `h2`), on every runtime.
 #[test]
 fn python_clients_over_tls() {
@@ -230,7 +236,12 @@ fn python_clients_over_tls() {
     let certificate = Certificate::new();
     for_each_runtime(|runtime| {
         let server = Server::start(runtime, &certificate.flags());
-        for script in ["flow_control.py", "stream_errors.py", "goaway.py"] {
+        for script in [
+            "flow_control.py",
+            "stream_errors.py",
+            "goaway.py",
+            "tunnel.py",
+        ] {
             clients::python_script(script, server.addr, true, &[]);
         }
         server.stop(runtime);

@@ -13,10 +13,11 @@
 //! instead, before anything was switched. WebSocket handshakes get an `OnUpgrade` too, but
 //! [`WebSocketUpgrade`](crate::websocket::WebSocketUpgrade) is the way to accept them.
 //!
-//! HTTP/2 requests never carry an `OnUpgrade`: HTTP/2 has no `Upgrade` (RFC 9113 §8.6), the
-//! extended CONNECT (RFC 8441) serves WebSockets only, and a plain CONNECT stays an ordinary
-//! request on its stream (the handler sees it, with its DATA as the request body; nothing
-//! turns it into an [`Upgraded`] connection, and no runtime test covers it as a tunnel).
+//! Over HTTP/2, which has no `Upgrade` (RFC 9113 §8.6), a plain CONNECT carries an
+//! `OnUpgrade` too, for a tunnel over its stream (RFC 9113 §8.5): the handler takes it the
+//! same way and answers `2xx`, and the [`Upgraded`] connection reads the stream's DATA and
+//! writes DATA back; closing it ends the stream. The request's own body is then empty: the
+//! stream's bytes are the tunnel's. The extended CONNECT (RFC 8441) serves WebSockets only.
 //!
 //! ```
 //! use http::{Request, Response, StatusCode};
@@ -127,7 +128,7 @@ impl OnUpgrade {
     }
 
     /// Whether `request` carries an upgrade handle (it asked to switch protocols or to open a
-    /// tunnel, over HTTP/1.1).
+    /// tunnel: an HTTP/1.1 upgrade or CONNECT, or a plain HTTP/2 CONNECT).
     pub fn is_requested<B>(request: &Request<B>) -> bool {
         request.extensions().get::<OnUpgrade>().is_some()
     }
@@ -221,6 +222,19 @@ impl PendingUpgrade {
         };
         self.resolve(Ok(upgraded));
         UpgradedLink { incoming, outgoing }
+    }
+
+    /// An HTTP/2 CONNECT stream became a tunnel: hands the application its [`Upgraded`] end,
+    /// which reads `incoming` (the stream's DATA, as a request body would carry it) and
+    /// writes into the returned body (the response's, about `capacity` bytes queued), which
+    /// ends when the application closes its side.
+    pub fn complete_stream(self, incoming: Body, capacity: usize) -> Body {
+        let (outgoing_sender, outgoing) = Body::channel(capacity);
+        self.resolve(Ok(Upgraded {
+            incoming,
+            outgoing: Some(outgoing_sender),
+        }));
+        outgoing
     }
 
     fn resolve(&self, outcome: Result<Upgraded, UpgradeError>) {

@@ -19,6 +19,7 @@ use weft_core::h2::{
     ErrorCode, RequestHead, SendError, ServerConnection, ServerEvent, StreamId, StreamIdHasher,
 };
 use weft_service::body::{Body, BoxError};
+use weft_service::upgrade::PendingUpgrade;
 use weft_service::websocket::PendingSocket;
 
 use super::app::{App, HandlerFuture};
@@ -89,6 +90,9 @@ struct StreamTask {
     early: BytesMut,
     /// The client ended the stream before the application answered its extended CONNECT.
     early_eof: bool,
+    /// A plain CONNECT: the tunnel the application may take ([`OnUpgrade`]), and the stream's
+    /// DATA, kept from the request for the tunnel to read.
+    tunnel: Option<(PendingUpgrade, Body)>,
 }
 
 /// A WebSocket carried by one stream: its DATA frames are the socket's bytes both ways.
@@ -321,7 +325,15 @@ impl Http2 {
             task.request_body = Some(request_body);
             body
         };
+        let plain_connect = head.method == Method::CONNECT && !task.extended_connect;
         let mut request = head.into_request(body);
+        if plain_connect {
+            // The stream's bytes are the tunnel's, read through the `Upgraded` connection.
+            let incoming = std::mem::take(request.body_mut());
+            let (pending, on_upgrade) = PendingUpgrade::new();
+            request.extensions_mut().insert(on_upgrade);
+            task.tunnel = Some((pending, incoming));
+        }
         super::target::shape_h2(&mut request, app.info.tls);
         task.handler = Some(app.call(request));
         self.insert_stream(stream, task);
@@ -349,6 +361,7 @@ impl Http2 {
             socket: None,
             early: BytesMut::new(),
             early_eof: false,
+            tunnel: None,
         }
     }
 
@@ -492,6 +505,10 @@ impl Http2 {
                     }
                     None => {
                         release_early(&mut self.conn, stream, task);
+                        if let Some((pending, incoming)) = task.tunnel.take() {
+                            let capacity = app.config.request_body_buffer;
+                            response = open_tunnel(stream, response, pending, incoming, capacity);
+                        }
                         start_response(&mut self.conn, stream, task, response, &mut cx);
                     }
                 }
@@ -579,6 +596,33 @@ impl StreamTask {
                 .as_ref()
                 .is_none_or(|body| !body.is_open() || body.is_abandoned())
     }
+}
+
+/// The answer to a plain CONNECT: a `2xx` with the [`OnUpgrade`] taken turns the stream into
+/// a tunnel (the response body is what the application writes, the request's DATA what it
+/// reads); a `2xx` without it has nothing to speak through the tunnel and becomes a `500`;
+/// any other answer is sent as it is, and the stream's DATA dropped.
+fn open_tunnel(
+    stream: StreamId,
+    response: Response<Body>,
+    pending: PendingUpgrade,
+    incoming: Body,
+    capacity: usize,
+) -> Response<Body> {
+    if !response.status().is_success() {
+        return response;
+    }
+    if pending.is_claimed() {
+        let outgoing = pending.complete_stream(incoming, capacity);
+        return response.map(|_| outgoing);
+    }
+    tracing::error!(
+        stream,
+        "handler answered 2xx to CONNECT without taking its OnUpgrade; answering 500"
+    );
+    let mut refused = Response::new(Body::empty());
+    *refused.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    refused
 }
 
 /// Sends the response head (the connection was told the date); its body follows through

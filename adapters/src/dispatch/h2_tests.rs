@@ -13,6 +13,7 @@ use weft_core::h2::{ErrorCode, Frame, PREFACE, Settings};
 use weft_core::hpack::{Decoder, Encoder, HeaderField};
 use weft_service::body::Body;
 use weft_service::service::{ConnectionInfo, Service};
+use weft_service::upgrade::OnUpgrade;
 
 use super::super::{DispatchConfig, Dispatcher};
 
@@ -101,6 +102,24 @@ impl Client {
         frame(Frame::Headers {
             stream,
             end_stream,
+            end_headers: true,
+            priority: None,
+            pad_len: None,
+            fragment: block.freeze(),
+        })
+    }
+
+    /// A plain CONNECT to `authority` (RFC 9113 §8.5: `:method` and `:authority` only).
+    fn connect(&mut self, stream: u32, authority: &str) -> Vec<u8> {
+        let fields = vec![
+            HeaderField::new(":method", "CONNECT"),
+            HeaderField::new(":authority", authority.to_owned()),
+        ];
+        let mut block = BytesMut::new();
+        self.encoder.encode(&fields, &mut block);
+        frame(Frame::Headers {
+            stream,
+            end_stream: false,
             end_headers: true,
             priority: None,
             pad_len: None,
@@ -835,5 +854,81 @@ fn http2_requests_get_the_same_shape_as_http1() {
         shape_over_http2("/a", &[("host", "a")], true),
         "/a|a|http|a|Origin",
         "one Host when the client sent it too; the scheme is the client's :scheme"
+    );
+}
+
+/// Takes the CONNECT's upgrade handle into `slot` when `take`, and answers `200`.
+fn connect_service(
+    slot: Arc<Mutex<Option<OnUpgrade>>>,
+    take: bool,
+) -> impl Fn(Request<Body>) -> std::future::Ready<Response<Body>> + Send + Sync + 'static {
+    move |mut request: Request<Body>| {
+        if take {
+            *slot.lock().unwrap() = OnUpgrade::from_request(&mut request);
+        }
+        std::future::ready(Response::new(Body::from("not the tunnel")))
+    }
+}
+
+/// Polls `future` once, without a runtime.
+fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
+    let mut future = std::pin::pin!(future);
+    future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn a_plain_connect_taken_through_on_upgrade_tunnels_data_both_ways() {
+    let slot = Arc::default();
+    let mut dispatcher = server(connect_service(Arc::clone(&slot), true), None);
+    let mut client = Client::new();
+    let mut input = Client::start(Settings::new());
+    input.extend(client.connect(1, "example.com:443"));
+    input.extend(data(1, b"ping", false));
+    let seen = client.read(&exchange(&mut dispatcher, &input));
+    let (head, body, ended) = response_on(&seen, 1);
+    assert_eq!(field(&head, ":status"), Some("200"), "{seen:?}");
+    assert!(body.is_empty() && !ended, "the tunnel stays open: {seen:?}");
+
+    let on_upgrade = slot
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the handler took the handle");
+    let Poll::Ready(Ok(mut tunnel)) = poll_once(on_upgrade) else {
+        panic!("the tunnel is open once the 200 is out");
+    };
+    assert_eq!(
+        poll_once(tunnel.read()),
+        Poll::Ready(Some(Bytes::from_static(b"ping")))
+    );
+    assert!(matches!(
+        poll_once(tunnel.write(Bytes::from_static(b"pong"))),
+        Poll::Ready(Ok(()))
+    ));
+    let seen = client.read(&exchange(&mut dispatcher, &[]));
+    assert_eq!(response_on(&seen, 1).1, b"pong", "{seen:?}");
+
+    // The client ends its side: the tunnel reads the end; closing ours ends the stream.
+    let seen = client.read(&exchange(&mut dispatcher, &data(1, b"", true)));
+    assert_eq!(poll_once(tunnel.read()), Poll::Ready(None), "{seen:?}");
+    tunnel.close();
+    let seen = client.read(&exchange(&mut dispatcher, &[]));
+    assert!(response_on(&seen, 1).2, "the stream ended: {seen:?}");
+}
+
+#[test]
+fn a_plain_connect_answered_2xx_without_taking_the_handle_gets_500() {
+    let slot = Arc::default();
+    let mut dispatcher = server(connect_service(slot, false), None);
+    let mut client = Client::new();
+    let mut input = Client::start(Settings::new());
+    input.extend(client.connect(1, "example.com:443"));
+    let seen = client.read(&exchange(&mut dispatcher, &input));
+    assert_eq!(
+        field(&response_on(&seen, 1).0, ":status"),
+        Some("500"),
+        "{seen:?}"
     );
 }
