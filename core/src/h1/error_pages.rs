@@ -92,7 +92,6 @@ impl ErrorPages {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
 
     use super::*;
     use crate::Limits;
@@ -110,7 +109,7 @@ mod tests {
 
     /// What a connection with `pages` answers to `input`.
     fn answer(pages: ErrorPages, limits: Limits, input: &[u8]) -> String {
-        let now = Instant::now();
+        let now = crate::test_clock::start();
         let mut conn = ServerConnection::new(limits, now);
         conn.set_error_pages(pages);
         conn.receive(now, input);
