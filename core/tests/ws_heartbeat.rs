@@ -5,6 +5,8 @@
 
 #[path = "support/clock.rs"]
 mod clock;
+#[path = "support/ws_wire.rs"]
+mod ws_wire;
 
 use std::time::{Duration, Instant};
 
@@ -80,14 +82,7 @@ fn parse_frames(mut wire: &[u8]) -> Vec<WireFrame> {
 
 /// Everything the connection wants written now, as frames.
 fn drain(conn: &mut Connection, now: Instant) -> Vec<WireFrame> {
-    let mut wire = Vec::new();
-    for _ in 0..100 {
-        match conn.poll_transmit(now) {
-            Some(bytes) => wire.extend_from_slice(&bytes),
-            None => break,
-        }
-    }
-    parse_frames(&wire)
+    parse_frames(&ws_wire::written(conn, now))
 }
 
 fn events(conn: &mut Connection) -> Vec<Event> {

@@ -5,6 +5,8 @@
 
 #[path = "support/clock.rs"]
 mod clock;
+#[path = "support/ws_wire.rs"]
+mod ws_wire;
 
 use std::time::{Duration, Instant};
 
@@ -45,14 +47,7 @@ fn feed(conn: &mut Connection, now: Instant, wire: &[u8]) -> Vec<Event> {
 
 /// All the bytes the connection wants written now.
 fn drain(conn: &mut Connection, now: Instant) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for _ in 0..100 {
-        match conn.poll_transmit(now) {
-            Some(bytes) => wire.extend_from_slice(&bytes),
-            None => break,
-        }
-    }
-    wire
+    ws_wire::written(conn, now)
 }
 
 /// A short unmasked server frame, as the wire must show it.
