@@ -1,0 +1,2 @@
+//! weft: the web framework.
+#![forbid(unsafe_code)]
