@@ -1,2 +1,69 @@
 //! weft: the web framework.
+//!
+//! An [`App`] holds routes (a radix-tree [router](crate::router)), groups, and the layers
+//! around them: [middleware], NestJS-style [guards](crate::guard),
+//! [interceptors](crate::interceptor), [pipes](crate::pipe) and
+//! [exception filters](crate::filter); [services] injected by type; typed
+//! [extractors](crate::extract) and [responses](crate::response). Every rejection is RFC 9457
+//! problem+json ([`Problem`]).
+//!
+//! ```no_run
+//! use weft::prelude::*;
+//!
+//! async fn hello(Path(name): Path<String>) -> String {
+//!     format!("hello, {name}")
+//! }
+//!
+//! fn main() -> Result<(), weft::ServeError> {
+//!     App::new().get("/hello/{name}", hello).serve("127.0.0.1:8080")
+//! }
+//! ```
+//!
+//! # Runtimes
+//! [`App::serve`] runs on the runtime chosen by this crate's features: `rt-mio` (the default),
+//! `rt-pool`, `rt-smol`, `rt-async-std`, `rt-poll`, `rt-tokio`. When several are enabled the
+//! first of tokio, smol, mio, poll, pool, async-std wins (as in `weft_runtime::start`). An
+//! app is also a [`Service`](weft_service::service::Service) ([`App::build`]), which any weft
+//! runtime, or a user's own loop through `weft-adapters`, can serve.
 #![forbid(unsafe_code)]
+
+pub mod app;
+pub mod error;
+pub mod extract;
+pub mod filter;
+pub mod guard;
+pub mod handler;
+pub mod interceptor;
+pub mod middleware;
+pub mod pipe;
+mod pipeline;
+pub mod problem;
+pub mod response;
+pub mod router;
+pub mod services;
+
+pub use app::{App, AppService, Group, MatchedPath, Route, RouteInfo, ServeError, Shadowed};
+pub use error::{Error, HttpError, Result};
+pub use problem::{ErrorFormat, FieldError, Problem};
+pub use response::{Html, IntoResponse, Json, Redirect, Response, ResponseExt};
+pub use services::BuildError;
+
+/// The request type of the framework.
+pub type Request = http::Request<weft_service::body::Body>;
+
+/// The body type, streaming both ways.
+pub use weft_service::body::Body;
+
+/// What most apps import: `use weft::prelude::*;`.
+pub mod prelude {
+    pub use crate::extract::{Extension, Form, FromRequest, FromRequestParts, Path, Query};
+    pub use crate::guard::{Guard, GuardExt};
+    pub use crate::interceptor::{Interceptor, Proceed};
+    pub use crate::middleware::{Middleware, Next};
+    pub use crate::services::{Inject, Scoped, State};
+    pub use crate::{
+        App, Body, Error, Group, Html, IntoResponse, Json, Problem, Redirect, Request, Response,
+        ResponseExt, Route,
+    };
+    pub use http::{HeaderMap, Method, StatusCode};
+}
