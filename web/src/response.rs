@@ -98,12 +98,6 @@ impl IntoResponse for &'static [u8] {
     }
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        self.to_response(crate::problem::ErrorFormat::ProblemJson)
-    }
-}
-
 impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
     fn into_response(self) -> Response {
         let mut response = self.1.into_response();
@@ -169,7 +163,7 @@ impl<T: Serialize> IntoResponse for Json<T> {
             Ok(bytes) => with_type(Body::from(bytes), "application/json"),
             Err(error) => {
                 tracing::error!(%error, "a response could not be serialized to JSON");
-                Error::from(error).into_response()
+                Error::from(error).to_response(crate::problem::ErrorFormat::ProblemJson)
             }
         }
     }
@@ -300,6 +294,13 @@ pub trait IntoOutcome {
 impl<T: IntoResponse> IntoOutcome for T {
     fn into_outcome(self) -> Result<Response, Error> {
         Ok(self.into_response())
+    }
+}
+
+/// An error returned as it is goes to the exception filters, like `Err(error)`.
+impl IntoOutcome for Error {
+    fn into_outcome(self) -> Result<Response, Error> {
+        Err(self)
     }
 }
 

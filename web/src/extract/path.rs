@@ -151,6 +151,16 @@ impl ParamError {
     }
 }
 
+/// Forwards single-value requests to the one parameter's deserializer.
+macro_rules! one_value {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
+            let (param, value) = self.single()?;
+            ValueDeserializer { value }.$method(visitor).map_err(|e| e.naming(param))
+        }
+    )*};
+}
+
 /// Deserializes all parameters: a struct or map by name, a tuple or sequence in order, or a
 /// single value when there is exactly one.
 struct ParamsDeserializer<'a> {
@@ -214,9 +224,48 @@ impl<'de, 'a> Deserializer<'de> for ParamsDeserializer<'a> {
         self.deserialize_tuple(len, visitor)
     }
 
+    one_value! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_string deserialize_option
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ParamError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ParamError> {
+        let (param, value) = self.single()?;
+        ValueDeserializer { value }
+            .deserialize_enum(name, variants, visitor)
+            .map_err(|e| e.naming(param))
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct enum identifier ignored_any
+        bytes byte_buf unit unit_struct identifier ignored_any
+    }
+}
+
+impl<'a> ParamsDeserializer<'a> {
+    /// The one parameter a single-value type reads.
+    fn single(&self) -> Result<(&'a str, &'a str), ParamError> {
+        match self.params.0.as_slice() {
+            [(name, value)] => Ok((name, value)),
+            params => Err(de::Error::custom(format!(
+                "the route captures {} parameters, the handler expects one",
+                params.len()
+            ))),
+        }
     }
 }
 

@@ -1,0 +1,80 @@
+//! Calls an app in-process as a `Service` (no dispatcher): for tests of the framework's own
+//! logic. Tests of what crosses the wire go through `weft::test::TestClient`.
+
+#![allow(dead_code, unreachable_pub)]
+
+use bytes::Bytes;
+use futures_lite::future::block_on;
+use http::{Method, Request, StatusCode};
+use weft::{AppService, Body};
+use weft_service::service::Service;
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json answer with `status` and `code`, and returns it.
+    pub fn problem(&self, status: u16, code: &str) -> serde_json::Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.text()
+        );
+        let problem = self.json();
+        assert_eq!(problem["status"], status);
+        assert_eq!(problem["code"], code, "problem: {problem}");
+        problem
+    }
+}
+
+pub fn call(app: &AppService, request: Request<Body>) -> Answer {
+    block_on(async {
+        let response = app.call(request).await;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect(64 * 1024 * 1024)
+            .await
+            .expect("a readable body");
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    })
+}
+
+pub fn request(method: Method, uri: &str) -> http::request::Builder {
+    Request::builder().method(method).uri(uri)
+}
+
+pub fn get(app: &AppService, uri: &str) -> Answer {
+    call(app, request(Method::GET, uri).body(Body::empty()).unwrap())
+}
+
+pub fn send(app: &AppService, method: Method, uri: &str, content_type: &str, body: &str) -> Answer {
+    call(
+        app,
+        request(method, uri)
+            .header("content-type", content_type)
+            .body(Body::from(body.to_owned()))
+            .unwrap(),
+    )
+}
