@@ -67,14 +67,16 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
 }
 
 impl Problem {
-    /// A problem with `status`, titled with its reason phrase.
+    /// A problem with `status`, titled with its reason phrase, and coded with it in snake
+    /// case (`"not_found"`) until a more specific code is set.
     pub fn new(status: StatusCode) -> Self {
+        let title = status.canonical_reason().unwrap_or("Error");
         Problem {
             kind: "about:blank".to_owned(),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            title: title.to_owned(),
             status,
             detail: None,
-            code: None,
+            code: Some(status_code_name(title)),
             instance: None,
             errors: Vec::new(),
         }
@@ -176,6 +178,19 @@ impl fmt::Display for Problem {
 }
 
 impl std::error::Error for Problem {}
+
+/// `"Not Found"` → `"not_found"`, `"I'm a teapot"` → `"im_a_teapot"`.
+fn status_code_name(reason: &str) -> String {
+    let mut name = String::with_capacity(reason.len());
+    for c in reason.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if c == ' ' || c == '-' {
+            name.push('_');
+        }
+    }
+    name
+}
 
 /// How errors are rendered: problem+json (the default, for APIs) or an HTML page (for page
 /// routes, set per route, group or app).
