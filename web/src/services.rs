@@ -535,7 +535,7 @@ impl<T: Send + Sync + 'static> FromRequestParts for Scoped<T> {
         let factory = parts
             .extensions
             .get::<ScopedFactories>()
-            .and_then(|factories| factories.0.get(&type_id).cloned())
+            .and_then(|factories| factories.0.get(&TypeId::of::<ScopedMarker<T>>()).cloned())
             .ok_or_else(|| {
                 Error::from_problem(
                     Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
