@@ -47,6 +47,7 @@ pub use error::{Error, HttpError, Result};
 pub use problem::{ErrorFormat, FieldError, Problem};
 pub use response::{Html, IntoResponse, Json, Redirect, Response, ResponseExt};
 pub use services::BuildError;
+pub use weft_runtime::{Runtime, ServerConfig, ServerHandle};
 
 /// The request type of the framework.
 pub type Request = http::Request<weft_service::body::Body>;
