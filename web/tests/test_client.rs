@@ -111,6 +111,24 @@ fn app() -> impl Service {
                         .is_err();
                 json_response(&json!({ "answer": answer, "timed_out": timed_out }))
             }
+            "/events" => {
+                let (mut sender, body) = Body::channel(1024);
+                runtime::spawn(async move {
+                    // An endless event stream: it ends when the client goes away.
+                    for n in 0.. {
+                        if !sender.send_data(Bytes::from(format!("data: {n}\n\n"))) {
+                            break;
+                        }
+                        runtime::sleep(Duration::from_millis(1)).await;
+                    }
+                });
+                let mut response = respond(StatusCode::OK, body);
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/event-stream"),
+                );
+                response
+            }
             "/never" => std::future::pending().await,
             "/panic" => panic!("the handler fails"),
             "/ws" => match WebSocketUpgrade::from_request(&request) {
@@ -285,6 +303,65 @@ fn streamed_body_arrives_whole_and_in_pieces() {
 }
 
 #[test]
+fn an_endless_event_stream_is_read_piece_by_piece() {
+    for client in clients() {
+        let mut stream = client.get("/events").send_streaming();
+        assert_eq!(stream.status(), StatusCode::OK);
+        assert_eq!(stream.header("content-type"), Some("text/event-stream"));
+        let mut text = String::new();
+        while !text.contains("data: 2\n\n") {
+            text.push_str(&stream.next_text().expect("the stream goes on"));
+        }
+        assert!(
+            text.starts_with("data: 0\n\ndata: 1\n\ndata: 2\n\n"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_finite_stream_ends_and_finishes_as_a_response() {
+    for client in clients() {
+        let mut stream = client.get("/stream").send_streaming();
+        let first = stream.next_chunk().expect("a first piece");
+        assert!(b"one two three".starts_with(&first), "{first:?}");
+        let mut rest = Vec::new();
+        while let Some(chunk) = stream.next_chunk() {
+            rest.extend_from_slice(&chunk);
+        }
+        assert_eq!([&first[..], &rest].concat(), b"one two three");
+        assert_eq!(stream.next_chunk(), None, "the end stays the end");
+        stream
+            .finish()
+            .assert_status(200)
+            .assert_text("one two three");
+    }
+}
+
+#[test]
+fn send_async_runs_inside_other_executors() {
+    for client in clients() {
+        let response = futures_lite::future::block_on(client.get("/slow").send_async());
+        response.assert_json(&json!({ "answer": 42, "timed_out": true }));
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let response = tokio.block_on(client.post("/users").json(&json!({})).send_async());
+        response.assert_status(201).assert_json(&json!({ "id": 7 }));
+        let error = tokio
+            .block_on(
+                client
+                    .get("/never")
+                    .deadline(Duration::from_millis(50))
+                    .try_send_async(),
+            )
+            .expect_err("no answer");
+        assert!(matches!(error, TestError::Deadline { .. }), "{error}");
+    }
+}
+
+#[test]
 fn handlers_have_runtime_services() {
     for client in clients() {
         client
@@ -397,4 +474,14 @@ fn failed_json_assertions_show_the_path() {
         .get("/echo")
         .send()
         .assert_json_includes(&json!({ "method": "POST" }));
+}
+
+#[test]
+fn clients_and_sockets_move_between_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_and_sync::<TestClient>();
+    send::<weft::test::TestRequest>();
+    send::<weft::test::TestResponse>();
+    send::<weft::test::TestWebSocket>();
 }

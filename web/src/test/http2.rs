@@ -3,18 +3,15 @@
 //! thread like everything else.
 
 use std::future::Future;
-use std::pin::pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::{Request, Version};
 
-use super::error::TestError;
-use super::link::{Link, PipeIo};
+use super::exchange::Progress;
+use super::link::{PipeIo, SharedPipe};
 use super::request::Prepared;
-use super::response::Received;
 
 /// Fields that are specific to an HTTP/1.1 connection: HTTP/2 forbids them (RFC 9113
 /// §8.2.2), and `Host` becomes `:authority`.
@@ -27,20 +24,18 @@ const CONNECTION_SPECIFIC: [header::HeaderName; 6] = [
     header::HeaderName::from_static("proxy-connection"),
 ];
 
-/// Sends `request` on `link` as HTTP/2 and reads the response, until `deadline`.
-pub(crate) fn exchange(
-    link: &mut Link,
+/// The client side of an HTTP/2 exchange: a future that makes the connection over `pipe`,
+/// sends `request` on a stream and reads the response into `progress`.
+pub(crate) fn start(
     request: &Prepared,
-    deadline: Instant,
-) -> Result<Received, TestError> {
-    let received = Arc::new(Mutex::new(Received::default()));
+    pipe: SharedPipe,
+    progress: Progress,
+) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
     let message = build(request);
-    let io = PipeIo(link.pipe().clone());
     let body = request.body.clone();
-    let progress = Arc::clone(&received);
-    let run = async move {
+    Box::pin(async move {
         let (send, connection) = h2::client::Builder::new()
-            .handshake::<_, Bytes>(io)
+            .handshake::<_, Bytes>(PipeIo(pipe))
             .await
             .map_err(|error| format!("the HTTP/2 handshake failed: {error}"))?;
         // The connection must be polled for anything to move; it only ends on an error here
@@ -69,7 +64,7 @@ pub(crate) fn exchange(
                 .map_err(|error| format!("no response head: {error}"))?;
             let (parts, mut data) = response.into_parts();
             {
-                let mut received = progress.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut received = progress.lock();
                 received.status = Some(parts.status);
                 received.version = Some(parts.version);
                 received.headers = parts.headers;
@@ -77,39 +72,17 @@ pub(crate) fn exchange(
             while let Some(chunk) = data.data().await {
                 let chunk = chunk.map_err(|error| format!("the body failed: {error}"))?;
                 let _ = data.flow_control().release_capacity(chunk.len());
-                progress
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .chunks
-                    .push(chunk);
+                progress.lock().chunks.push(chunk);
             }
             let trailers = data
                 .trailers()
                 .await
                 .map_err(|error| format!("the trailers failed: {error}"))?;
-            progress
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .trailers = trailers;
+            progress.lock().trailers = trailers;
             Ok::<(), String>(())
         };
         futures_lite::future::or(exchange, connection).await
-    };
-    let mut run = pin!(run);
-    let outcome = link.drive(deadline, |cx| run.as_mut().poll(cx));
-    let received = std::mem::take(&mut *received.lock().unwrap_or_else(PoisonError::into_inner));
-    match outcome {
-        Some(Ok(())) => Ok(received),
-        Some(Err(reason)) => Err(TestError::Connection {
-            request: request.label.clone(),
-            reason: format!("{reason}; {}", received.describe()),
-        }),
-        None => Err(TestError::Deadline {
-            request: request.label.clone(),
-            deadline: request.deadline,
-            received: received.describe(),
-        }),
-    }
+    })
 }
 
 /// The request as the `h2` crate takes it: an absolute URI whose authority is the `Host`.

@@ -3,6 +3,7 @@
 //! client, and hands the dispatcher its timeouts, on the calling thread, until the client is
 //! done or the deadline passes. No socket, no thread of its own.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use weft_adapters::{DispatchConfig, Dispatcher};
+use weft_service::runtime::RuntimeHandle;
 use weft_service::service::{ConnectionInfo, DynService};
 
 /// Bytes the client may have waiting for the dispatcher, or the dispatcher for the client,
@@ -45,6 +47,22 @@ impl Pipe {
             waker.wake();
         }
     }
+}
+
+/// Turns that moved something before [`Link::drive_async`] lets other tasks run.
+const TURNS_PER_POLL: usize = 64;
+
+/// A timer of the runtime, boxed.
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What one round of a link did.
+enum Turn<T> {
+    /// The client is done.
+    Ready(T),
+    /// Bytes moved or the dispatcher made progress: go round again.
+    Moved,
+    /// Only a waker or a timer can move it now.
+    Idle,
 }
 
 /// The pipe, shared by the link and the client's I/O object.
@@ -82,11 +100,17 @@ pub(crate) struct Link {
     waker: Arc<LoopWaker>,
     /// The dispatcher was told the client closed its side.
     eof_given: bool,
+    /// The timer of [`drive_async`](Self::drive_async).
+    runtime: RuntimeHandle,
 }
 
 impl Link {
     /// A new connection to `service`, accepted now, from a loopback peer.
     pub(crate) fn new(service: Arc<dyn DynService>, config: DispatchConfig) -> Link {
+        let runtime = config
+            .runtime
+            .clone()
+            .unwrap_or_else(weft_runtime::background_runtime);
         let peer = Some(([127, 0, 0, 1], 50_000).into());
         let local = Some(([127, 0, 0, 1], 80).into());
         let info = ConnectionInfo::tcp(peer, local);
@@ -98,6 +122,7 @@ impl Link {
                 thread: Mutex::new(std::thread::current()),
             }),
             eof_given: false,
+            runtime,
         }
     }
 
@@ -125,38 +150,94 @@ impl Link {
         let waker = Waker::from(Arc::clone(&self.waker));
         let mut cx = Context::from_waker(&waker);
         loop {
-            let before = self.pipe_lengths();
-            if let Poll::Ready(output) = client(&mut cx) {
-                return Some(output);
-            }
-            let mut moved = self.pipe_lengths() != before;
-            moved |= self.feed_dispatcher();
-            moved |= self.dispatcher.poll(&mut cx);
-            moved |= self.take_output();
+            let turn = self.turn(&mut cx, &mut client);
             let now = Instant::now();
-            if self.dispatcher.poll_timeout().is_some_and(|due| due <= now) {
-                self.dispatcher.handle_timeout(now);
-                moved = true;
-            }
-            if self.dispatcher.is_closed() {
-                let mut pipe = lock(&self.pipe);
-                if !pipe.server_closed {
-                    pipe.server_closed = true;
-                    pipe.wake_client();
-                    moved = true;
+            match turn {
+                Turn::Ready(output) => return Some(output),
+                _ if now >= deadline => return None,
+                Turn::Moved => {}
+                Turn::Idle => {
+                    if !self.waker.woken.swap(false, Ordering::SeqCst) {
+                        let until = self.wake_at(deadline);
+                        std::thread::park_timeout(until.saturating_duration_since(now));
+                    }
                 }
             }
-            if now >= deadline {
-                return None;
+        }
+    }
+
+    /// [`drive`](Self::drive) as a future, for async tests: it waits for wakers and for the
+    /// runtime's timer instead of parking the thread, and yields to the executor every
+    /// [`TURNS_PER_POLL`] turns that moved.
+    pub(crate) async fn drive_async<T>(
+        &mut self,
+        deadline: Instant,
+        mut client: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Option<T> {
+        let mut timer: Option<(Instant, Sleep)> = None;
+        std::future::poll_fn(|cx| {
+            for _ in 0..TURNS_PER_POLL {
+                let turn = self.turn(cx, &mut client);
+                let now = Instant::now();
+                match turn {
+                    Turn::Ready(output) => return Poll::Ready(Some(output)),
+                    _ if now >= deadline => return Poll::Ready(None),
+                    Turn::Moved => continue,
+                    Turn::Idle => {}
+                }
+                let until = self.wake_at(deadline);
+                if timer.as_ref().is_none_or(|(at, _)| *at != until) {
+                    timer = Some((until, Box::pin(self.runtime.sleep_until(until))));
+                }
+                if let Some((_, sleep)) = &mut timer {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                timer = None;
             }
-            if !moved && !self.waker.woken.swap(false, Ordering::SeqCst) {
-                let until = match self.dispatcher.poll_timeout() {
-                    Some(due) => due.min(deadline),
-                    None => deadline,
-                };
-                std::thread::park_timeout(until.saturating_duration_since(now));
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// When an idle connection must be looked at again at the latest.
+    fn wake_at(&self, deadline: Instant) -> Instant {
+        match self.dispatcher.poll_timeout() {
+            Some(due) => due.min(deadline),
+            None => deadline,
+        }
+    }
+
+    /// One round: the client, the bytes both ways, the dispatcher, its timers.
+    fn turn<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        client: &mut impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Turn<T> {
+        let before = self.pipe_lengths();
+        if let Poll::Ready(output) = client(cx) {
+            return Turn::Ready(output);
+        }
+        let mut moved = self.pipe_lengths() != before;
+        moved |= self.feed_dispatcher();
+        moved |= self.dispatcher.poll(cx);
+        moved |= self.take_output();
+        let now = Instant::now();
+        if self.dispatcher.poll_timeout().is_some_and(|due| due <= now) {
+            self.dispatcher.handle_timeout(now);
+            moved = true;
+        }
+        if self.dispatcher.is_closed() {
+            let mut pipe = lock(&self.pipe);
+            if !pipe.server_closed {
+                pipe.server_closed = true;
+                pipe.wake_client();
+                moved = true;
             }
         }
+        if moved { Turn::Moved } else { Turn::Idle }
     }
 
     fn pipe_lengths(&self) -> (usize, usize, bool) {

@@ -41,11 +41,13 @@
 
 mod cookies;
 mod error;
+mod exchange;
 mod http1;
 mod http2;
 mod link;
 mod request;
 mod response;
+mod stream;
 mod websocket;
 
 use std::fmt;
@@ -62,6 +64,7 @@ pub use cookie::Cookie;
 pub use error::TestError;
 pub use request::TestRequest;
 pub use response::TestResponse;
+pub use stream::TestStream;
 pub use websocket::TestWebSocket;
 /// WebSocket messages and close codes, as [`TestWebSocket`] sends and receives them.
 pub use weft_core::ws::{CloseCode, Message};
@@ -71,8 +74,10 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The protocol a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
+pub(crate) enum Protocol {
+    /// weft-core's HTTP/1.1 client role.
     Http1,
+    /// The `h2` crate's client, prior knowledge, cleartext.
     Http2,
 }
 

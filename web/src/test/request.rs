@@ -8,10 +8,12 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::error::TestError;
+use super::exchange::{Done, Exchange};
 use super::link::Link;
 use super::response::TestResponse;
+use super::stream::TestStream;
 use super::websocket::TestWebSocket;
-use super::{Protocol, TestClient, http1, http2};
+use super::{Protocol, TestClient};
 
 /// A request a [`TestClient`] is about to send: add headers, a query and a body, then
 /// [`send`](Self::send) it. Made by [`TestClient::get`] and its siblings.
@@ -158,6 +160,10 @@ impl TestRequest {
     /// the response to its end, driving the dispatcher and the application on this thread.
     /// Cookies the response sets go into the client's jar.
     ///
+    /// It blocks the calling thread: call it from a plain `#[test]` (or a blocking task), not
+    /// from an async runtime's thread, whose own tasks it would hold up; there, use
+    /// [`send_async`](Self::send_async).
+    ///
     /// # Panics
     /// If the response is not complete within the deadline (10 s unless set otherwise), or the
     /// connection fails before it is: the message says which, and what had arrived. Use
@@ -174,19 +180,44 @@ impl TestRequest {
     /// instead of panicking: for tests of requests the protocol layer refuses (an HTTP/2
     /// stream reset, say).
     pub fn try_send(self) -> Result<TestResponse, TestError> {
-        let client = self.client.clone();
-        let prepared = self.prepare(false);
-        let deadline = Instant::now() + prepared.deadline;
-        let mut link = client.link();
-        let received = match client.protocol {
-            Protocol::Http1 => match http1::exchange(&mut link, &prepared, deadline)? {
-                http1::Outcome::Complete(received) => received,
-                http1::Outcome::Upgraded { head, .. } => head,
-            },
-            Protocol::Http2 => http2::exchange(&mut link, &prepared, deadline)?,
-        };
-        client.store_cookies(&prepared.target, &received.headers);
-        Ok(TestResponse::new(prepared.label, received))
+        let (client, mut exchange, deadline) = self.start();
+        let outcome = exchange.run(deadline);
+        client.finish(exchange, outcome)
+    }
+
+    /// [`send`](Self::send) as a future, for async tests: the connection is driven by the
+    /// task that awaits it, with the test runtime's wakers and the background runtime's timer,
+    /// so it works inside any executor (a `#[tokio::test]`, `smol::block_on`).
+    ///
+    /// # Panics
+    /// As [`send`](Self::send).
+    pub async fn send_async(self) -> TestResponse {
+        match self.try_send_async().await {
+            Ok(response) => response,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// [`try_send`](Self::try_send) as a future.
+    pub async fn try_send_async(self) -> Result<TestResponse, TestError> {
+        let (client, mut exchange, deadline) = self.start();
+        let outcome = exchange.run_async(deadline).await;
+        client.finish(exchange, outcome)
+    }
+
+    /// Sends the request and returns once the response head has arrived, to read the body
+    /// piece by piece ([`TestStream::next_chunk`]): for event streams and bodies that never
+    /// end. Cookies the head sets go into the jar.
+    ///
+    /// # Panics
+    /// If no response head arrives within the deadline, or the connection fails first.
+    #[track_caller]
+    pub fn send_streaming(self) -> TestStream {
+        let (deadline, target) = (self.deadline, self.target.clone());
+        let (client, exchange, _) = self.start();
+        let stream = TestStream::start(exchange, deadline);
+        client.store_cookies(&target, stream.headers());
+        stream
     }
 
     /// Opens a WebSocket with this request as the handshake (always over HTTP/1.1, whatever
@@ -222,35 +253,47 @@ impl TestRequest {
         let client = self.client.clone();
         let prepared = self.prepare(true);
         let deadline = Instant::now() + prepared.deadline;
-        let mut link = client.link();
-        let outcome = match http1::exchange(&mut link, &prepared, deadline) {
-            Ok(outcome) => outcome,
+        let mut exchange = Exchange::start(client.link(), &prepared, Protocol::Http1);
+        let outcome = exchange.run(deadline);
+        let leftover = match outcome {
             Err(error) => panic!("{error}"),
+            Ok(Done::Complete) => {
+                return Err(Box::new(
+                    client
+                        .finish(exchange, outcome)
+                        .unwrap_or_else(|error| panic!("{error}")),
+                ));
+            }
+            Ok(Done::Upgraded(leftover)) => leftover,
         };
-        match outcome {
-            http1::Outcome::Complete(received) => {
-                client.store_cookies(&prepared.target, &received.headers);
-                Err(Box::new(TestResponse::new(prepared.label, received)))
-            }
-            http1::Outcome::Upgraded { head, leftover } => {
-                client.store_cookies(&prepared.target, &head.headers);
-                let status = head.status.unwrap_or(http::StatusCode::SWITCHING_PROTOCOLS);
-                if let Err(error) =
-                    weft_core::ws::handshake::validate_response(status, &head.headers, &key, &[])
-                {
-                    panic!(
-                        "{}: the server's 101 is not a valid WebSocket handshake: {error:?}; headers: {:?}",
-                        prepared.label, head.headers
-                    );
-                }
-                Ok(TestWebSocket::new(
-                    link,
-                    leftover,
-                    prepared.label,
-                    prepared.deadline,
-                ))
-            }
+        let headers = exchange.received().headers.clone();
+        client.store_cookies(&prepared.target, &headers);
+        let status = exchange
+            .received()
+            .status
+            .unwrap_or(http::StatusCode::SWITCHING_PROTOCOLS);
+        if let Err(error) = weft_core::ws::handshake::validate_response(status, &headers, &key, &[])
+        {
+            panic!(
+                "{}: the server's 101 is not a valid WebSocket handshake: {error:?}; headers: {headers:?}",
+                prepared.label
+            );
         }
+        Ok(TestWebSocket::new(
+            exchange.into_link(),
+            leftover,
+            prepared.label,
+            prepared.deadline,
+        ))
+    }
+
+    /// The exchange started on a new connection in the client's protocol, and its deadline.
+    fn start(self) -> (TestClient, Exchange, Instant) {
+        let client = self.client.clone();
+        let prepared = self.prepare(false);
+        let deadline = Instant::now() + prepared.deadline;
+        let exchange = Exchange::start(client.link(), &prepared, client.protocol);
+        (client, exchange, deadline)
     }
 
     /// The request for the wire: `Host` and cookies added.
@@ -293,5 +336,17 @@ impl TestClient {
     /// A new connection to the application.
     pub(crate) fn link(&self) -> Link {
         Link::new(self.shared.service.clone(), self.shared.config.clone())
+    }
+
+    /// The response of an exchange that ended with `outcome`; its cookies go into the jar.
+    fn finish(
+        &self,
+        exchange: Exchange,
+        outcome: Result<Done, TestError>,
+    ) -> Result<TestResponse, TestError> {
+        outcome?;
+        let received = std::mem::take(&mut *exchange.received());
+        self.store_cookies(&exchange.target, &received.headers);
+        Ok(TestResponse::new(exchange.label.clone(), received))
     }
 }
