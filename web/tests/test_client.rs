@@ -183,6 +183,24 @@ fn get_with_headers_and_query_on_both_protocols() {
 }
 
 #[test]
+fn the_host_comes_from_the_client_or_an_absolute_uri() {
+    for client in clients() {
+        client
+            .get("http://example.com/echo?x=1")
+            .send()
+            .assert_json_includes(
+                &json!({ "host": "example.com", "path": "/echo", "query": "x=1" }),
+            );
+        client
+            .clone()
+            .host("api.test:8080")
+            .get("echo")
+            .send()
+            .assert_json_includes(&json!({ "host": "api.test:8080", "path": "/echo" }));
+    }
+}
+
+#[test]
 fn post_json_on_both_protocols() {
     for client in clients() {
         client
@@ -456,6 +474,23 @@ fn requests_pass_through_the_dispatcher() {
     for client in clients() {
         client.get("/panic").send().assert_status(500);
     }
+}
+
+#[test]
+fn the_dispatch_config_applies() {
+    let mut config = weft::test::DispatchConfig::default();
+    config.limits.max_body_size = 16;
+    let client = TestClient::with_config(app(), config);
+    client
+        .post("/echo")
+        .body("small")
+        .send()
+        .assert_json_includes(&json!({ "body": "small" }));
+    client
+        .post("/echo")
+        .body("x".repeat(1000))
+        .send()
+        .assert_status(StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[test]

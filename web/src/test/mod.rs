@@ -4,14 +4,37 @@
 //! client over the network would: the protocol's framing, its limits and error answers,
 //! cookies, WebSocket frames.
 //!
-//! ```ignore
+//! ```
 //! use weft::test::TestClient;
+//! use weft_service::body::Body;
+//! use weft_service::websocket::WebSocketUpgrade;
+//!
+//! // Any `Service`: here a closure; a weft `App` in an application.
+//! let app = |request: http::Request<Body>| async move {
+//!     if let Ok(upgrade) = WebSocketUpgrade::from_request(&request) {
+//!         return upgrade.on_upgrade(|mut socket| async move {
+//!             while let Some(message) = socket.recv().await {
+//!                 let _ = socket.send(message).await;
+//!             }
+//!         });
+//!     }
+//!     let body = request.into_body().collect(1 << 20).await.unwrap_or_default();
+//!     let mut response = http::Response::new(Body::from(body));
+//!     response.headers_mut().insert("set-cookie", "visited=yes".parse().unwrap());
+//!     response
+//! };
 //!
 //! let client = TestClient::new(app);
-//! client.post("/users").json(&serde_json::json!({ "name": "ada" })).send()
-//!     .assert_status(201)
+//! client
+//!     .post("/users")
+//!     .json(&serde_json::json!({ "name": "ada" }))
+//!     .send()
+//!     .assert_status(200)
 //!     .assert_json_includes(&serde_json::json!({ "name": "ada" }));
-//! client.clone().http2().get("/users").send().assert_status(200);
+//! assert_eq!(client.cookie("visited").as_deref(), Some("yes"));
+//!
+//! // The same application over HTTP/2, sharing the cookie jar.
+//! client.clone().http2().get("/").send().assert_status(200);
 //!
 //! let mut socket = client.websocket("/ws");
 //! socket.send_text("hi");
@@ -56,11 +79,13 @@ use std::time::Duration;
 
 use http::Method;
 use http::header::HeaderMap;
-use weft_adapters::DispatchConfig;
 use weft_service::service::{DynService, Service, erase};
 
 /// Cookies, as [`TestClient::add_cookie`] takes them.
 pub use cookie::Cookie;
+/// The dispatcher's settings (limits, error pages), as [`TestClient::with_config`] takes them.
+pub use weft_adapters::DispatchConfig;
+
 pub use error::TestError;
 pub use request::TestRequest;
 pub use response::TestResponse;
@@ -182,7 +207,8 @@ impl TestClient {
         self
     }
 
-    /// A `GET` request to `uri` (a path with an optional query, such as `/users?page=2`).
+    /// A `GET` request to `uri`: a path with an optional query (`/users?page=2`), or an
+    /// absolute URI (`http://example.com/users`) whose authority becomes the `Host`.
     pub fn get(&self, uri: &str) -> TestRequest {
         self.request(Method::GET, uri)
     }

@@ -49,18 +49,26 @@ pub(crate) struct Prepared {
 }
 
 impl TestRequest {
-    pub(crate) fn new(client: TestClient, method: Method, target: &str) -> TestRequest {
-        let target = if target.starts_with('/') || target == "*" {
-            target.to_owned()
+    /// A request to `uri`: a path (`/users?page=2`; the leading `/` may be left out), `*`, or
+    /// an absolute URI (`http://example.com/users`), whose authority becomes the `Host`.
+    pub(crate) fn new(client: TestClient, method: Method, uri: &str) -> TestRequest {
+        let mut headers = HeaderMap::new();
+        let target = if uri.starts_with('/') || uri == "*" {
+            uri.to_owned()
+        } else if let Some((authority, target)) = absolute(uri) {
+            if let Ok(host) = HeaderValue::from_str(&authority) {
+                headers.insert(header::HOST, host);
+            }
+            target
         } else {
-            format!("/{target}")
+            format!("/{uri}")
         };
         let deadline = client.deadline;
         TestRequest {
             client,
             method,
             target,
-            headers: HeaderMap::new(),
+            headers,
             body: Bytes::new(),
             deadline,
         }
@@ -330,6 +338,17 @@ impl TestRequest {
             upgrade,
         }
     }
+}
+
+/// The authority and the origin-form target of an absolute URI, if `uri` is one.
+fn absolute(uri: &str) -> Option<(String, String)> {
+    let uri: http::Uri = uri.parse().ok()?;
+    let authority = uri.authority()?.to_string();
+    uri.scheme()?;
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    Some((authority, target))
 }
 
 impl TestClient {
