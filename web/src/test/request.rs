@@ -240,7 +240,7 @@ impl TestRequest {
         match self.try_websocket() {
             Ok(socket) => socket,
             Err(response) => panic!(
-                "{response:?}: the WebSocket handshake was refused with status {}",
+                "the WebSocket handshake was refused with status {}: {response:?}",
                 response.status()
             ),
         }
