@@ -89,5 +89,6 @@ pub mod tokio;
 pub use blocking_work::spawn_blocking;
 pub use config::{ServerConfig, ServerHandle, ShutdownHook, StartHook};
 pub use select::{Runtime, UnknownRuntime, start, start_on};
+pub use services::background_runtime;
 pub use shutdown::Shutdown;
 pub use tls::{TlsError, TlsFiles};

@@ -15,6 +15,10 @@
 //! non-tokio runtimes also start one process-wide tokio runtime thread (`weft-tokio-compat`,
 //! see [`crate::tokio_compat`]).
 //!
+//! [`background_runtime`] gives the same services (one process-wide task thread,
+//! `weft-background-tasks`) to code that drives a dispatcher without a server, such as test
+//! clients.
+//!
 //! Detached tasks end with the server: once it has stopped (after the drain), tasks still
 //! running are dropped, on every runtime.
 
@@ -248,6 +252,43 @@ impl<S: Spawner> RuntimeServices for CompatServices<S> {
     fn enter(&self, inside: &mut dyn FnMut()) {
         self.compat.enter(inside);
     }
+}
+
+/// The tasks of [`background_runtime`]: on a process-wide [`TaskPool`] that is never stopped.
+struct BackgroundSpawner(Arc<TaskPool>);
+
+impl Spawner for BackgroundSpawner {
+    fn spawn(&self, task: BoxFuture<()>) {
+        self.0.spawn(task);
+    }
+}
+
+/// Runtime services for application code run outside a server: in-process test clients (the
+/// `weft` crate's `weft::test::TestClient`), tools and benchmarks that drive a
+/// [`Dispatcher`](weft_adapters::Dispatcher) themselves and still want handlers'
+/// `weft_service::runtime::{spawn, sleep, timeout, spawn_blocking}` to work. Give it to the
+/// dispatcher as `DispatchConfig::runtime`.
+///
+/// Every call returns the same process-wide handle, named `background`, started on first use:
+/// tasks run on one executor thread (`weft-background-tasks`, started by the first `spawn`),
+/// timers are async-io's, blocking work goes to the `blocking` pool, and with the
+/// `tokio-compat` feature application code enters the background tokio runtime, as on the
+/// non-tokio runtimes. No listener, no signal handling: its shutdown signal never fires, and
+/// detached tasks run until they end or the process exits.
+///
+/// # Panics
+/// If the tokio-compat runtime's thread cannot be started (the operating system refused a
+/// thread), as the servers themselves would fail to start.
+pub fn background_runtime() -> RuntimeHandle {
+    static HANDLE: std::sync::OnceLock<RuntimeHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let spawner = BackgroundSpawner(TaskPool::new("weft-background-tasks".to_owned()));
+            let services = CompatServices::new("background", spawner, Shutdown::new())
+                .unwrap_or_else(|error| panic!("cannot start the background runtime: {error}"));
+            RuntimeHandle::new(services, ShutdownSignal::never())
+        })
+        .clone()
 }
 
 /// mio's, poll's and threadpool's tasks: on a [`TaskPool`] the server owns.

@@ -41,6 +41,7 @@ pub mod problem;
 pub mod response;
 pub mod router;
 pub mod services;
+pub mod test;
 
 pub use app::{App, AppService, Group, MatchedPath, Route, RouteInfo, ServeError, Shadowed};
 pub use error::{Error, HttpError, Result};
