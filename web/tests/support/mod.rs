@@ -1,13 +1,13 @@
-//! Calls an app in-process as a `Service` (no dispatcher): for tests of the framework's own
-//! logic. Tests of what crosses the wire go through `weft::test::TestClient`.
+//! Sends requests to an app through `weft::test::TestClient` (the real dispatcher and the
+//! HTTP/1.1 protocol core, in memory), with small helpers for problem+json answers.
 
 #![allow(dead_code, unreachable_pub)]
 
 use bytes::Bytes;
 use futures_lite::future::block_on;
 use http::{Method, Request, StatusCode};
+use weft::test::TestClient;
 use weft::{AppService, Body};
-use weft_service::service::Service;
 
 pub struct Answer {
     pub status: StatusCode,
@@ -45,20 +45,25 @@ impl Answer {
     }
 }
 
+/// Sends `request` over HTTP/1.1.
 pub fn call(app: &AppService, request: Request<Body>) -> Answer {
-    block_on(async {
-        let response = app.call(request).await;
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect(64 * 1024 * 1024)
-            .await
-            .expect("a readable body");
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
-    })
+    call_with(TestClient::new(app.clone()), request)
+}
+
+/// Sends `request` with `client` (HTTP/1.1 or HTTP/2).
+pub fn call_with(client: TestClient, request: Request<Body>) -> Answer {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = block_on(body.collect(64 * 1024 * 1024)).expect("a readable request body");
+    let mut test_request = client.request(parts.method, &parts.uri.to_string());
+    for (name, value) in &parts.headers {
+        test_request = test_request.header(name.clone(), value.clone());
+    }
+    let response = test_request.body(body).send();
+    Answer {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.bytes().clone(),
+    }
 }
 
 pub fn request(method: Method, uri: &str) -> http::request::Builder {
