@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use http::header::{HeaderValue, LOCATION};
 use http::{Method, StatusCode};
 use weft_core::h1::{ErrorPage, ErrorPages};
-use weft_runtime::{ServerConfig, ServerHandle};
+use weft_runtime::{Runtime, ServerConfig, ServerHandle};
+
 use weft_service::service::Service;
 
 use crate::Request;
@@ -432,7 +433,7 @@ impl App {
     }
 
     /// Builds the app and serves it with `config`, returning once it listens.
-    pub fn listen(self, config: ServerConfig) -> Result<ServerHandle, ServeError> {
+    pub fn listen(self, config: ServerConfig) -> Result<AppServer, ServeError> {
         self.build()?.listen(config)
     }
 }
@@ -844,12 +845,39 @@ impl AppService {
     /// Starts the services and serves the app with `config` on the runtime the `rt-*`
     /// features chose, returning once it listens. Protocol-level rejections (a malformed
     /// request the connection refuses before the app sees it) get problem+json bodies too.
-    pub fn listen(self, mut config: ServerConfig) -> Result<ServerHandle, ServeError> {
+    pub fn listen(self, config: ServerConfig) -> Result<AppServer, ServeError> {
+        let runtime = Runtime::preferred().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "no runtime compiled in: enable one of weft's features rt-mio, rt-pool, rt-smol, \
+                 rt-async-std, rt-poll, rt-tokio",
+            )
+        })?;
+        self.listen_on(runtime, config)
+    }
+
+    /// [`listen`](Self::listen) on a runtime chosen at run time (one compiled in: see
+    /// [`Runtime::ALL`]).
+    pub fn listen_on(
+        self,
+        runtime: Runtime,
+        mut config: ServerConfig,
+    ) -> Result<AppServer, ServeError> {
         self.start().map_err(ServeError::Start)?;
-        config.dispatch.error_pages = problem_error_pages();
-        let stopping = self.clone();
-        let config = config.on_shutdown(move || stopping.stop());
-        Ok(weft_runtime::start(config, self)?)
+        if config.dispatch.error_pages.is_empty() {
+            config.dispatch.error_pages = problem_error_pages();
+        }
+        match weft_runtime::start_on(runtime, config, self.clone()) {
+            Ok(handle) => Ok(AppServer {
+                handle: Some(handle),
+                app: self,
+            }),
+            Err(error) => {
+                // Nothing will serve: the started services stop now.
+                self.stop();
+                Err(error.into())
+            }
+        }
     }
 
     async fn dispatch(inner: Arc<AppInner>, mut request: Request) -> Response {
@@ -879,6 +907,54 @@ impl AppService {
                 chain.run(request).await
             }
         }
+    }
+}
+
+/// A served app: where it listens, how to stop it. Its services' stop hooks run once the
+/// server has drained (requests in flight may still use them while it drains), in
+/// [`join`](Self::join), or when it is dropped.
+#[derive(Debug)]
+pub struct AppServer {
+    handle: Option<ServerHandle>,
+    app: AppService,
+}
+
+impl AppServer {
+    /// The addresses the server listens on, with the ports the OS picked for port 0.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        self.handle.as_ref().map_or(&[], ServerHandle::local_addrs)
+    }
+
+    /// Starts a graceful shutdown; [`join`](Self::join) waits for it to end.
+    pub fn shutdown(&self) {
+        if let Some(handle) = &self.handle {
+            handle.shutdown();
+        }
+    }
+
+    /// A handle that can start the shutdown from elsewhere (another thread, a handler).
+    pub fn shutdown_handle(&self) -> Option<weft_runtime::Shutdown> {
+        self.handle.as_ref().map(ServerHandle::shutdown_handle)
+    }
+
+    /// Waits until the server has stopped, then stops the services.
+    pub fn join(mut self) -> std::io::Result<()> {
+        let result = self.handle.take().map_or(Ok(()), ServerHandle::join);
+        self.app.stop();
+        result
+    }
+}
+
+impl Drop for AppServer {
+    /// Shuts the server down, waits for it, and stops the services.
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown();
+            if let Err(error) = handle.join() {
+                tracing::error!(%error, "the server stopped with an error");
+            }
+        }
+        self.app.stop();
     }
 }
 

@@ -43,12 +43,14 @@ pub mod router;
 pub mod services;
 pub mod test;
 
-pub use app::{App, AppService, Group, MatchedPath, Route, RouteInfo, ServeError, Shadowed};
+pub use app::{
+    App, AppServer, AppService, Group, MatchedPath, Route, RouteInfo, ServeError, Shadowed,
+};
 pub use error::{Error, HttpError, Result};
 pub use problem::{ErrorFormat, FieldError, Problem};
 pub use response::{Html, IntoResponse, Json, Redirect, Response, ResponseExt};
 pub use services::BuildError;
-pub use weft_runtime::{Runtime, ServerConfig, ServerHandle};
+pub use weft_runtime::{Runtime, ServerConfig, Shutdown};
 
 /// The request type of the framework.
 pub type Request = http::Request<weft_service::body::Body>;

@@ -38,12 +38,24 @@ fn app() -> AppService {
             form: 32,
             bytes: 32,
         })
-        .get("/typed/{id}", |Path(id): Path<u32>| async move { id.to_string() })
-        .get("/query", |Query(p): Query<Page>| async move { p.page.to_string() })
+        .get("/typed/{id}", |Path(id): Path<u32>| async move {
+            id.to_string()
+        })
+        .get("/query", |Query(p): Query<Page>| async move {
+            p.page.to_string()
+        })
         .post("/json", |Json(item): Json<Item>| async move { item.name })
-        .post("/valid", |Valid(Json(item)): Valid<Json<Item>>| async move { item.name })
-        .post("/form", |Form(p): Form<Page>| async move { p.page.to_string() })
-        .post("/bytes", |body: bytes::Bytes| async move { body.len().to_string() })
+        .post(
+            "/valid",
+            |Valid(Json(item)): Valid<Json<Item>>| async move { item.name },
+        )
+        .post(
+            "/form",
+            |Form(p): Form<Page>| async move { p.page.to_string() },
+        )
+        .post("/bytes", |body: bytes::Bytes| async move {
+            body.len().to_string()
+        })
         .post("/text", |body: String| async move { body })
         .get("/needs-token", |_: Extension<Token>| async { "never" })
         .add(Route::get("/admin", || async { "never" }).guard(guard::roles(["admin"])))
@@ -56,7 +68,9 @@ fn app() -> AppService {
             })
             .interceptor(Timeout::new(Duration::from_millis(50))),
         )
-        .get("/fails", || async { Err::<(), _>(std::io::Error::other("disk on fire")) })
+        .get("/fails", || async {
+            Err::<(), _>(std::io::Error::other("disk on fire"))
+        })
         .get("/refuses", || async { Error::forbidden("not today") })
         .build()
         .unwrap()
@@ -95,9 +109,21 @@ fn cases() -> Vec<Case> {
         case(M::DELETE, "/typed/1", 405, "route.method_not_allowed"),
         case(M::GET, "/typed/x", 400, "path.invalid"),
         case(M::GET, "/query?page=x", 400, "query.invalid"),
-        with_body(case(M::POST, "/json", 415, "json.media_type"), "text/plain", b"{}"),
-        with_body(case(M::POST, "/json", 400, "json.syntax"), "application/json", b"{"),
-        with_body(case(M::POST, "/json", 422, "json.data"), "application/json", b"{}"),
+        with_body(
+            case(M::POST, "/json", 415, "json.media_type"),
+            "text/plain",
+            b"{}",
+        ),
+        with_body(
+            case(M::POST, "/json", 400, "json.syntax"),
+            "application/json",
+            b"{",
+        ),
+        with_body(
+            case(M::POST, "/json", 422, "json.data"),
+            "application/json",
+            b"{}",
+        ),
         with_body(
             case(M::POST, "/json", 413, "json.too_large"),
             "application/json",
@@ -108,7 +134,11 @@ fn cases() -> Vec<Case> {
             "application/json",
             br#"{"name":""}"#,
         ),
-        with_body(case(M::POST, "/form", 415, "form.media_type"), "text/plain", b"page=1"),
+        with_body(
+            case(M::POST, "/form", 415, "form.media_type"),
+            "text/plain",
+            b"page=1",
+        ),
         with_body(
             case(M::POST, "/form", 400, "form.invalid"),
             "application/x-www-form-urlencoded",
@@ -124,7 +154,11 @@ fn cases() -> Vec<Case> {
             "application/octet-stream",
             b"0123456789012345678901234567890123456789",
         ),
-        with_body(case(M::POST, "/text", 400, "body.not_utf8"), "text/plain", b"\xff\xfe"),
+        with_body(
+            case(M::POST, "/text", 400, "body.not_utf8"),
+            "text/plain",
+            b"\xff\xfe",
+        ),
         case(M::GET, "/needs-token", 500, "extension.missing"),
         case(M::GET, "/admin", 401, "auth.required"),
         case(M::GET, "/closed", 403, "guard.denied"),
@@ -141,9 +175,14 @@ fn walk(client: TestClient) {
         if let Some(content_type) = case.content_type {
             request = request.header("content-type", content_type);
         }
-        let answer: Answer = call_with(client.clone(), request.body(Body::from(case.body)).unwrap());
+        let answer: Answer =
+            call_with(client.clone(), request.body(Body::from(case.body)).unwrap());
         let problem = answer.problem(case.status, case.code);
-        assert_eq!(problem["instance"], case.uri.split('?').next().unwrap(), "{problem}");
+        assert_eq!(
+            problem["instance"],
+            case.uri.split('?').next().unwrap(),
+            "{problem}"
+        );
         assert!(problem["title"].is_string(), "{problem}");
     }
 }
