@@ -30,6 +30,7 @@
 pub mod app;
 pub mod error;
 pub mod extract;
+pub mod file;
 pub mod filter;
 pub mod guard;
 pub mod handler;
