@@ -65,7 +65,10 @@ async fn list(todos: Inject<Todos>, Query(filter): Query<Filter>) -> Json<Vec<To
     )
 }
 
-async fn create(todos: Inject<Todos>, Valid(Json(new)): Valid<Json<NewTodo>>) -> (StatusCode, Json<Todo>) {
+async fn create(
+    todos: Inject<Todos>,
+    Valid(Json(new)): Valid<Json<NewTodo>>,
+) -> (StatusCode, Json<Todo>) {
     let mut items = todos.lock();
     let id = items.keys().next_back().map_or(1, |last| last + 1);
     let todo = Todo {
@@ -78,7 +81,11 @@ async fn create(todos: Inject<Todos>, Valid(Json(new)): Valid<Json<NewTodo>>) ->
     (StatusCode::CREATED, Json(todo))
 }
 
-async fn update(todos: Inject<Todos>, Path(id): Path<u64>, Json(change): Json<Change>) -> Result<Json<Todo>, Error> {
+async fn update(
+    todos: Inject<Todos>,
+    Path(id): Path<u64>,
+    Json(change): Json<Change>,
+) -> Result<Json<Todo>, Error> {
     let mut items = todos.lock();
     let todo = items
         .get_mut(&id)
@@ -107,7 +114,9 @@ fn app() -> App {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let address = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     app().serve(address)?;
     Ok(())
 }

@@ -41,7 +41,8 @@ use crate::problem::{ErrorFormat, Problem};
 use crate::response::{IntoResponse, Response};
 use crate::router::{self, Found, PathEntry, Router, TrailingSlash};
 use crate::services::{
-    BuildError, Built, Factory, Provider, ScopedFactories, ScopedFactory, Services,
+    AppContext, AppShared, BuildError, Built, Factory, Provider, ScopedFactories, ScopedFactory,
+    Services,
 };
 
 /// The layers attached at one level (app, group or route).
@@ -400,14 +401,17 @@ impl App {
         Ok(AppService {
             inner: Arc::new(AppInner {
                 router,
+                context: AppContext(Arc::new(AppShared {
+                    services: services.clone(),
+                    scoped: ScopedFactories(Arc::new(
+                        self.scoped
+                            .into_iter()
+                            .map(|(id, (f, _))| (id, f))
+                            .collect(),
+                    )),
+                    body_limits: self.body_limits,
+                })),
                 services,
-                scoped: ScopedFactories(Arc::new(
-                    self.scoped
-                        .into_iter()
-                        .map(|(id, (f, _))| (id, f))
-                        .collect(),
-                )),
-                body_limits: self.body_limits,
                 not_found,
                 redirect,
                 lifecycle: Mutex::new(Lifecycle {
@@ -699,8 +703,7 @@ struct Lifecycle {
 struct AppInner {
     router: Router,
     services: Services,
-    scoped: ScopedFactories,
-    body_limits: BodyLimits,
+    context: AppContext,
     not_found: Arc<Chain>,
     redirect: Arc<Chain>,
     lifecycle: Mutex<Lifecycle>,
@@ -886,9 +889,7 @@ impl AppService {
             .router
             .find(request.method(), path, request.uri().query());
         let extensions = request.extensions_mut();
-        extensions.insert(inner.services.clone());
-        extensions.insert(inner.scoped.clone());
-        extensions.insert(inner.body_limits);
+        extensions.insert(inner.context.clone());
         match found {
             Found::Route(chain, params, pattern) => {
                 let chain = Arc::clone(chain);

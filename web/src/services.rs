@@ -84,10 +84,8 @@ shared_handle!(Inject);
 shared_handle!(State);
 
 fn lookup<T: Send + Sync + 'static>(parts: &Parts) -> Result<Arc<T>, Error> {
-    parts
-        .extensions
-        .get::<Services>()
-        .and_then(Services::get::<T>)
+    AppContext::of(parts)
+        .and_then(|context| context.services.get::<T>())
         .ok_or_else(|| {
             // The build checks every handler; this is an extractor used where the build
             // could not see it (inside a middleware, a hand-made request).
@@ -106,7 +104,38 @@ fn lookup<T: Send + Sync + 'static>(parts: &Parts) -> Result<Arc<T>, Error> {
         })
 }
 
-/// The app's built singletons and state, by type; in every request's extensions.
+/// What a built app puts in every request's extensions, in one `Arc` (one insertion per
+/// request): its services, scoped factories and body limits.
+#[derive(Clone)]
+pub(crate) struct AppContext(pub(crate) Arc<AppShared>);
+
+/// See [`AppContext`].
+pub(crate) struct AppShared {
+    pub(crate) services: Services,
+    pub(crate) scoped: ScopedFactories,
+    pub(crate) body_limits: crate::extract::BodyLimits,
+}
+
+impl AppContext {
+    /// The app's context in a request, if an app is serving it.
+    pub(crate) fn of(parts: &Parts) -> Option<&AppShared> {
+        parts
+            .extensions
+            .get::<AppContext>()
+            .map(|context| &*context.0)
+    }
+}
+
+/// The app's services, for handlers that look them up by type at run time.
+impl FromRequestParts for Services {
+    async fn from_request_parts(parts: &mut Parts) -> Result<Self, Error> {
+        Ok(AppContext::of(parts)
+            .map(|context| context.services.clone())
+            .unwrap_or_default())
+    }
+}
+
+/// The app's built singletons and state, by type.
 #[derive(Clone, Default)]
 pub struct Services {
     by_type: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -532,10 +561,14 @@ impl<T: Send + Sync + 'static> FromRequestParts for Scoped<T> {
                 return Ok(Scoped(value));
             }
         }
-        let factory = parts
-            .extensions
-            .get::<ScopedFactories>()
-            .and_then(|factories| factories.0.get(&TypeId::of::<ScopedMarker<T>>()).cloned())
+        let factory = AppContext::of(parts)
+            .and_then(|context| {
+                context
+                    .scoped
+                    .0
+                    .get(&TypeId::of::<ScopedMarker<T>>())
+                    .cloned()
+            })
             .ok_or_else(|| {
                 Error::from_problem(
                     Problem::new(StatusCode::INTERNAL_SERVER_ERROR)

@@ -36,11 +36,14 @@ impl Default for BodyLimits {
     }
 }
 
+/// The limits of this request: a `BodyLimits` extension a middleware set for its routes, else
+/// the app's, else the defaults.
 fn limits(parts: &Parts) -> BodyLimits {
     parts
         .extensions
         .get::<BodyLimits>()
         .copied()
+        .or_else(|| crate::services::AppContext::of(parts).map(|context| context.body_limits))
         .unwrap_or_default()
 }
 
