@@ -288,7 +288,11 @@ impl Parser {
             match step {
                 Step::Emit(event) => return Some(Ok(event)),
                 Step::Continue => {}
-                Step::NeedData if self.over_limit => {
+                // Only once every byte within the limit was taken: the parser may have
+                // needed more while its buffer, not the limit, stopped `receive`.
+                Step::NeedData
+                    if self.over_limit && self.received >= self.limits.max_total_bytes =>
+                {
                     return Some(Err(self.fail(MultipartError::BodyTooLarge)));
                 }
                 Step::NeedData if self.eof => {
