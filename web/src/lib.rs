@@ -1,2 +1,4 @@
 //! weft: the web framework.
 #![forbid(unsafe_code)]
+
+pub mod multipart;
