@@ -498,6 +498,24 @@ mod tests {
     }
 
     #[test]
+    fn futures_are_send_so_handlers_stay_services() {
+        fn assert_send<T: Send>(_: &T) {}
+        let mut empty = multipart(&close(), 1, MultipartLimits::default());
+        assert_send(&empty);
+        let next = empty.next_field();
+        assert_send(&next);
+        drop(next);
+        let body = format!("{}{}", field("a", "1"), close());
+        let mut multipart = multipart(&body, 1, MultipartLimits::default());
+        block_on(async {
+            let field = multipart.next_field().await.unwrap().unwrap();
+            let saving = field.save_to_temp("/nonexistent-weft-dir");
+            assert_send(&saving);
+            assert!(matches!(saving.await, Err(MultipartError::Io(_))));
+        });
+    }
+
+    #[test]
     fn chunk_streams_a_field_and_next_field_skips_the_rest() {
         let big = "x".repeat(100_000);
         let body = format!("{}{}{}", field("big", &big), field("after", "ok"), close());
