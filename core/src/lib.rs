@@ -16,6 +16,7 @@ pub mod h1;
 pub mod h2;
 pub mod hpack;
 mod limits;
+pub mod multipart;
 pub mod ws;
 
 pub use limits::{Http2Limits, Limits, WsLimits};

@@ -36,6 +36,7 @@ pub mod guard;
 pub mod handler;
 pub mod interceptor;
 pub mod middleware;
+pub mod multipart;
 pub mod pipe;
 mod pipeline;
 pub mod problem;
