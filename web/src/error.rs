@@ -163,10 +163,19 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     fn from(error: E) -> Self {
         // A Problem keeps its own status even through `?`.
         let any: BoxError = Box::new(error);
-        match any.downcast::<Problem>() {
-            Ok(problem) => Error::from_problem(*problem),
-            Err(source) => Error {
-                source,
+        let any = match any.downcast::<Problem>() {
+            Ok(problem) => return Error::from_problem(*problem),
+            Err(any) => any,
+        };
+        match known_problem(any.as_ref()) {
+            Some(problem) => Error {
+                source: any,
+                problem,
+                public: true,
+                headers: None,
+            },
+            None => Error {
+                source: any,
                 problem: Problem::new(StatusCode::INTERNAL_SERVER_ERROR),
                 public: false,
                 headers: None,
@@ -185,6 +194,37 @@ impl Error {
             }
         }
         response
+    }
+}
+
+/// The problem of the framework's own error types, so that `?` on them (a multipart field's
+/// `bytes().await?`, say) keeps their status instead of becoming a `500`. Other error types
+/// that know their status are wrapped with [`Error::http`].
+fn known_problem(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<Problem> {
+    use crate::extract::{
+        BodyRejection, FormRejection, JsonRejection, PathRejection, QueryRejection,
+    };
+    fn problem_of<E: HttpError>(
+        error: &(dyn std::error::Error + Send + Sync + 'static),
+    ) -> Option<Problem> {
+        error.downcast_ref::<E>().map(HttpError::problem)
+    }
+    problem_of::<crate::multipart::MultipartError>(error)
+        .or_else(|| problem_of::<JsonRejection>(error))
+        .or_else(|| problem_of::<FormRejection>(error))
+        .or_else(|| problem_of::<BodyRejection>(error))
+        .or_else(|| problem_of::<QueryRejection>(error))
+        .or_else(|| problem_of::<PathRejection>(error))
+        .or_else(|| problem_of::<weft_core::multipart::MultipartError>(error))
+}
+
+impl HttpError for weft_core::multipart::MultipartError {
+    fn status(&self) -> StatusCode {
+        weft_core::multipart::MultipartError::status(self)
+    }
+
+    fn problem(&self) -> Problem {
+        crate::multipart::MultipartError::Parse(self.clone()).problem()
     }
 }
 

@@ -100,6 +100,45 @@ impl std::error::Error for MultipartError {
     }
 }
 
+impl crate::error::HttpError for MultipartError {
+    fn status(&self) -> http::StatusCode {
+        MultipartError::status(self)
+    }
+
+    fn problem(&self) -> crate::Problem {
+        use weft_core::multipart::MultipartError as Core;
+        let code = match self {
+            MultipartError::Parse(Core::NotFormData) => "multipart.media_type",
+            MultipartError::Parse(error)
+                if error.status() == http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                "multipart.too_large"
+            }
+            MultipartError::Parse(_) => "multipart.malformed",
+            MultipartError::Body(_) => "body.read",
+            MultipartError::InvalidUtf8 => "multipart.not_utf8",
+            MultipartError::Io(_) => "multipart.save_failed",
+        };
+        let problem = crate::Problem::new(self.status()).with_code(code);
+        match self {
+            // Where the server failed to write, the client learns nothing about its disks.
+            MultipartError::Io(_) => problem,
+            _ => problem.with_detail(self.to_string()),
+        }
+    }
+}
+
+/// The handler's last argument: the request's multipart/form-data body, bounded by the app's
+/// [`BodyLimits::multipart`](crate::extract::BodyLimits::multipart).
+impl crate::extract::FromRequest<crate::extract::ViaRequest> for Multipart {
+    async fn from_request(request: http::Request<Body>) -> Result<Self, crate::Error> {
+        let (parts, body) = request.into_parts();
+        let limits = crate::extract::body::limits(&parts).multipart.clone();
+        Multipart::from_request(http::Request::from_parts(parts, body), limits)
+            .map_err(crate::Error::http)
+    }
+}
+
 impl From<weft_core::multipart::MultipartError> for MultipartError {
     fn from(error: weft_core::multipart::MultipartError) -> Self {
         MultipartError::Parse(error)

@@ -11,6 +11,7 @@ use support::{Answer, call_with};
 use weft::extract::{BodyLimits, Extension};
 use weft::guard;
 use weft::interceptor::Timeout;
+use weft::multipart::{Multipart, MultipartLimits};
 use weft::pipe::{Input, ParseInt, Valid};
 use weft::prelude::*;
 use weft::test::TestClient;
@@ -37,6 +38,19 @@ fn app() -> AppService {
             json: 32,
             form: 32,
             bytes: 32,
+            multipart: {
+                let mut limits = MultipartLimits::default();
+                limits.max_field_bytes = 8;
+                limits
+            },
+        })
+        .post("/upload", |mut form: Multipart| async move {
+            let mut names = Vec::new();
+            while let Some(field) = form.next_field().await? {
+                names.push(field.name().to_owned());
+                field.bytes().await?;
+            }
+            Ok::<_, Error>(names.join(","))
         })
         .get("/typed/{id}", |Path(id): Path<u32>| async move {
             id.to_string()
@@ -158,6 +172,17 @@ fn cases() -> Vec<Case> {
             case(M::POST, "/text", 400, "body.not_utf8"),
             "text/plain",
             b"\xff\xfe",
+        ),
+        with_body(case(M::POST, "/upload", 415, "multipart.media_type"), "text/plain", b"x"),
+        with_body(
+            case(M::POST, "/upload", 400, "multipart.malformed"),
+            "multipart/form-data; boundary=b",
+            b"--b\r\nContent-Type: text/plain\r\n\r\nno name\r\n--b--\r\n",
+        ),
+        with_body(
+            case(M::POST, "/upload", 413, "multipart.too_large"),
+            "multipart/form-data; boundary=b",
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n0123456789abcdef\r\n--b--\r\n",
         ),
         case(M::GET, "/needs-token", 500, "extension.missing"),
         case(M::GET, "/admin", 401, "auth.required"),

@@ -16,7 +16,7 @@ use crate::response::Json;
 
 /// How many body bytes the extractors read at most, per kind; set with
 /// [`App::body_limits`](crate::App::body_limits). Over the limit: `413 Content Too Large`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyLimits {
     /// [`Json`] bodies: 1 MiB by default.
     pub json: usize,
@@ -24,6 +24,9 @@ pub struct BodyLimits {
     pub form: usize,
     /// `Bytes` and `String` bodies: 2 MiB by default.
     pub bytes: usize,
+    /// [`Multipart`](crate::multipart::Multipart) bodies: parts, fields, files and the total
+    /// (see [`MultipartLimits`](crate::multipart::MultipartLimits) for the defaults).
+    pub multipart: crate::multipart::MultipartLimits,
 }
 
 impl Default for BodyLimits {
@@ -32,19 +35,20 @@ impl Default for BodyLimits {
             json: 1024 * 1024,
             form: 64 * 1024,
             bytes: 2 * 1024 * 1024,
+            multipart: crate::multipart::MultipartLimits::default(),
         }
     }
 }
 
 /// The limits of this request: a `BodyLimits` extension a middleware set for its routes, else
 /// the app's, else the defaults.
-fn limits(parts: &Parts) -> BodyLimits {
+pub(crate) fn limits(parts: &Parts) -> &BodyLimits {
+    static DEFAULT: std::sync::OnceLock<BodyLimits> = std::sync::OnceLock::new();
     parts
         .extensions
         .get::<BodyLimits>()
-        .copied()
-        .or_else(|| crate::services::AppContext::of(parts).map(|context| context.body_limits))
-        .unwrap_or_default()
+        .or_else(|| crate::services::AppContext::of(parts).map(|context| &context.body_limits))
+        .unwrap_or_else(|| DEFAULT.get_or_init(BodyLimits::default))
 }
 
 /// Why a JSON body was refused.

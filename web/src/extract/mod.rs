@@ -22,7 +22,7 @@
 //! when the app is built, naming the route and the type, never at the first request.
 
 mod basic;
-mod body;
+pub(crate) mod body;
 mod path;
 mod query;
 
