@@ -215,11 +215,9 @@ mod tests {
 
     #[test]
     fn composition_follows_boolean_logic() {
-        let yes = || from_fn(|_: &Request| true);
-        let no = || from_fn(|_: &Request| false);
         let request = request_with(None);
         for (a, b) in [(true, true), (true, false), (false, true), (false, false)] {
-            let pick = |v: bool| if v { yes() } else { no() };
+            let pick = |v: bool| from_fn(move |_: &Request| v);
             let and = block_on(pick(a).and(pick(b)).can_activate(&request)).is_ok();
             let or = block_on(pick(a).or(pick(b)).can_activate(&request)).is_ok();
             let not_a = block_on(not(pick(a)).can_activate(&request)).is_ok();
