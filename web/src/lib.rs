@@ -5,7 +5,8 @@
 //! [interceptors](crate::interceptor), [pipes](crate::pipe) and
 //! [exception filters](crate::filter); [services] injected by type; typed
 //! [extractors](crate::extract) and [responses](crate::response). Every rejection is RFC 9457
-//! problem+json ([`Problem`]).
+//! problem+json ([`Problem`]). Beyond plain responses: [cookies] (plain, signed, private),
+//! content [negotiation](crate::negotiate) by `Accept` and Server-Sent Events ([sse]).
 //!
 //! ```no_run
 //! use weft::prelude::*;
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod filter;
@@ -35,12 +37,14 @@ pub mod guard;
 pub mod handler;
 pub mod interceptor;
 pub mod middleware;
+pub mod negotiate;
 pub mod pipe;
 mod pipeline;
 pub mod problem;
 pub mod response;
 pub mod router;
 pub mod services;
+pub mod sse;
 
 pub use app::{App, AppService, Group, MatchedPath, Route, RouteInfo, ServeError, Shadowed};
 pub use error::{Error, HttpError, Result};
@@ -56,11 +60,14 @@ pub use weft_service::body::Body;
 
 /// What most apps import: `use weft::prelude::*;`.
 pub mod prelude {
+    pub use crate::cookies::Cookies;
     pub use crate::extract::{Extension, Form, FromRequest, FromRequestParts, Path, Query};
     pub use crate::guard::{Guard, GuardExt};
     pub use crate::interceptor::{Interceptor, Proceed};
     pub use crate::middleware::{Middleware, Next};
+    pub use crate::negotiate::{Accept, Negotiate};
     pub use crate::services::{Inject, Scoped, State};
+    pub use crate::sse::{Event, Sse};
     pub use crate::{
         App, Body, Error, Group, Html, IntoResponse, Json, Problem, Redirect, Request, Response,
         ResponseExt, Route,
