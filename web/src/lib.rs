@@ -6,7 +6,8 @@
 //! [exception filters](crate::filter); [services] injected by type; typed
 //! [extractors](crate::extract) and [responses](crate::response). Every rejection is RFC 9457
 //! problem+json ([`Problem`]). Beyond plain responses: [cookies] (plain, signed, private),
-//! content [negotiation](crate::negotiate) by `Accept` and Server-Sent Events ([sse]).
+//! content [negotiation](crate::negotiate) by `Accept`, Server-Sent Events ([sse]) and
+//! [websocket]s with a broadcast hub.
 //!
 //! ```no_run
 //! use weft::prelude::*;
@@ -45,6 +46,7 @@ pub mod response;
 pub mod router;
 pub mod services;
 pub mod sse;
+pub mod websocket;
 
 pub use app::{App, AppService, Group, MatchedPath, Route, RouteInfo, ServeError, Shadowed};
 pub use error::{Error, HttpError, Result};
@@ -68,6 +70,7 @@ pub mod prelude {
     pub use crate::negotiate::{Accept, Negotiate};
     pub use crate::services::{Inject, Scoped, State};
     pub use crate::sse::{Event, Sse};
+    pub use crate::websocket::WebSocketUpgrade;
     pub use crate::{
         App, Body, Error, Group, Html, IntoResponse, Json, Problem, Redirect, Request, Response,
         ResponseExt, Route,
