@@ -36,8 +36,8 @@ use crate::services::Services;
 /// The key that signs and encrypts cookies, registered with `App::state(CookieKey(key))`;
 /// what [`SignedCookies`] and [`PrivateCookies`] need.
 ///
-/// Use one [`Key::generate`]d (or derived from a secret of at least 256 bits with
-/// [`Key::derive_from`]) and keep it across restarts, or every signed cookie becomes invalid.
+/// Make it with [`Key::from`] from 64 secret bytes kept across restarts; a
+/// [`Key::generate`]d one is new at every start, and every earlier cookie becomes invalid.
 #[derive(Clone)]
 pub struct CookieKey(pub Key);
 
