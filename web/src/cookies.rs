@@ -107,7 +107,8 @@ fn removal(cookie: impl Into<Cookie<'static>>) -> Cookie<'static> {
 }
 
 /// The request's cookies, and the changes the handler makes to them (see the [module
-/// docs](self)). Return it with the response, `(cookies, body)`, for the changes to be sent.
+/// docs](self)). Return it with the response, `(cookies, body)`, for the changes to be sent;
+/// the body may be any response, `(cookies, (StatusCode::CREATED, Json(user)))` included.
 #[derive(Debug, Clone, Default)]
 pub struct Cookies {
     jar: CookieJar,
@@ -375,6 +376,26 @@ mod tests {
         assert_eq!(answers[1], "");
         assert!(answers[2].contains("e=5"), "{}", answers[2]);
         assert_eq!(answers[3], "");
+    }
+
+    #[test]
+    fn every_cookie_header_counts() {
+        // HTTP/2 clients may send one `cookie` field per pair (RFC 9113 §8.2.3).
+        async fn both(cookies: Cookies) -> String {
+            let a = cookies.get("a").map(|c| c.value().to_owned());
+            let b = cookies.get("b").map(|c| c.value().to_owned());
+            format!("{}{}", a.unwrap_or_default(), b.unwrap_or_default())
+        }
+        let service = App::new().get("/", both).build().unwrap();
+        let mut request = Request::new(crate::Body::empty());
+        *request.uri_mut() = "/".parse().unwrap();
+        request
+            .headers_mut()
+            .append(COOKIE, HeaderValue::from_static("a=1"));
+        request
+            .headers_mut()
+            .append(COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(body(block_on(service.call(request))), "12");
     }
 
     #[test]

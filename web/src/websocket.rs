@@ -144,6 +144,22 @@ mod tests {
     }
 
     #[test]
+    fn the_extractor_leaves_the_head_for_the_next_ones() {
+        async fn both(upgrade: WebSocketUpgrade, headers: http::HeaderMap) -> Response {
+            let host = headers.get(http::header::HOST).cloned();
+            let mut response = upgrade.on_upgrade(|_socket| async {});
+            if let Some(host) = host {
+                response.headers_mut().insert("x-host", host);
+            }
+            response
+        }
+        let service = App::new().get("/ws", both).build().unwrap();
+        let response = block_on(service.call(handshake("13")));
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(response.headers()["x-host"], "example.com");
+    }
+
+    #[test]
     fn a_plain_get_is_a_400_problem() {
         let mut request = Request::new(crate::Body::empty());
         *request.uri_mut() = "/ws".parse().unwrap();
