@@ -7,8 +7,8 @@
 //!   to, the same over HTTP/1.1 and HTTP/2;
 //! - [`upgrade`]: [`OnUpgrade`](upgrade::OnUpgrade), the connection after an accepted
 //!   HTTP/1.1 upgrade or CONNECT that is not a WebSocket;
-//! - [`websocket`]: the WebSocket hand-off (an upgrade checked in the handler, the async socket,
-//!   a hub for broadcast);
+//! - [`websocket`]: the WebSocket hand-off (an upgrade checked in the handler, the async socket
+//!   and its senders; broadcast to many sockets is the framework's `weft::websocket::Hub`);
 //! - [`runtime`]: the runtime's services for applications (detached tasks, timers, timeouts,
 //!   blocking work) and the server's [`ShutdownSignal`](runtime::ShutdownSignal), whatever the
 //!   runtime.

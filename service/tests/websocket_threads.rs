@@ -1,6 +1,6 @@
-//! WebSocket queues and the hub across threads: a sender thread against the connection's end,
-//! a reader thread against a connection pushing into a small queue, and broadcasts from several
-//! threads. Lost wake-ups show up as a failure (a bounded wait), never as a hang. These live here
+//! WebSocket queues across threads: a sender thread against the connection's end, and a reader
+//! thread against a connection pushing into a small queue (broadcasts from several threads are
+//! tested with the hub, in the framework: `web/tests/websocket_hub.rs`). Lost wake-ups show up as a failure (a bounded wait), never as a hang. These live here
 //! rather than next to the code because the core's sources use no threads.
 
 use std::future::{Future, poll_fn};
@@ -12,9 +12,7 @@ use std::thread::{self, Thread};
 use std::time::Duration;
 
 use weft_core::ws::{CloseCode, Message};
-use weft_service::websocket::{
-    Hub, Outgoing, QueueSizes, SlowConsumer, SocketLink, WebSocket, WebSocketSender,
-};
+use weft_service::websocket::{Outgoing, QueueSizes, WebSocket};
 
 /// A waker that unparks a thread and remembers it was woken.
 struct ThreadWaker {
@@ -58,33 +56,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 fn sizes(receive: usize, send: usize) -> QueueSizes {
     QueueSizes { receive, send }
-}
-
-fn text(s: &str) -> Message {
-    Message::text(s)
-}
-
-/// A hub member: the handler's socket (kept alive) and the connection's end.
-struct Peer {
-    socket: WebSocket,
-    link: SocketLink,
-}
-
-impl Peer {
-    fn new(send_queue: usize) -> Peer {
-        let (socket, link) = WebSocket::pair(None, sizes(1024, send_queue));
-        Peer { socket, link }
-    }
-
-    fn sender(&self) -> WebSocketSender {
-        self.socket.sender()
-    }
-
-    /// Everything the connection would send now.
-    fn take_all(&self) -> Vec<Outgoing> {
-        let mut cx = Context::from_waker(Waker::noop());
-        std::iter::from_fn(|| self.link.poll_outgoing(&mut cx)).collect()
-    }
 }
 
 #[test]
@@ -149,46 +120,4 @@ fn a_reader_thread_gets_every_pushed_message_with_a_small_queue() {
         .collect();
     assert_eq!(received, expected);
     assert_eq!(reason, Some((CloseCode::NO_STATUS, String::new())));
-}
-
-#[test]
-fn broadcasts_from_several_threads_all_arrive() {
-    const THREADS: usize = 4;
-    const PER_THREAD: usize = 50;
-    let hub = Hub::new(SlowConsumer::Drop);
-    let peers: Vec<Peer> = (0..20).map(|_| Peer::new(1 << 20)).collect();
-    for peer in &peers {
-        hub.join("room", peer.sender());
-    }
-    let workers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let hub = hub.clone();
-            thread::spawn(move || {
-                for i in 0..PER_THREAD {
-                    let delivery = hub.broadcast_to("room", &text(&format!("{t}/{i}")), None);
-                    assert_eq!(delivery.queued, 20);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    for peer in &peers {
-        let got = peer.take_all();
-        assert_eq!(got.len(), THREADS * PER_THREAD);
-        // Each thread's messages keep their order.
-        for t in 0..THREADS {
-            let prefix = format!("{t}/");
-            let mine: Vec<usize> = got
-                .iter()
-                .filter_map(|o| match o {
-                    Outgoing::Message(m) => m.as_text()?.strip_prefix(&prefix)?.parse().ok(),
-                    _ => None,
-                })
-                .collect();
-            assert_eq!(mine, (0..PER_THREAD).collect::<Vec<_>>());
-        }
-    }
-    assert_eq!(hub.dropped(), 0);
 }

@@ -5,7 +5,9 @@
 //! [interceptors](crate::interceptor), [pipes](crate::pipe) and
 //! [exception filters](crate::filter); [services] injected by type; typed
 //! [extractors](crate::extract) and [responses](crate::response). Every rejection is RFC 9457
-//! problem+json ([`Problem`]).
+//! problem+json ([`Problem`]). Beyond plain responses: [cookies] (plain, signed, private),
+//! content [negotiation](crate::negotiate) by `Accept`, Server-Sent Events ([sse]) and
+//! [websocket]s with a broadcast hub.
 //!
 //! ```no_run
 //! use weft::prelude::*;
@@ -28,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod file;
@@ -37,13 +40,16 @@ pub mod handler;
 pub mod interceptor;
 pub mod middleware;
 pub mod multipart;
+pub mod negotiate;
 pub mod pipe;
 mod pipeline;
 pub mod problem;
 pub mod response;
 pub mod router;
 pub mod services;
+pub mod sse;
 pub mod test;
+pub mod websocket;
 
 pub use app::{
     App, AppServer, AppService, Group, MatchedPath, Route, RouteInfo, ServeError, Shadowed,
@@ -62,11 +68,15 @@ pub use weft_service::body::Body;
 
 /// What most apps import: `use weft::prelude::*;`.
 pub mod prelude {
+    pub use crate::cookies::Cookies;
     pub use crate::extract::{Extension, Form, FromRequest, FromRequestParts, Path, Query};
     pub use crate::guard::{Guard, GuardExt};
     pub use crate::interceptor::{Interceptor, Proceed};
     pub use crate::middleware::{Middleware, Next};
+    pub use crate::negotiate::{Accept, Negotiate};
     pub use crate::services::{Inject, Scoped, State};
+    pub use crate::sse::{Event, Sse};
+    pub use crate::websocket::WebSocketUpgrade;
     pub use crate::{
         App, Body, Error, Group, Html, IntoResponse, Json, Problem, Redirect, Request, Response,
         ResponseExt, Route,

@@ -579,10 +579,8 @@ impl<T: Send + Sync + 'static> FromRequestParts for Scoped<T> {
                         )),
                 )
             })?;
-        let services = parts
-            .extensions
-            .get::<Services>()
-            .cloned()
+        let services = AppContext::of(parts)
+            .map(|context| context.services.clone())
             .unwrap_or_default();
         let value = factory(parts, &services)?;
         parts

@@ -12,6 +12,7 @@ pub(crate) mod certificate;
 pub(crate) mod clients;
 pub(crate) mod python;
 pub(crate) mod raw;
+pub(crate) mod rooms;
 
 pub(crate) use certificate::TestCertificate;
 
@@ -27,9 +28,9 @@ use weft_core::ws::{CloseCode, Message};
 use weft_runtime::{ServerConfig, ServerHandle, TlsFiles};
 use weft_service::body::Body;
 use weft_service::service::Service;
-use weft_service::websocket::{
-    Heartbeat, Hub, QueueSizes, SlowConsumer, WebSocket, WebSocketUpgrade,
-};
+use weft_service::websocket::{Heartbeat, QueueSizes, WebSocket, WebSocketUpgrade};
+
+use rooms::{Rooms, SlowConsumer};
 
 /// The longest a server may take to stop once asked to, and the longest a test waits for a
 /// handler to end.
@@ -59,13 +60,13 @@ pub(crate) const FAST_HEARTBEAT: Heartbeat = Heartbeat {
 /// | `/ws` | WebSocket echo of text and binary messages (permessage-deflate when offered) |
 /// | `/heartbeat` | the same echo, pinging every 300 ms and closing `1011` after 700 ms without a pong |
 /// | `/private` | `401` without `Authorization`, `403` unless `Bearer ok`, else the echo |
-/// | `/room/NAME` | joins room NAME of a hub that disconnects a slow member with `1013` |
-/// | `/room-drop/NAME` | the same on a hub that drops messages for a slow member |
+/// | `/room/NAME` | joins room NAME of [`Rooms`] that disconnects a slow member with `1013` |
+/// | `/room-drop/NAME` | the same on [`Rooms`] that drop messages for a slow member |
 /// | anything else | `404` |
 ///
 /// In a room every message is broadcast to the other members, except the text `?stats`,
 /// answered to the sender alone with `members=M dropped=D` (members of the room now, messages
-/// the hub dropped so far): what `rooms.py` waits on. Every echo handler records how it ended
+/// dropped so far): what `rooms.py` waits on. Every echo handler records how it ended
 /// in [`WsApp::ended`].
 #[derive(Clone)]
 pub(crate) struct WsApp {
@@ -73,8 +74,8 @@ pub(crate) struct WsApp {
 }
 
 struct Shared {
-    disconnecting: Hub,
-    dropping: Hub,
+    disconnecting: Rooms,
+    dropping: Rooms,
     ended: HandlerLog,
 }
 
@@ -82,8 +83,8 @@ impl Default for WsApp {
     fn default() -> Self {
         WsApp {
             shared: Arc::new(Shared {
-                disconnecting: Hub::new(SlowConsumer::Disconnect(CloseCode::TRY_AGAIN_LATER)),
-                dropping: Hub::new(SlowConsumer::Drop),
+                disconnecting: Rooms::new(SlowConsumer::Disconnect(CloseCode::TRY_AGAIN_LATER)),
+                dropping: Rooms::new(SlowConsumer::Drop),
                 ended: HandlerLog::default(),
             }),
         }
@@ -182,7 +183,7 @@ async fn echo(mut socket: WebSocket) -> Ended {
 }
 
 /// A member of `room` in `hub` until its connection is over.
-fn room_route(request: &Request<Body>, hub: Hub, room: &str) -> Response<Body> {
+fn room_route(request: &Request<Body>, hub: Rooms, room: &str) -> Response<Body> {
     let upgrade = match WebSocketUpgrade::from_request(request) {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),

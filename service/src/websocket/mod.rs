@@ -8,18 +8,17 @@
 //!   response carries the socket's handler to the server.
 //! - [`socket`]: the [`WebSocket`] the handler gets (receive, send with backpressure, close),
 //!   its cloneable [`WebSocketSender`], and the server's end of it ([`SocketLink`]).
-//! - [`hub`]: broadcast to every socket or to named rooms, each socket with a bounded queue
-//!   and a stated policy for a consumer that falls behind.
+//!
+//! Broadcast to many sockets (a hub with rooms) is the framework's, `weft::websocket::Hub`,
+//! built on [`WebSocketSender::try_send`] and [`WebSocketSender::close_now`].
 //!
 //! This is not protocol code: the WebSocket protocol itself is the sans-IO [`weft_core::ws`],
 //! which the server runs between the socket and the [`SocketLink`]. This module is part of the
 //! contract between any server and any application, like [`crate::body`].
 
-pub mod hub;
 pub mod socket;
 pub mod upgrade;
 
-pub use hub::{Delivery, Hub, SlowConsumer};
 pub use socket::{
     Closed, Outgoing, QueueSizes, SocketId, SocketLink, TrySendError, WebSocket, WebSocketSender,
 };

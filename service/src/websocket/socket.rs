@@ -7,9 +7,9 @@
 //!   control), it never grows memory.
 //! - **outgoing** (application → connection): messages, pings and a close. [`WebSocket::send`]
 //!   waits while the queued bytes are at the send queue size; [`WebSocketSender::try_send`]
-//!   refuses instead, which is what a [`Hub`](super::Hub) uses to apply its slow-consumer
-//!   policy. A message larger than the whole queue is accepted when the queue is empty (it
-//!   could never fit otherwise).
+//!   refuses instead, which is what a broadcast hub (`weft::websocket::Hub`) uses to apply
+//!   its slow-consumer policy. A message larger than the whole queue is accepted when the
+//!   queue is empty (it could never fit otherwise).
 //!
 //! The socket lives as long as the handler's future: when that future completes, the server
 //! closes the connection with `1000` if nobody closed it before, and every
@@ -25,8 +25,8 @@ use bytes::Bytes;
 
 use weft_core::ws::{CloseCode, Message};
 
-/// Identifies one socket for its lifetime, unique within the process; a [`Hub`](super::Hub)
-/// keys its members by it.
+/// Identifies one socket for its lifetime, unique within the process; a broadcast hub
+/// (`weft::websocket::Hub`) keys its members by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(pub u64);
 

@@ -2,10 +2,12 @@
 //! rooms, and the server's end (`SocketLink`) read the way a connection driver reads it.
 
 use std::task::{Context, Poll, Waker};
+use std::thread;
 
+use weft::websocket::{
+    Delivery, Hub, Outgoing, QueueSizes, SlowConsumer, SocketLink, WebSocket, WebSocketSender,
+};
 use weft_core::ws::{CloseCode, Message};
-use weft_service::websocket::hub::Delivery;
-use weft_service::websocket::{Hub, Outgoing, QueueSizes, SlowConsumer, SocketLink, WebSocket};
 
 /// The texts the connection would send now; a Close is reported as `close:<code>`.
 fn drain(link: &SocketLink) -> Vec<String> {
@@ -65,4 +67,76 @@ fn received(socket: &mut WebSocket) -> Message {
         Poll::Ready(Some(message)) => message,
         other => panic!("expected a message, got {other:?}"),
     }
+}
+
+/// A hub member: the handler's socket (kept alive) and the connection's end.
+struct Peer {
+    socket: WebSocket,
+    link: SocketLink,
+}
+
+impl Peer {
+    fn new(send_queue: usize) -> Peer {
+        let (socket, link) = WebSocket::pair(
+            None,
+            QueueSizes {
+                receive: 1024,
+                send: send_queue,
+            },
+        );
+        Peer { socket, link }
+    }
+
+    fn sender(&self) -> WebSocketSender {
+        self.socket.sender()
+    }
+
+    /// Everything the connection would send now.
+    fn take_all(&self) -> Vec<Outgoing> {
+        let mut cx = Context::from_waker(Waker::noop());
+        std::iter::from_fn(|| self.link.poll_outgoing(&mut cx)).collect()
+    }
+}
+
+#[test]
+fn broadcasts_from_several_threads_all_arrive() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 50;
+    let hub = Hub::new(SlowConsumer::Drop);
+    let peers: Vec<Peer> = (0..20).map(|_| Peer::new(1 << 20)).collect();
+    for peer in &peers {
+        hub.join("room", peer.sender());
+    }
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let hub = hub.clone();
+            thread::spawn(move || {
+                for i in 0..PER_THREAD {
+                    let delivery =
+                        hub.broadcast_to("room", &Message::text(format!("{t}/{i}")), None);
+                    assert_eq!(delivery.queued, 20);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    for peer in &peers {
+        let got = peer.take_all();
+        assert_eq!(got.len(), THREADS * PER_THREAD);
+        // Each thread's messages keep their order.
+        for t in 0..THREADS {
+            let prefix = format!("{t}/");
+            let mine: Vec<usize> = got
+                .iter()
+                .filter_map(|o| match o {
+                    Outgoing::Message(m) => m.as_text()?.strip_prefix(&prefix)?.parse().ok(),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(mine, (0..PER_THREAD).collect::<Vec<_>>());
+        }
+    }
+    assert_eq!(hub.dropped(), 0);
 }

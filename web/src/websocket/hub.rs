@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::socket::{SocketId, TrySendError, WebSocketSender};
 use weft_core::ws::{CloseCode, Message};
+use weft_service::websocket::{SocketId, TrySendError, WebSocketSender};
 
 /// The reason sent with a [`SlowConsumer::Disconnect`] close.
 const SLOW_CONSUMER_REASON: &str = "slow consumer";
@@ -254,7 +254,7 @@ mod tests {
     use std::task::{Context, Waker};
 
     use super::*;
-    use crate::websocket::socket::{Outgoing, QueueSizes, SocketLink, WebSocket};
+    use weft_service::websocket::{Outgoing, QueueSizes, SocketLink, WebSocket};
 
     /// A member: the handler's socket (kept alive) and the connection's end.
     struct Peer {
