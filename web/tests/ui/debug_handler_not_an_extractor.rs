@@ -1,4 +1,5 @@
-// A middle argument that is not an extractor: the error points at it and names it.
+// An argument that is not an extractor: the error points at it and names it, in the middle
+// (`FromRequestParts`) or last (`FromRequest`, either kind).
 use weft::prelude::*;
 
 struct Config;
@@ -9,6 +10,12 @@ async fn show(Path(id): Path<u32>, config: Config, body: String) -> String {
     format!("{id} {body}")
 }
 
+#[weft::debug_handler]
+async fn edit(Path(id): Path<u32>, config: Config) -> String {
+    let _ = config;
+    format!("{id}")
+}
+
 fn main() {
-    let _ = show;
+    let _ = (show, edit);
 }
