@@ -224,7 +224,10 @@ fn render(tokens: TokenStream2, out: &mut String) {
                 let c = punct.as_char();
                 joint = punct.spacing() == Spacing::Joint;
                 match c {
-                    ',' => out.push_str(", "),
+                    ',' | ';' => {
+                        out.push(c);
+                        out.push(' ');
+                    }
                     ':' if joint || was_joint => out.push(':'),
                     ':' => out.push_str(": "),
                     '-' if joint => out.push_str(" -"),
@@ -244,4 +247,36 @@ fn render(tokens: TokenStream2, out: &mut String) {
 /// Escapes the braces of `text` for a `#[diagnostic::on_unimplemented]` format string.
 fn escape(text: &str) -> String {
     text.replace('{', "{{").replace('}', "}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tidy_str(source: &str) -> String {
+        let tokens: TokenStream2 = source.parse().unwrap();
+        tidy(&tokens)
+    }
+
+    #[test]
+    fn argument_text_reads_like_source() {
+        for source in [
+            "config: Config",
+            "Path(id): Path<u32>",
+            "Path((team, user)): Path<(u32, String)>",
+            "Query(q): Query<HashMap<String, Vec<u8>>>",
+            "body: &'static str",
+            "mut headers: http::HeaderMap",
+            "Point { x, y }: Point",
+            "cb: Box<dyn Fn(u8) -> u8 + Send>",
+            "items: [u8; 4]",
+        ] {
+            assert_eq!(tidy_str(source), source);
+        }
+    }
+
+    #[test]
+    fn braces_are_escaped_for_on_unimplemented() {
+        assert_eq!(escape("Point { x }: Point"), "Point {{ x }}: Point");
+    }
 }
