@@ -5,7 +5,9 @@ struct Report {
 
 #[weft::debug_handler]
 async fn report(body: String) -> Report {
-    Report { lines: body.lines().count() }
+    Report {
+        lines: body.lines().count(),
+    }
 }
 
 fn main() {
