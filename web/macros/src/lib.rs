@@ -100,7 +100,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     for (index, (pat, ty)) in args.iter().enumerate() {
         let last = index + 1 == args.len();
         let argument = escape(&format!("{}: {}", tidy(pat), tidy(ty)));
-        let bound = format_ident!("__weft_argument_{index}");
+        let bound = format_ident!("__WeftArgument{index}");
         let check = format_ident!("__weft_check_argument_{index}");
         if last {
             let message = format!(
@@ -151,9 +151,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 label = "not a response",
                 note = "a handler returns a type implementing `IntoResponse` (String, &'static str, Html<_>, Json<_>, Bytes, StatusCode, (StatusCode, _), Response, Redirect, ...), or `Result<T, E>` with `T: IntoResponse` and `E: Into<weft::Error>` (any `std::error::Error` is)"
             )]
-            trait __weft_output {}
-            impl<T: ::weft::response::IntoOutcome> __weft_output for T {}
-            fn __weft_check_output<T: __weft_output>() {}
+            trait __WeftOutput {}
+            impl<T: ::weft::response::IntoOutcome> __WeftOutput for T {}
+            fn __weft_check_output<T: __WeftOutput>() {}
         });
         calls.push(quote_spanned!(output.span()=> __weft_check_output::<#output>();));
     }
@@ -168,13 +168,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
 
     let run = Span::mixed_site();
     Ok(quote_spanned! {run=>
-        #[allow(
-            non_camel_case_types,
-            dead_code,
-            unreachable_pub,
-            missing_docs,
-            clippy::all
-        )]
+        // No `allow` of a rustc lint a crate may `forbid` (`missing_docs`, ...): the items
+        // are private to this block, named in camel case, and only `dead_code` applies.
+        #[allow(dead_code, clippy::all, clippy::pedantic, clippy::nursery)]
         const _: () = {
             #(#items)*
             fn __weft_checks() {

@@ -1,4 +1,7 @@
-// What `#[weft::debug_handler]` accepts compiles unchanged and registers as a handler.
+//! What `#[weft::debug_handler]` accepts compiles unchanged, without a warning, in a crate that
+//! forbids what doc-strict crates forbid, and registers as a handler.
+#![forbid(missing_docs, unreachable_pub, unsafe_code)]
+#![deny(warnings)]
 use weft::prelude::*;
 
 #[derive(serde::Deserialize)]
