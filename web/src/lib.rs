@@ -60,6 +60,49 @@ pub use response::{Html, IntoResponse, Json, Redirect, Response, ResponseExt};
 pub use services::BuildError;
 pub use weft_runtime::{Runtime, ServerConfig, Shutdown};
 
+/// Checks a handler where it is written, so that a mistake is reported on the argument (or
+/// return type) at fault, by name, instead of as an unsatisfied `Handler` bound on the whole
+/// function where it is registered.
+///
+/// The function is left unchanged; next to it the attribute emits compile-time assertions,
+/// each with the span of what it checks:
+/// - every argument but the last implements [`FromRequestParts`](crate::extract::FromRequestParts)
+///   (a body extractor such as [`Json`] anywhere but last is refused here);
+/// - the last argument implements [`FromRequest`](crate::extract::FromRequest) (either kind);
+/// - the return type implements [`IntoOutcome`](crate::response::IntoOutcome);
+/// - the returned future is `Send` (rustc then names the value held across an `.await`).
+///
+/// It applies to free, non-generic `async fn`s: a method (`self`), a generic function or a
+/// plain `fn` is refused with an error saying so. It costs nothing at run time, and may stay
+/// on in release builds.
+///
+/// ```
+/// use weft::prelude::*;
+///
+/// #[derive(serde::Deserialize)]
+/// struct NewUser { name: String }
+///
+/// #[weft::debug_handler]
+/// async fn create(Path(team): Path<u32>, Json(user): Json<NewUser>) -> String {
+///     format!("{} joins team {team}", user.name)
+/// }
+/// # let _ = App::new().post("/teams/{team}/users", create);
+/// ```
+///
+/// A non-extractor argument is reported on that argument:
+///
+/// ```compile_fail
+/// struct Config;
+///
+/// #[weft::debug_handler]
+/// async fn show(config: Config, body: String) -> String {
+///     // error: argument `config: Config` of handler `show` is not an extractor of the
+///     //        request head: `Config` does not implement `FromRequestParts`
+///     body
+/// }
+/// ```
+pub use weft_macros::debug_handler;
+
 /// The request type of the framework.
 pub type Request = http::Request<weft_service::body::Body>;
 
