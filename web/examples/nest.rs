@@ -62,7 +62,9 @@ fn app() -> App {
             items
                 .pipe(Input::path("id"), ParseInt)
                 .interceptor(Envelope::default())
-                .add(Route::get("/{id}", item).interceptor(Cache::new(Duration::from_secs(10))))
+                .add_route(
+                    Route::get("/{id}", item).interceptor(Cache::new(Duration::from_secs(10))),
+                )
                 .post("/{id}/buy", buy)
                 .get("/{id}/buy", buy)
         })

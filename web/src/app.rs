@@ -39,7 +39,7 @@ use crate::pipe::{Input, Pipe};
 use crate::pipeline::Chain;
 use crate::problem::{ErrorFormat, Problem};
 use crate::response::{IntoResponse, Response};
-use crate::router::{self, Found, PathEntry, Router, TrailingSlash};
+use crate::router::{self, Lookup, PathEntry, Router, TrailingSlash};
 use crate::services::{
     AppContext, AppShared, BuildError, Built, Factory, Provider, ScopedFactories, ScopedFactory,
     Services,
@@ -103,27 +103,27 @@ macro_rules! route_methods {
     () => {
         /// A `GET` route (it answers `HEAD` too).
         pub fn get<H: Handler<A>, A: 'static>(self, path: &str, handler: H) -> Self {
-            self.add(Route::new(Method::GET, path, handler))
+            self.add_route(Route::new(Method::GET, path, handler))
         }
 
         /// A `POST` route.
         pub fn post<H: Handler<A>, A: 'static>(self, path: &str, handler: H) -> Self {
-            self.add(Route::new(Method::POST, path, handler))
+            self.add_route(Route::new(Method::POST, path, handler))
         }
 
         /// A `PUT` route.
         pub fn put<H: Handler<A>, A: 'static>(self, path: &str, handler: H) -> Self {
-            self.add(Route::new(Method::PUT, path, handler))
+            self.add_route(Route::new(Method::PUT, path, handler))
         }
 
         /// A `PATCH` route.
         pub fn patch<H: Handler<A>, A: 'static>(self, path: &str, handler: H) -> Self {
-            self.add(Route::new(Method::PATCH, path, handler))
+            self.add_route(Route::new(Method::PATCH, path, handler))
         }
 
         /// A `DELETE` route.
         pub fn delete<H: Handler<A>, A: 'static>(self, path: &str, handler: H) -> Self {
-            self.add(Route::new(Method::DELETE, path, handler))
+            self.add_route(Route::new(Method::DELETE, path, handler))
         }
 
         /// A route for `method`.
@@ -133,17 +133,17 @@ macro_rules! route_methods {
             path: &str,
             handler: H,
         ) -> Self {
-            self.add(Route::new(method, path, handler))
+            self.add_route(Route::new(method, path, handler))
         }
 
         /// A route for every method the path has no other route for.
         pub fn any<H: Handler<A>, A: 'static>(self, path: &str, handler: H) -> Self {
-            self.add(Route::any(path, handler))
+            self.add_route(Route::any(path, handler))
         }
 
         /// A route whose handler is an [`Endpoint`] (a type with state of its own).
         pub fn endpoint(self, method: Method, path: &str, endpoint: impl Endpoint) -> Self {
-            self.add(Route::endpoint(method, path, endpoint))
+            self.add_route(Route::endpoint(method, path, endpoint))
         }
 
         /// A group of routes under `prefix`, with layers of its own:
@@ -157,7 +157,7 @@ macro_rules! route_methods {
 /// A route: a method (or any), a path pattern, a handler and its own layers.
 ///
 /// `Route::get("/admin", handler).guard(roles(["admin"]))` attaches layers to one route;
-/// add it with [`App::add`].
+/// add it with [`App::add_route`].
 pub struct Route {
     method: Option<Method>,
     path: String,
@@ -227,7 +227,7 @@ impl Group {
     }
 
     /// Adds a route with its own layers.
-    pub fn add(mut self, route: Route) -> Self {
+    pub fn add_route(mut self, route: Route) -> Self {
         self.routes.push(route);
         self
     }
@@ -286,8 +286,8 @@ impl App {
     }
 
     /// Adds a route with its own layers.
-    pub fn add(mut self, route: Route) -> Self {
-        self.root = self.root.add(route);
+    pub fn add_route(mut self, route: Route) -> Self {
+        self.root = self.root.add_route(route);
         self
     }
 
@@ -391,7 +391,12 @@ impl App {
         let not_found_handler = self
             .fallback
             .unwrap_or_else(|| BoxedHandler::from_handler(not_found));
-        let not_found = Arc::new(chain(&[root_layers.clone()], not_found_handler, None, true));
+        let not_found = Arc::new(chain(
+            std::slice::from_ref(&root_layers),
+            not_found_handler,
+            None,
+            true,
+        ));
         let redirect = Arc::new(chain(
             &[root_layers],
             BoxedHandler::from_handler(trailing_slash_redirect),
@@ -690,12 +695,7 @@ fn build_router(routes: Vec<FlatRoute>, policy: TrailingSlash) -> Result<Router,
 }
 
 struct Lifecycle {
-    entries: Vec<(
-        &'static str,
-        Arc<dyn std::any::Any + Send + Sync>,
-        Option<crate::services::Hook>,
-        Option<crate::services::Hook>,
-    )>,
+    entries: Vec<crate::services::Managed>,
     /// How many entries' start hooks ran (and so need their stop hooks).
     started: usize,
 }
@@ -891,19 +891,19 @@ impl AppService {
         let extensions = request.extensions_mut();
         extensions.insert(inner.context.clone());
         match found {
-            Found::Route(chain, params, pattern) => {
+            Lookup::Route(chain, params, pattern) => {
                 let chain = Arc::clone(chain);
                 let extensions = request.extensions_mut();
                 extensions.insert(params);
                 extensions.insert(MatchedPath(Arc::clone(pattern)));
                 chain.run(request).await
             }
-            Found::Redirect(target) => {
+            Lookup::Redirect(target) => {
                 request.extensions_mut().insert(RedirectTarget(target));
                 let chain = Arc::clone(&inner.redirect);
                 chain.run(request).await
             }
-            Found::NotFound => {
+            Lookup::NotFound => {
                 let chain = Arc::clone(&inner.not_found);
                 chain.run(request).await
             }

@@ -19,7 +19,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `?` turns any `std::error::Error` into one (answered `500`, the cause logged and hidden
 /// from the client). Errors that know their status implement [`HttpError`] and are wrapped
 /// with [`Error::http`], or are built from a [`Problem`].
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+/// What an [`Error`] holds, boxed so that `Result<T, Error>` stays one pointer wide.
+struct Inner {
     source: BoxError,
     problem: Problem,
     /// Whether the error's own message may be shown to the client (rejections and problems:
@@ -44,12 +47,12 @@ impl Error {
     /// An error whose answer the error itself knows.
     pub fn http<E: HttpError>(error: E) -> Self {
         let problem = error.problem();
-        Error {
+        Error(Box::new(Inner {
             source: Box::new(error),
             problem,
             public: true,
             headers: None,
-        }
+        }))
     }
 
     /// An error answered with `status`; the error's message is shown to the client as the
@@ -61,12 +64,12 @@ impl Error {
         if public {
             problem.detail = Some(source.to_string());
         }
-        Error {
+        Error(Box::new(Inner {
             source,
             problem,
             public,
             headers: None,
-        }
+        }))
     }
 
     /// A client error with `status` and a human message.
@@ -96,32 +99,33 @@ impl Error {
 
     /// An error that is exactly this problem.
     pub fn from_problem(problem: Problem) -> Self {
-        Error {
+        Error(Box::new(Inner {
             source: Box::new(problem.clone()),
             problem,
             public: true,
             headers: None,
-        }
+        }))
     }
 
     /// The status code the error is answered with when no filter takes it.
     pub fn status_code(&self) -> StatusCode {
-        self.problem.status
+        self.0.problem.status
     }
 
     /// The problem the error is answered with when no filter takes it.
     pub fn problem(&self) -> &Problem {
-        &self.problem
+        &self.0.problem
     }
 
     /// Mutable access to the problem, to add a code or detail on the way out.
     pub fn problem_mut(&mut self) -> &mut Problem {
-        &mut self.problem
+        &mut self.0.problem
     }
 
     /// Adds a header to the answer (`Allow`, `WWW-Authenticate`, `Retry-After`).
     pub fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
-        self.headers
+        self.0
+            .headers
             .get_or_insert_with(Default::default)
             .insert(name, value);
     }
@@ -134,27 +138,27 @@ impl Error {
 
     /// The headers the answer carries.
     pub fn headers(&self) -> Option<&HeaderMap> {
-        self.headers.as_deref()
+        self.0.headers.as_deref()
     }
 
     /// Whether the error's message is meant for the client.
     pub fn is_public(&self) -> bool {
-        self.public
+        self.0.public
     }
 
     /// The original error, when it is an `E`: what exception filters catch by.
     pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
-        self.source.downcast_ref::<E>()
+        self.0.source.downcast_ref::<E>()
     }
 
     /// Whether the original error is an `E`.
     pub fn is<E: std::error::Error + 'static>(&self) -> bool {
-        self.source.is::<E>()
+        self.0.source.is::<E>()
     }
 
     /// The original error.
     pub fn source(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self.source.as_ref()
+        self.0.source.as_ref()
     }
 }
 
@@ -168,18 +172,18 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
             Err(any) => any,
         };
         match known_problem(any.as_ref()) {
-            Some(problem) => Error {
+            Some(problem) => Error(Box::new(Inner {
                 source: any,
                 problem,
                 public: true,
                 headers: None,
-            },
-            None => Error {
+            })),
+            None => Error(Box::new(Inner {
                 source: any,
                 problem: Problem::new(StatusCode::INTERNAL_SERVER_ERROR),
                 public: false,
                 headers: None,
-            },
+            })),
         }
     }
 }
@@ -187,8 +191,8 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
 impl Error {
     /// The default answer: the problem (in `format`) with the error's headers.
     pub fn to_response(&self, format: crate::problem::ErrorFormat) -> crate::Response {
-        let mut response = self.problem.to_response(format);
-        if let Some(headers) = &self.headers {
+        let mut response = self.0.problem.to_response(format);
+        if let Some(headers) = &self.0.headers {
             for (name, value) in headers.iter() {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
@@ -231,18 +235,18 @@ impl HttpError for weft_core::multipart::MultipartError {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
-            .field("status", &self.problem.status)
-            .field("source", &self.source)
+            .field("status", &self.0.problem.status)
+            .field("source", &self.0.source)
             .finish()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.public {
-            fmt::Display::fmt(&self.problem, f)
+        if self.0.public {
+            fmt::Display::fmt(&self.0.problem, f)
         } else {
-            write!(f, "{}: {}", self.problem.status, self.source)
+            write!(f, "{}: {}", self.0.problem.status, self.0.source)
         }
     }
 }

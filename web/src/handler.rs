@@ -21,13 +21,13 @@ pub type Outcome = Result<Response, Error>;
 ///
 /// `Args` is inferred; it records the argument types (up to 12). If a function is refused
 /// as a handler, one of its arguments is not an extractor, the body-reading one is not last,
-/// or the return type is not a response: the `#[weft::handler]`-free way to see which is to
-/// call [`check_handler`] on it, whose error points at the argument.
+/// or the return type is not a response: put [`#[weft::debug_handler]`](crate::debug_handler)
+/// on it, and the error points at the argument at fault and names it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a weft handler",
     label = "not a handler",
     note = "a handler is an `async fn` (or a closure returning a future) taking up to 12 extractors, only the last of which may read the body, and returning `impl IntoResponse` or `Result<impl IntoResponse, E>`; a future holding a non-`Send` value across an `.await` is refused too",
-    note = "to see which argument is not an extractor, call `weft::handler::check_handler(your_fn)`"
+    note = "to see which argument is not an extractor, put `#[weft::debug_handler]` on the handler"
 )]
 pub trait Handler<Args>: Clone + Send + Sync + 'static {
     /// Runs the handler on a request.
@@ -46,8 +46,8 @@ pub trait Endpoint: Send + Sync + 'static {
     fn handle(&self, request: Request) -> impl Future<Output = Outcome> + Send;
 }
 
-/// Helps find a handler's bad argument: `check_handler(my_fn)` fails to compile with an
-/// error on the argument that is not an extractor, instead of on the whole function.
+/// Checks that `handler` is a handler, where it is defined rather than where it is routed:
+/// useful for generic handlers, which `#[weft::debug_handler]` cannot check.
 pub fn check_handler<F, Args>(handler: F) -> F
 where
     F: Handler<Args>,

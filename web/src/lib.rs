@@ -1,6 +1,6 @@
 //! weft: the web framework.
 //!
-//! An [`App`] holds routes (a radix-tree [router](crate::router)), groups, and the layers
+//! An [`App`] holds routes (a radix-tree [`router`]), groups, and the layers
 //! around them: [middleware], NestJS-style [guards](crate::guard),
 //! [interceptors](crate::interceptor), [pipes](crate::pipe) and
 //! [exception filters](crate::filter); [services] injected by type; typed

@@ -3,8 +3,6 @@
 //! failing input of a request is reported together, as `400` problem details listing each
 //! field. Struct validation with per-field rules is the [`Valid`] extractor (`garde`).
 
-use std::future::Future;
-
 use http::StatusCode;
 
 use crate::Request;
@@ -240,13 +238,11 @@ where
     E: FromRequest<M> + Validated,
     M: Send + 'static,
 {
-    fn from_request(request: Request) -> impl Future<Output = Result<Self, Error>> + Send {
-        async move {
-            let value = E::from_request(request).await?;
-            match garde::Validate::validate(value.inner()) {
-                Ok(()) => Ok(Valid(value)),
-                Err(report) => Err(Error::from_problem(validation_problem(&report))),
-            }
+    async fn from_request(request: Request) -> Result<Self, Error> {
+        let value = E::from_request(request).await?;
+        match garde::Validate::validate(value.inner()) {
+            Ok(()) => Ok(Valid(value)),
+            Err(report) => Err(Error::from_problem(validation_problem(&report))),
         }
     }
 

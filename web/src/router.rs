@@ -35,7 +35,7 @@ pub(crate) struct PathEntry {
 }
 
 /// Where a request goes.
-pub(crate) enum Found<'a> {
+pub(crate) enum Lookup<'a> {
     /// A route (or a path's automatic answers), with the captured parameters.
     Route(&'a Arc<Chain>, PathParams, &'a Arc<str>),
     /// The path matches with the other trailing-slash form: redirect there.
@@ -82,7 +82,7 @@ impl Router {
     }
 
     /// The route for `method` and `path`.
-    pub(crate) fn find(&self, method: &Method, path: &str, query: Option<&str>) -> Found<'_> {
+    pub(crate) fn find(&self, method: &Method, path: &str, query: Option<&str>) -> Lookup<'_> {
         if let Ok(matched) = self.tree.at(path) {
             let entry = &self.entries[*matched.value];
             let params = PathParams(
@@ -97,7 +97,7 @@ impl Router {
                     })
                     .collect(),
             );
-            return Found::Route(entry.chain_for(method), params, &entry.pattern);
+            return Lookup::Route(entry.chain_for(method), params, &entry.pattern);
         }
         if self.trailing_slash == TrailingSlash::Redirect && path.len() > 1 {
             let other = match path.strip_suffix('/') {
@@ -105,13 +105,13 @@ impl Router {
                 None => format!("{path}/"),
             };
             if self.tree.at(&other).is_ok() {
-                return Found::Redirect(match query {
+                return Lookup::Redirect(match query {
                     Some(query) => format!("{other}?{query}"),
                     None => other,
                 });
             }
         }
-        Found::NotFound
+        Lookup::NotFound
     }
 
     /// Every path's routes, for introspection.

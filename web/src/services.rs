@@ -214,12 +214,21 @@ impl_factory!(A1, A2, A3, A4, A5, A6, A7, A8);
 
 pub(crate) type Hook = Box<dyn Fn(&(dyn Any + Send + Sync)) -> Result<(), Error> + Send + Sync>;
 
+/// A built service, type-erased.
+pub(crate) type AnyService = Arc<dyn Any + Send + Sync>;
+
+/// A provider's factory, type-erased.
+type BuildFn = Box<dyn FnOnce(&Services) -> Result<AnyService, Error> + Send>;
+
+/// A built singleton with its hooks: `(name, value, on_start, on_stop)`.
+pub(crate) type Managed = (&'static str, AnyService, Option<Hook>, Option<Hook>);
+
 /// A singleton's registration: its factory and lifecycle hooks.
 pub struct Provider {
     pub(crate) type_id: TypeId,
     pub(crate) name: &'static str,
     pub(crate) needs: Vec<(TypeId, &'static str)>,
-    build: Box<dyn FnOnce(&Services) -> Result<Arc<dyn Any + Send + Sync>, Error> + Send>,
+    build: BuildFn,
     pub(crate) on_start: Option<Hook>,
     pub(crate) on_stop: Option<Hook>,
 }
@@ -420,13 +429,8 @@ impl std::error::Error for BuildError {}
 /// The built singletons, in build order, with their hooks.
 pub(crate) struct Built {
     pub(crate) services: Services,
-    /// `(name, value, on_start, on_stop)` in build (dependency) order.
-    pub(crate) lifecycle: Vec<(
-        &'static str,
-        Arc<dyn Any + Send + Sync>,
-        Option<Hook>,
-        Option<Hook>,
-    )>,
+    /// In build (dependency) order.
+    pub(crate) lifecycle: Vec<Managed>,
 }
 
 /// Orders the providers by dependency and builds them.

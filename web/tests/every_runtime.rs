@@ -39,7 +39,7 @@ fn app(stops: Arc<AtomicUsize>) -> App {
                 Json(serde_json::json!({ "name": user.name })),
             )
         })
-        .add(Route::get("/admin", || async { "never" }).guard(guard::roles(["admin"])))
+        .add_route(Route::get("/admin", || async { "never" }).guard(guard::roles(["admin"])))
 }
 
 fn curl(args: &[&str]) -> String {

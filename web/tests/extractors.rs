@@ -229,8 +229,7 @@ fn a_handler_needing_an_unregistered_service_fails_the_build_naming_both() {
     let error = App::new()
         .get("/hi", needs_greeter)
         .build()
-        .err()
-        .expect("missing service");
+        .expect_err("missing service");
     let message = error.to_string();
     assert!(message.contains("GET /hi"), "{message}");
     assert!(message.contains("needs_greeter"), "{message}");
@@ -244,8 +243,7 @@ fn a_service_needing_an_unregistered_one_fails_the_build_naming_both() {
             line: config.greeting.to_owned(),
         })
         .build()
-        .err()
-        .expect("missing dependency");
+        .expect_err("missing dependency");
     let message = error.to_string();
     assert!(
         message.contains("Greeter") && message.contains("Config"),
@@ -325,7 +323,6 @@ fn a_handler_needing_an_unregistered_scoped_service_fails_the_build() {
             s.number.to_string()
         })
         .build()
-        .err()
-        .expect("missing scoped service");
+        .expect_err("missing scoped service");
     assert!(error.to_string().contains("App::scoped"), "{error}");
 }

@@ -40,7 +40,7 @@ fn middleware_runs_app_then_group_then_route_in_declared_order() {
         .middleware(logging(&log, "app1"))
         .middleware(logging(&log, "app2"))
         .group("/g", |g| {
-            g.middleware(logging(&log, "group")).add(
+            g.middleware(logging(&log, "group")).add_route(
                 Route::get("/r", move || {
                     let log = Arc::clone(&handler_log);
                     async move {
@@ -161,7 +161,7 @@ fn guards_compose_and_run_before_the_handler() {
     let calls = Arc::new(Mutex::new(0));
     let counted = Arc::clone(&calls);
     let app = App::new()
-        .add(
+        .add_route(
             Route::get("/", move || {
                 *counted.lock().unwrap() += 1;
                 async { "in" }
@@ -198,7 +198,9 @@ fn interceptors_wrap_the_handler_inside_guards() {
     let app = App::new()
         .interceptor(Timing)
         .get("/data", || async { Json(serde_json::json!({ "a": 1 })) })
-        .add(Route::get("/wrapped", || async { Json(vec![1, 2]) }).interceptor(Envelope::default()))
+        .add_route(
+            Route::get("/wrapped", || async { Json(vec![1, 2]) }).interceptor(Envelope::default()),
+        )
         .build()
         .unwrap();
     let answer = get(&app, "/data");
@@ -218,7 +220,7 @@ fn the_cache_interceptor_serves_hits_without_the_handler() {
     let calls = Arc::new(Mutex::new(0));
     let counted = Arc::clone(&calls);
     let app = App::new()
-        .add(
+        .add_route(
             Route::get("/slow", move || {
                 let mut calls = counted.lock().unwrap();
                 *calls += 1;
@@ -247,7 +249,7 @@ fn the_cache_interceptor_serves_hits_without_the_handler() {
 #[test]
 fn pipes_transform_inputs_and_report_every_failing_field() {
     let app = App::new()
-        .add(
+        .add_route(
             Route::get(
                 "/items/{id}/{owner}",
                 |Path((id, owner)): Path<(i64, String)>,
@@ -308,7 +310,7 @@ fn filters_catch_by_type_most_specific_first_and_unknown_errors_are_hidden_500s(
             (StatusCode::CONFLICT, format!("app: {error}"))
         }))
         .get("/buy/{item}", buy)
-        .add(Route::get("/route/{item}", buy).filter(filter::on(
+        .add_route(Route::get("/route/{item}", buy).filter(filter::on(
             |error: &OutOfStock, context: &ErrorContext| {
                 (
                     StatusCode::GONE,

@@ -72,10 +72,10 @@ fn app() -> AppService {
         })
         .post("/text", |body: String| async move { body })
         .get("/needs-token", |_: Extension<Token>| async { "never" })
-        .add(Route::get("/admin", || async { "never" }).guard(guard::roles(["admin"])))
-        .add(Route::get("/closed", || async { "never" }).guard(guard::from_fn(|_| false)))
-        .add(Route::get("/piped/{n}", || async { "never" }).pipe(Input::path("n"), ParseInt))
-        .add(
+        .add_route(Route::get("/admin", || async { "never" }).guard(guard::roles(["admin"])))
+        .add_route(Route::get("/closed", || async { "never" }).guard(guard::from_fn(|_| false)))
+        .add_route(Route::get("/piped/{n}", || async { "never" }).pipe(Input::path("n"), ParseInt))
+        .add_route(
             Route::get("/slow", || async {
                 weft_service::runtime::sleep(Duration::from_secs(30)).await;
                 "too late"

@@ -112,8 +112,7 @@ fn the_same_method_and_path_twice_fails_the_build_naming_both_handlers() {
         .get("/x", first)
         .get("/x", second)
         .build()
-        .err()
-        .expect("a conflict");
+        .expect_err("a conflict");
     let message = error.to_string();
     assert!(
         message.contains("first") && message.contains("second"),
@@ -127,8 +126,7 @@ fn overlapping_wildcards_fail_the_build_naming_both_patterns() {
         .get("/a/{*rest}", || async { "1" })
         .get("/a/{*other}", || async { "2" })
         .build()
-        .err()
-        .expect("a conflict");
+        .expect_err("a conflict");
     let message = error.to_string();
     assert!(
         message.contains("/a/{*other}") && message.contains("/a/{*rest}"),
@@ -141,8 +139,7 @@ fn malformed_patterns_fail_the_build() {
     let error = App::new()
         .get("/a/{id", || async { "1" })
         .build()
-        .err()
-        .expect("invalid");
+        .expect_err("invalid");
     assert!(error.to_string().contains("/a/{id"), "{error}");
 }
 
