@@ -243,6 +243,9 @@ where
 /// from weft's [`Body`] (tower-http's compression answers with its own body type, boxed here).
 /// An error of the tower service goes to the route's exception filters as a `500`.
 ///
+/// The layered service must be `Clone + Send + Sync` (a weft middleware is shared by every
+/// worker): a service that is not `Sync` can be made so with tower's `BoxCloneSyncService`.
+///
 /// ```
 /// use tower_http::compression::CompressionLayer;
 /// use weft::prelude::*;
@@ -305,7 +308,8 @@ where
 ///
 /// The service gets the request as weft has it (path parameters are in its extensions as the
 /// router put them); its response body is boxed into weft's [`Body`], and its error goes to the
-/// route's exception filters as a `500`. The service is cloned for each request.
+/// route's exception filters as a `500`. The service is cloned for each request, and must be
+/// `Clone + Send + Sync` (`BoxCloneSyncService` rather than `BoxCloneService`).
 pub fn service_route<S>(service: S) -> ServiceRoute<S> {
     ServiceRoute { service }
 }
