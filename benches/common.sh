@@ -8,6 +8,8 @@
 WEFT_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/weft
 PEER_TARGET=$ROOT/target/peers
 HYPER_BIN=$PEER_TARGET/release/weft-peer-hyper
+# The framework benchmark's servers (load.sh's FRAMEWORKS), one binary each.
+FRAMEWORKS_DIR=$PEER_TARGET/release
 
 # Every server started is stopped on exit, however the script ends.
 SERVER_PID=
@@ -34,6 +36,8 @@ build_binaries() {
         # The peer is its own workspace; its build lands in target/peers, outside the source tree.
         [[ -z $PEERS ]] || cargo build --release --quiet \
             --manifest-path "$ROOT/benches/peers/hyper/Cargo.toml" --target-dir "$PEER_TARGET"
+        [[ -z ${FRAMEWORKS:-} ]] || cargo build --release --quiet \
+            --manifest-path "$ROOT/benches/peers/frameworks/Cargo.toml" --target-dir "$PEER_TARGET"
     fi
     [[ -z $RUNTIMES || -x $WEFT_BIN ]] || die "$WEFT_BIN is missing (run with BUILD=1)"
     [[ -z $PEERS || -x $HYPER_BIN ]] || die "$HYPER_BIN is missing (run with BUILD=1)"
@@ -88,12 +92,18 @@ cores_busy() {
         $1 == a || $1 == b { s += $2 + $3 + $4 + $7 + $8 + $9 } END { print s }' /proc/stat
 }
 
-# start_server NAME: starts `weft echo --runtime NAME --workers 1`, or the hyper peer (with
-# $HYPER_MODE, e.g. --h2) for NAME=hyper, pinned to SERVER_CPU; sets SERVER_PID and SERVER_URL.
+# start_server NAME: starts `weft echo --runtime NAME --workers 1`, the hyper peer (with
+# $HYPER_MODE, e.g. --h2) for NAME=hyper, or a framework benchmark server (axum, actix, weft-app,
+# weft-service: benches/peers/frameworks), pinned to SERVER_CPU; sets SERVER_PID and SERVER_URL.
 # Needs OUT, WEFT_BIN, HYPER_BIN, HYPER_FLAVOR.
 start_server() {
     local name=$1 log=$OUT/$1.server.log
     case $name in
+        axum | actix | weft-app | weft-service)
+            local bin=$FRAMEWORKS_DIR/peer_$name
+            [[ $name == weft-* ]] && bin=$FRAMEWORKS_DIR/${name//-/_}
+            [[ -x $bin ]] || die "$bin is missing (run with BUILD=1)"
+            taskset -c "$SERVER_CPU" "$bin" --listen 127.0.0.1:0 >"$log" 2>&1 </dev/null & ;;
         # shellcheck disable=SC2086 # HYPER_MODE is empty or one word
         hyper) taskset -c "$SERVER_CPU" "$HYPER_BIN" ${HYPER_MODE:-} --listen 127.0.0.1:0 \
             --flavor "$HYPER_FLAVOR" >"$log" 2>&1 </dev/null & ;;

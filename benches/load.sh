@@ -7,12 +7,19 @@
 # /proc/PID/stat over the run): on a 2-core machine wrk can saturate its own core before a good
 # server does, so µs/req is the figure to compare, and "×hyper" is it over hyper's in this run.
 #
+# The framework benchmark (scenario json, servers in FRAMEWORKS, benches/peers/frameworks): POST
+# /users/42 with a JSON body through a route with a path parameter and two middlewares, on weft's
+# App, a bare weft Service, axum and actix-web; its "×" column is over axum's µs/req.
+#
 # Usage: benches/load.sh                  (everything: about 4 minutes of wrk, plus the builds)
 #   RUNTIMES="mio tokio" DURATION=5 benches/load.sh
+#   FRAMEWORKS="axum actix weft-app weft-service" RUNTIMES= PEERS= DURATION=5 benches/load.sh
 # Environment (defaults in brackets):
 #   RUNTIMES    weft runtimes to measure, in order            [smol async-std tokio threadpool mio poll]
 #   PEERS       peers to measure, run first ("" for none)     [hyper]
 #   SCENARIOS   any of c64 c256 pipe16                        [c64 c256 pipe16]
+#   FRAMEWORKS  framework servers, each run on scenario json only (wrk -t1 -c64, POST)
+#               any of axum actix weft-app weft-service, run after the others    [""]
 #   DURATION    seconds per wrk run                           [10]
 #   WARMUP      seconds of unrecorded -c64 load per server before its runs (0: none)  [2]
 #   PIPE_DEPTH  requests per write in pipe16                  [16]
@@ -26,6 +33,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNTIMES=${RUNTIMES-smol async-std tokio threadpool mio poll}
 PEERS=${PEERS-hyper}
+FRAMEWORKS=${FRAMEWORKS-}
 SCENARIOS=${SCENARIOS:-c64 c256 pipe16}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -38,6 +46,7 @@ BUILD=${BUILD:-1}
 OUT=${OUT:-$ROOT/target/load/$(date +%Y%m%d-%H%M%S)}
 
 PIPELINE_LUA=$ROOT/benches/peers/pipeline.lua
+POST_JSON_LUA=$ROOT/benches/peers/post_json.lua
 CLK_TCK=$(getconf CLK_TCK)
 
 die() { echo "load.sh: $*" >&2; exit 1; }
@@ -59,6 +68,23 @@ wrk_args() {
         c64) echo "-t1 -c64" ;;
         c256) echo "-t1 -c256" ;;
         pipe16) echo "-t1 -c$PIPE_CONNS -s $PIPELINE_LUA" ;;
+        json) echo "-t1 -c64 -s $POST_JSON_LUA" ;;
+    esac
+}
+
+# target SCENARIO: the path wrk asks for.
+target() {
+    case $1 in
+        json) echo /users/42 ;;
+        *) echo /plaintext ;;
+    esac
+}
+
+# scenarios NAME: what server NAME runs (framework servers: json; the others: SCENARIOS).
+scenarios() {
+    case " $FRAMEWORKS " in
+        *" $1 "*) echo json ;;
+        *) echo "$SCENARIOS" ;;
     esac
 }
 
@@ -79,7 +105,7 @@ measure() {
     children_cpu >"$OUT/w0"
     t0=$(date +%s.%N)
     timeout -k 5 $((DURATION + 30)) taskset -c "$CLIENT_CPU" \
-        wrk "${args[@]}" -d"${DURATION}s" --latency "$SERVER_URL/plaintext" "${extra[@]}" \
+        wrk "${args[@]}" -d"${DURATION}s" --latency "$SERVER_URL$(target "$scn")" "${extra[@]}" \
         >"$file" 2>&1 || rc=$?
     t1=$(date +%s.%N)
     b1=$(cores_busy)
@@ -123,21 +149,26 @@ measure() {
         $1, $2, $3, $4, $9, $5, $6, $7, $10, $8 }' >&2
 }
 
-for name in $PEERS $RUNTIMES; do
+for name in $PEERS $RUNTIMES $FRAMEWORKS; do
     echo "== $name" >&2
     start_server "$name"
     if [[ $WARMUP != 0 ]]; then
+        # The framework servers warm up on their own scenario (they answer nothing else).
+        warm=c64 warm_args=()
+        [[ $(scenarios "$name") == json ]] && warm=json warm_args=(-s "$POST_JSON_LUA")
         timeout -k 5 $((WARMUP + 30)) taskset -c "$CLIENT_CPU" \
-            wrk -t1 -c64 -d"${WARMUP}s" "$SERVER_URL/plaintext" >"$OUT/$name.warmup.wrk" 2>&1 || true
+            wrk -t1 -c64 "${warm_args[@]}" -d"${WARMUP}s" "$SERVER_URL$(target "$warm")" \
+            >"$OUT/$name.warmup.wrk" 2>&1 || true
     fi
-    for scn in $SCENARIOS; do
+    for scn in $(scenarios "$name"); do
         measure "$name" "$scn" || break
     done
     stop_server
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# The table: per scenario, hyper's row first, then each runtime with its µs/req over hyper's.
+# The table: per scenario, hyper's row first, then each runtime with its µs/req over hyper's;
+# for json, axum's row first, then the other frameworks with their µs/req over axum's.
 {
     echo
     echo "Load benchmark, $(date -u +%F), weft $COMMIT"
@@ -145,17 +176,21 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
         "${DURATION} s a run; pipe16 = $PIPE_CONNS connections, $PIPE_DEPTH requests a write;" \
         "load average $LOAD_BEFORE before, $LOAD_AFTER after"
     echo
-    echo "| scenario | server | req/s | p99 ms | max ms | server CPU % | wrk CPU % | others CPU % | µs/req | × hyper µs/req | problems |"
+    echo "| scenario | server | req/s | p99 ms | max ms | server CPU % | wrk CPU % | others CPU % | µs/req | × hyper µs/req (json: × axum) | problems |"
     echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-    for scn in $SCENARIOS; do
-        awk -F'\t' -v scn="$scn" -v order="$PEERS $RUNTIMES" '
+    all_scenarios=$SCENARIOS
+    [[ -z $FRAMEWORKS ]] || all_scenarios="$all_scenarios json"
+    for scn in $all_scenarios; do
+        base=hyper
+        [[ $scn == json ]] && base=axum
+        awk -F'\t' -v scn="$scn" -v base="$base" -v order="$PEERS $RUNTIMES $FRAMEWORKS" '
             $2 == scn { row[$1] = $0; us[$1] = $5 }
             END {
                 n = split(order, names, " ")
                 for (i = 1; i <= n; i++) {
                     if (!(names[i] in row)) continue
                     split(row[names[i]], f, "\t")
-                    ratio = (("hyper" in us) && us["hyper"] + 0 > 0 && f[5] + 0 > 0) ? sprintf("%.2f", f[5] / us["hyper"]) : "-"
+                    ratio = ((base in us) && us[base] + 0 > 0 && f[5] + 0 > 0) ? sprintf("%.2f", f[5] / us[base]) : "-"
                     sub(/; $/, "", f[8])
                     printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
                         scn, names[i], f[3], f[4], f[9], f[6], f[7], f[10], f[5], ratio, f[8]

@@ -49,6 +49,8 @@ pub mod router;
 pub mod services;
 pub mod sse;
 pub mod test;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod websocket;
 
 pub use app::{
