@@ -891,11 +891,9 @@ impl AppService {
         let extensions = request.extensions_mut();
         extensions.insert(inner.context.clone());
         match found {
-            Lookup::Route(chain, params, pattern) => {
+            Lookup::Route(chain, params) => {
                 let chain = Arc::clone(chain);
-                let extensions = request.extensions_mut();
-                extensions.insert(params);
-                extensions.insert(MatchedPath(Arc::clone(pattern)));
+                request.extensions_mut().insert(params);
                 chain.run(request).await
             }
             Lookup::Redirect(target) => {
@@ -959,17 +957,19 @@ impl Drop for AppServer {
     }
 }
 
-/// The pattern of the route that matched, in the request's extensions.
+/// The pattern of the route that matched (`/users/{id}`), for logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchedPath(pub Arc<str>);
 
 impl crate::extract::FromRequestParts for MatchedPath {
     async fn from_request_parts(parts: &mut http::request::Parts) -> Result<Self, Error> {
-        Ok(parts
-            .extensions
-            .get::<MatchedPath>()
-            .cloned()
-            .unwrap_or_else(|| MatchedPath(Arc::from(""))))
+        Ok(MatchedPath(
+            parts
+                .extensions
+                .get::<crate::extract::PathParams>()
+                .and_then(|params| params.pattern().cloned())
+                .unwrap_or_else(|| Arc::from("")),
+        ))
     }
 }
 

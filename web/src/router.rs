@@ -37,7 +37,7 @@ pub(crate) struct PathEntry {
 /// Where a request goes.
 pub(crate) enum Lookup<'a> {
     /// A route (or a path's automatic answers), with the captured parameters.
-    Route(&'a Arc<Chain>, PathParams, &'a Arc<str>),
+    Route(&'a Arc<Chain>, PathParams),
     /// The path matches with the other trailing-slash form: redirect there.
     Redirect(String),
     /// No route.
@@ -96,8 +96,9 @@ impl Router {
                         )
                     })
                     .collect(),
+                Some(Arc::clone(&entry.pattern)),
             );
-            return Lookup::Route(entry.chain_for(method), params, &entry.pattern);
+            return Lookup::Route(entry.chain_for(method), params);
         }
         if self.trailing_slash == TrailingSlash::Redirect && path.len() > 1 {
             let other = match path.strip_suffix('/') {

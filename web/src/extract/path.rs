@@ -1,6 +1,8 @@
 //! [`Path`]: the parameters a route's pattern captured (`/users/{id}`, `/files/{*path}`),
 //! typed with serde.
 
+use std::sync::Arc;
+
 use http::StatusCode;
 use http::request::Parts;
 use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, Visitor};
@@ -9,12 +11,21 @@ use super::FromRequestParts;
 use crate::error::{Error, HttpError};
 use crate::problem::Problem;
 
-/// The route's captured parameters, percent-decoded, in pattern order; the router puts them
-/// in the request's extensions.
+/// The route's captured parameters, percent-decoded, in pattern order, with the pattern that
+/// matched; the router puts them in the request's extensions (one entry for both: each entry
+/// costs every request a map insertion).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PathParams(pub(crate) Vec<(String, String)>);
+pub struct PathParams(
+    pub(crate) Vec<(String, String)>,
+    pub(crate) Option<Arc<str>>,
+);
 
 impl PathParams {
+    /// The pattern of the route that matched (`/users/{id}`).
+    pub fn pattern(&self) -> Option<&Arc<str>> {
+        self.1.as_ref()
+    }
+
     /// The value captured for `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -37,7 +48,7 @@ impl PathParams {
 
     /// Builds parameters from pairs.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        PathParams(pairs.into_iter().collect())
+        PathParams(pairs.into_iter().collect(), None)
     }
 }
 
