@@ -280,27 +280,13 @@ impl<S> std::fmt::Debug for TowerLayer<S> {
     }
 }
 
-impl<S, ResBody> Middleware for TowerLayer<S>
-where
-    S: ::tower::Service<Request, Response = http::Response<ResBody>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
-{
+impl<S: HttpService> Middleware for TowerLayer<S> {
     async fn handle(&self, mut request: Request, next: Next) -> Outcome {
         request.extensions_mut().insert(NextHop {
             chain: next.chain,
             index: next.index,
         });
-        match self.service.clone().oneshot(request).await {
-            Ok(response) => Ok(into_response(response)),
-            Err(error) => Err(service_error(error)),
-        }
+        self.service.call_once(request).await
     }
 }
 
@@ -328,7 +314,20 @@ impl<S> std::fmt::Debug for ServiceRoute<S> {
     }
 }
 
-impl<S, ResBody> Endpoint for ServiceRoute<S>
+impl<S: HttpService> Endpoint for ServiceRoute<S> {
+    async fn handle(&self, request: Request) -> Outcome {
+        self.service.call_once(request).await
+    }
+}
+
+/// A tower HTTP service weft can call: cloned per request, its body and error boxed into
+/// weft's. One name for the bounds that [`TowerLayer`] and [`ServiceRoute`] share.
+pub trait HttpService: Clone + Send + Sync + 'static {
+    /// Calls the service once and turns its answer into a weft outcome.
+    fn call_once(&self, request: Request) -> impl std::future::Future<Output = Outcome> + Send;
+}
+
+impl<S, ResBody> HttpService for S
 where
     S: ::tower::Service<Request, Response = http::Response<ResBody>>
         + Clone
@@ -340,8 +339,8 @@ where
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
-    async fn handle(&self, request: Request) -> Outcome {
-        match self.service.clone().oneshot(request).await {
+    async fn call_once(&self, request: Request) -> Outcome {
+        match self.clone().oneshot(request).await {
             Ok(response) => Ok(into_response(response)),
             Err(error) => Err(service_error(error)),
         }

@@ -77,7 +77,12 @@ fn body_preview(body: &[u8]) -> String {
 /// The assertions (`assert_*`) panic with the expected and actual values and the body, and
 /// return `&self` so they chain:
 ///
-/// ```ignore
+/// ```
+/// # use weft::prelude::*;
+/// # let app = App::new().get("/users/{id}", |Path(id): Path<u32>| async move {
+/// #     Json(serde_json::json!({ "id": id, "name": "ada" }))
+/// # });
+/// # let client = weft::test::TestClient::new(app.build().unwrap());
 /// client.get("/users/1").send()
 ///     .assert_status(200)
 ///     .assert_header("content-type", "application/json")
