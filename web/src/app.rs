@@ -884,10 +884,15 @@ impl AppService {
     }
 
     async fn dispatch(inner: Arc<AppInner>, mut request: Request) -> Response {
+        let websocket = request.method() == Method::CONNECT
+            && request
+                .extensions()
+                .get::<weft_core::h2::Protocol>()
+                .is_some_and(|protocol| protocol.0.eq_ignore_ascii_case(b"websocket"));
         let path = request.uri().path();
         let found = inner
             .router
-            .find(request.method(), path, request.uri().query());
+            .find(request.method(), path, request.uri().query(), websocket);
         let extensions = request.extensions_mut();
         extensions.insert(inner.context.clone());
         match found {

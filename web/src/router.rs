@@ -81,8 +81,15 @@ impl Router {
         }
     }
 
-    /// The route for `method` and `path`.
-    pub(crate) fn find(&self, method: &Method, path: &str, query: Option<&str>) -> Lookup<'_> {
+    /// The route for `method` and `path`; `websocket` tells an HTTP/2 extended CONNECT for a
+    /// WebSocket, which GET routes answer.
+    pub(crate) fn find(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        websocket: bool,
+    ) -> Lookup<'_> {
         if let Ok(matched) = self.tree.at(path) {
             let entry = &self.entries[*matched.value];
             let params = PathParams(
@@ -98,7 +105,7 @@ impl Router {
                     .collect(),
                 Some(Arc::clone(&entry.pattern)),
             );
-            return Lookup::Route(entry.chain_for(method), params);
+            return Lookup::Route(entry.chain_for(method, websocket), params);
         }
         if self.trailing_slash == TrailingSlash::Redirect && path.len() > 1 {
             let other = match path.strip_suffix('/') {
@@ -122,7 +129,7 @@ impl Router {
 }
 
 impl PathEntry {
-    fn chain_for(&self, method: &Method) -> &Arc<Chain> {
+    fn chain_for(&self, method: &Method, websocket: bool) -> &Arc<Chain> {
         let routed = |wanted: &Method| {
             self.methods
                 .iter()
@@ -132,7 +139,10 @@ impl PathEntry {
         if let Some(chain) = routed(method) {
             return chain;
         }
-        if method == Method::HEAD {
+        // HEAD is answered by the GET route; so is an RFC 8441 WebSocket (extended CONNECT
+        // with `:protocol websocket` over HTTP/2), so that one `get` route with a
+        // `WebSocketUpgrade` serves WebSockets over both protocols.
+        if method == Method::HEAD || method == Method::CONNECT && websocket {
             if let Some(chain) = routed(&Method::GET) {
                 return chain;
             }

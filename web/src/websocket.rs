@@ -21,7 +21,8 @@
 //! A request that is not a valid handshake is refused before the handler runs, with problem+json
 //! (code `websocket.handshake`): `400`, or `426 Upgrade Required` with
 //! `Sec-WebSocket-Version: 13` for a version we do not speak (RFC 6455 §4.2.2). An HTTP/2
-//! WebSocket arrives as `CONNECT`: route it with `App::route(Method::CONNECT, ..)` or `any`.
+//! WebSocket arrives as an extended `CONNECT` (`:protocol websocket`), which the router hands
+//! to the path's `GET` route: one `get` route serves WebSockets over both protocols.
 
 pub mod hub;
 

@@ -12,9 +12,11 @@ use weft::extract::{BodyLimits, Extension};
 use weft::guard;
 use weft::interceptor::Timeout;
 use weft::multipart::{Multipart, MultipartLimits};
+use weft::negotiate::{Accept, Negotiate};
 use weft::pipe::{Input, ParseInt, Valid};
 use weft::prelude::*;
 use weft::test::TestClient;
+use weft::websocket::WebSocketUpgrade;
 use weft::{AppService, Body};
 
 #[derive(Deserialize, garde::Validate)]
@@ -71,6 +73,12 @@ fn app() -> AppService {
             body.len().to_string()
         })
         .post("/text", |body: String| async move { body })
+        .get("/negotiated", |accept: Accept| async move {
+            accept.respond(Negotiate::new().json(serde_json::json!({ "ok": true })))
+        })
+        .get("/ws", |upgrade: WebSocketUpgrade| async move {
+            upgrade.on_upgrade(|_socket| async {})
+        })
         .get("/needs-token", |_: Extension<Token>| async { "never" })
         .add_route(Route::get("/admin", || async { "never" }).guard(guard::roles(["admin"])))
         .add_route(Route::get("/closed", || async { "never" }).guard(guard::from_fn(|_| false)))
@@ -93,6 +101,7 @@ fn app() -> AppService {
 struct Case {
     method: Method,
     uri: &'static str,
+    headers: &'static [(&'static str, &'static str)],
     content_type: Option<&'static str>,
     body: &'static [u8],
     status: u16,
@@ -103,6 +112,7 @@ fn case(method: Method, uri: &'static str, status: u16, code: &'static str) -> C
     Case {
         method,
         uri,
+        headers: &[],
         content_type: None,
         body: b"",
         status,
@@ -113,6 +123,11 @@ fn case(method: Method, uri: &'static str, status: u16, code: &'static str) -> C
 fn with_body(mut case: Case, content_type: &'static str, body: &'static [u8]) -> Case {
     case.content_type = Some(content_type);
     case.body = body;
+    case
+}
+
+fn with_headers(mut case: Case, headers: &'static [(&'static str, &'static str)]) -> Case {
+    case.headers = headers;
     case
 }
 
@@ -184,6 +199,14 @@ fn cases() -> Vec<Case> {
             "multipart/form-data; boundary=b",
             b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n0123456789abcdef\r\n--b--\r\n",
         ),
+        with_headers(
+            case(M::GET, "/negotiated", 406, "negotiate.not_acceptable"),
+            &[("accept", "image/png")],
+        ),
+        with_headers(
+            case(M::GET, "/ws", 400, "websocket.handshake"),
+            &[("connection", "upgrade"), ("upgrade", "websocket")],
+        ),
         case(M::GET, "/needs-token", 500, "extension.missing"),
         case(M::GET, "/admin", 401, "auth.required"),
         case(M::GET, "/closed", 403, "guard.denied"),
@@ -197,6 +220,9 @@ fn cases() -> Vec<Case> {
 fn walk(client: TestClient) {
     for case in cases() {
         let mut request = Request::builder().method(case.method.clone()).uri(case.uri);
+        for (name, value) in case.headers {
+            request = request.header(*name, *value);
+        }
         if let Some(content_type) = case.content_type {
             request = request.header("content-type", content_type);
         }

@@ -1,8 +1,9 @@
-//! The framework's `Hub` with real clients: `runtimes/tests/ws/rooms.py` (Python `websockets`)
-//! joins 50 clients, one of them slow, to rooms of an app served on the preferred runtime,
-//! under both slow-consumer policies. The runtime suite runs the same script against its own
-//! copy of the policies (weft-runtime cannot depend on weft); this runs it against the Hub
-//! itself.
+//! The framework's WebSockets with real clients, on an app served on the preferred runtime:
+//! - `runtimes/tests/ws/rooms.py` (Python `websockets`) joins 50 clients, one of them slow, to
+//!   rooms of the `Hub`, under both slow-consumer policies (the runtime suite runs the same
+//!   script against its own copy of the policies, as weft-runtime cannot depend on weft);
+//! - `runtimes/tests/ws/h2_echo.py` (Python `h2`) opens WebSockets over HTTP/2 (RFC 8441
+//!   extended CONNECT) on a plain `get` route, with and without permessage-deflate.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,27 +50,41 @@ fn python() -> &'static str {
         .into_iter()
         .find(|python| {
             Command::new(python)
-                .args(["-c", "import websockets"])
+                .args(["-c", "import websockets, h2"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|status| status.success())
         })
-        .expect("a python3 with websockets (scripts/test installs python3-websockets)")
+        .expect("a python3 with websockets and h2 (scripts/test installs python3-websockets, python3-h2)")
 }
 
-fn rooms_py(policy: &str, slow: SlowConsumer) {
-    let app = App::new().state(Hub::new(slow)).get("/room/{name}", room);
+/// Echoes every message: a plain `get` route, reached over HTTP/2 by extended CONNECT.
+async fn echo(upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(|mut socket| async move {
+        while let Some(message) = socket.recv().await {
+            if socket.send(message).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Serves `app`, runs `runtimes/tests/ws/SCRIPT URL ARGS...` against it, and fails unless
+/// every case of the script passed.
+fn run_script(app: App, script: &str, path: &str, args: &[&str]) {
     let mut config = ServerConfig::new(["127.0.0.1:0".parse().unwrap()]);
     config.workers = 2;
     let server = app.listen(config).unwrap();
-    let url = format!("ws://{}/room", server.local_addrs()[0]);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtimes/tests/ws/rooms.py");
+    let url = format!("ws://{}{path}", server.local_addrs()[0]);
+    let script_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../runtimes/tests/ws")
+        .join(script);
     let mut child = Command::new(python())
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .arg(script)
-        .args([url.as_str(), "50", "--policy", policy])
+        .arg(script_path)
+        .arg(&url)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -87,11 +102,24 @@ fn rooms_py(policy: &str, slow: SlowConsumer) {
     println!("{report}");
     assert!(
         output.status.success() && report.contains("ok ") && !report.contains("FAIL"),
-        "rooms.py --policy {policy}: {report}\n{}",
+        "{script} {args:?}: {report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     server.shutdown();
     server.join().unwrap();
+}
+
+fn rooms_py(policy: &str, slow: SlowConsumer) {
+    let app = App::new().state(Hub::new(slow)).get("/room/{name}", room);
+    run_script(app, "rooms.py", "/room", &["50", "--policy", policy]);
+}
+
+#[test]
+fn python_h2_websockets_reach_a_get_route() {
+    for compression in ["deflate", "none"] {
+        let app = App::new().get("/ws", echo);
+        run_script(app, "h2_echo.py", "/ws", &["--compression", compression]);
+    }
 }
 
 #[test]
