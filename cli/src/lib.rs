@@ -1,11 +1,12 @@
 //! weft-cli: the applications behind the `weft` command.
 //!
 //! [`echo`] is the protocol echo server that `weft echo` serves on every runtime, the target of
-//! the conformance, load and soak tests. The binary itself comes once a runtime exists.
+//! the conformance, load and soak tests; [`demo`] is the framework app of `weft demo`.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod demo;
 pub mod echo;

@@ -17,11 +17,15 @@ struct Cli {
 enum Command {
     /// The protocol echo server that conformance, load and soak tests aim at.
     #[command(after_help = runtimes_help())]
-    Echo(EchoArgs),
+    Echo(ServeArgs),
+    /// A demo site on the weft framework, with its production features on.
+    #[command(after_help = runtimes_help())]
+    Demo(ServeArgs),
 }
 
+/// Where and how a subcommand serves.
 #[derive(clap::Args)]
-struct EchoArgs {
+struct ServeArgs {
     /// The runtime to serve on.
     #[arg(long, default_value = "smol", value_parser = clap::builder::PossibleValuesParser::new(Runtime::names()))]
     runtime: String,
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Echo(args) => echo(args),
+        Command::Demo(args) => demo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,42 +144,60 @@ fn main() -> ExitCode {
     }
 }
 
-fn echo(args: EchoArgs) -> std::io::Result<()> {
-    let mut config = ServerConfig::new(args.listen.into_iter().flat_map(|listen| listen.0));
-    if let Some(workers) = args.workers {
-        config.workers = workers;
+impl ServeArgs {
+    /// The server's configuration: addresses, workers, connections, TLS, signals.
+    fn config(&self) -> ServerConfig {
+        let mut config = ServerConfig::new(self.listen.iter().flat_map(|listen| listen.0.clone()));
+        if let Some(workers) = self.workers {
+            config.workers = workers;
+        }
+        config.max_connections = self.max_connections;
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            config.tls = Some(weft_runtime::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        config.handle_signals = true;
+        config
     }
-    config.max_connections = args.max_connections;
-    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
-        config.tls = Some(weft_runtime::TlsFiles { cert, key });
+
+    /// Says where `command` listens, one line per address: tests read it to find the port.
+    fn announce(&self, command: &str, config: &ServerConfig, addresses: &[SocketAddr]) {
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        for address in addresses {
+            println!(
+                "weft {command} listening on {scheme}://{address} ({})",
+                self.runtime
+            );
+        }
     }
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    config.handle_signals = true;
-    // The echo server streams large bodies through: a limit fit for load and soak tests.
-    config.dispatch.limits.max_body_size = 16 * 1024 * 1024 * 1024;
-    let service = weft_cli::echo::echo_service();
-    let server = start(&args.runtime, config, service)?;
-    for address in server.local_addrs() {
-        // Tests read this line to find the port.
-        println!(
-            "weft echo listening on {scheme}://{address} ({})",
-            args.runtime
-        );
-    }
-    server.join()
 }
 
-fn start(
-    runtime: &str,
-    config: ServerConfig,
-    service: weft_cli::echo::Echo,
-) -> std::io::Result<ServerHandle> {
-    let runtime: Runtime = runtime.parse()?;
-    weft_runtime::start_on(runtime, config, service)
+fn echo(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = args.config();
+    // The echo server streams large bodies through: a limit fit for load and soak tests.
+    config.dispatch.limits.max_body_size = 16 * 1024 * 1024 * 1024;
+    let runtime: Runtime = args.runtime.parse()?;
+    let announced = config.clone();
+    let server: ServerHandle =
+        weft_runtime::start_on(runtime, config, weft_cli::echo::echo_service())?;
+    args.announce("echo", &announced, server.local_addrs());
+    Ok(server.join()?)
+}
+
+fn demo(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = args.config();
+    let runtime: Runtime = args.runtime.parse()?;
+    let announced = config.clone();
+    let app = weft_cli::demo::app().build()?;
+    let server = app.listen_on(runtime, config)?;
+    args.announce("demo", &announced, server.local_addrs());
+    Ok(server.join()?)
 }
 
 #[cfg(test)]

@@ -70,8 +70,14 @@ pub(crate) struct Server {
 impl Server {
     /// `weft echo --runtime RUNTIME --listen 127.0.0.1:0 EXTRA...`, once it printed its address.
     pub(crate) fn start(runtime: &str, extra: &[&str]) -> Server {
+        Server::start_command("echo", runtime, extra)
+    }
+
+    /// `weft COMMAND --runtime RUNTIME --listen 127.0.0.1:0 EXTRA...` (`echo` or `demo`), once
+    /// it printed its address (`weft COMMAND listening on http://ADDR (RUNTIME)`).
+    pub(crate) fn start_command(command: &str, runtime: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(WEFT)
-            .args(["echo", "--runtime", runtime, "--listen", "127.0.0.1:0"])
+            .args([command, "--runtime", runtime, "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -106,7 +112,7 @@ impl Server {
             ),
         };
         let addr = line
-            .strip_prefix("weft echo listening on ")
+            .strip_prefix(&format!("weft {command} listening on "))
             .and_then(|rest| rest.split_once("://"))
             .and_then(|(_, rest)| rest.split_once(' '))
             .and_then(|(addr, _)| addr.parse().ok())
