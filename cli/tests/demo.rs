@@ -3,8 +3,11 @@
 //! the JSON API with validation, typed params, the big page, and a panicking handler after
 //! which the server still answers.
 
+// Shared with the echo tests, which use more of them.
+#[allow(dead_code)]
 #[path = "../../runtimes/tests/support_h2/clients.rs"]
 mod clients;
+#[allow(dead_code)]
 #[path = "support/echo_process.rs"]
 mod echo_process;
 
