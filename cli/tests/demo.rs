@@ -24,7 +24,10 @@ fn curl_uses_the_demo_on_every_runtime() {
         for protocol in ["--http1.1", "--http2-prior-knowledge"] {
             let home = curl(&[protocol, &server.url("/")], b"");
             assert_eq!(home.status, 200, "{runtime} {protocol}");
-            assert!(String::from_utf8_lossy(&home.body).contains("<form"), "{runtime}");
+            assert!(
+                String::from_utf8_lossy(&home.body).contains("<form"),
+                "{runtime}"
+            );
 
             let created = curl(
                 &[
@@ -55,7 +58,10 @@ fn curl_uses_the_demo_on_every_runtime() {
                 b"",
             );
             assert_eq!(refused.status, 400, "{runtime} {protocol}");
-            assert!(refused.trace.contains("application/problem+json"), "{runtime}");
+            assert!(
+                refused.trace.contains("application/problem+json"),
+                "{runtime}"
+            );
 
             let big = curl(&[protocol, &server.url("/big")], b"");
             assert_eq!(big.body.len(), 64 * 1024, "{runtime} {protocol}");
@@ -63,7 +69,10 @@ fn curl_uses_the_demo_on_every_runtime() {
             let panicked = curl(&[protocol, &server.url("/panic")], b"");
             assert_eq!(panicked.status, 500, "{runtime} {protocol}");
             let after = curl(&[protocol, &server.url("/api/items")], b"");
-            assert_eq!(after.status, 200, "{runtime} {protocol}: the server lives on");
+            assert_eq!(
+                after.status, 200,
+                "{runtime} {protocol}: the server lives on"
+            );
         }
         server.stop(runtime);
     });

@@ -26,16 +26,19 @@ pub trait Middleware: Send + Sync + 'static {
 }
 
 /// The rest of the stack after a middleware: the inner middleware, then the route.
+#[derive(Clone)]
 pub struct Next {
     pub(crate) chain: Arc<Chain>,
     pub(crate) index: usize,
+    /// The request's facts for the filters, taken once at the top of the stack.
+    pub(crate) context: Arc<crate::filter::ErrorContext>,
 }
 
 impl Next {
     /// Runs the rest of the stack. Its errors were rendered by the route's exception filters
     /// already, so this is always a response.
     pub async fn run(self, request: Request) -> Response {
-        self.chain.run_from(self.index, request).await
+        self.chain.run_from(self.index, request, self.context).await
     }
 }
 

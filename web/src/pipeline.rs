@@ -31,17 +31,25 @@ pub(crate) struct Chain {
 impl Chain {
     /// Runs the whole stack.
     pub(crate) async fn run(self: &Arc<Self>, request: Request) -> Response {
-        self.run_from(0, request).await
+        // What the filters need to know of the request, taken once: the middleware levels
+        // share it, as the request itself moves down the stack.
+        let context = Arc::new(self.context(&request));
+        self.run_from(0, request, context).await
     }
 
     /// Runs the stack from middleware `index` on.
-    pub(crate) async fn run_from(self: &Arc<Self>, index: usize, request: Request) -> Response {
-        let context = self.context(&request);
+    pub(crate) async fn run_from(
+        self: &Arc<Self>,
+        index: usize,
+        request: Request,
+        context: Arc<ErrorContext>,
+    ) -> Response {
         let outcome = match self.middlewares.get(index) {
             Some(middleware) => {
                 let next = Next {
                     chain: Arc::clone(self),
                     index: index + 1,
+                    context: Arc::clone(&context),
                 };
                 middleware.handle_dyn(request, next).await
             }

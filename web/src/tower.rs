@@ -42,7 +42,6 @@ use weft_service::service::{ResponseFuture, Service};
 use crate::error::Error;
 use crate::handler::{BoxFuture, Endpoint, Outcome};
 use crate::middleware::{Middleware, Next};
-use crate::pipeline::Chain;
 use crate::{AppService, Body, Request, Response};
 
 /// Any `http_body::Body` of `Bytes` as a weft [`Body`]: moved as it is when it is one
@@ -188,10 +187,7 @@ where
 /// The rest of the weft chain, carried to [`NextService`] in the request's extensions
 /// (tower services see only the request), and taken out of them there.
 #[derive(Clone)]
-struct NextHop {
-    chain: Arc<Chain>,
-    index: usize,
-}
+struct NextHop(Next);
 
 /// The innermost service of a [`TowerLayer`]'s stack: the rest of the weft chain (inner
 /// middleware, guards, interceptors, pipes, the handler) as a tower service.
@@ -219,9 +215,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let mut request = into_request(request);
         match request.extensions_mut().remove::<NextHop>() {
-            Some(NextHop { chain, index }) => {
-                Box::pin(async move { Ok(Next { chain, index }.run(request).await) })
-            }
+            Some(NextHop(next)) => Box::pin(async move { Ok(next.run(request).await) }),
             None => {
                 let error = Error::with_status(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -282,10 +276,7 @@ impl<S> std::fmt::Debug for TowerLayer<S> {
 
 impl<S: HttpService> Middleware for TowerLayer<S> {
     async fn handle(&self, mut request: Request, next: Next) -> Outcome {
-        request.extensions_mut().insert(NextHop {
-            chain: next.chain,
-            index: next.index,
-        });
+        request.extensions_mut().insert(NextHop(next));
         self.service.call_once(request).await
     }
 }

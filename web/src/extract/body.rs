@@ -123,6 +123,13 @@ impl HttpError for JsonRejection {
 
 /// Whether `headers` say the body is JSON: `application/json` or `application/*+json`.
 fn is_json(headers: &HeaderMap) -> bool {
+    // The common case without parsing: what nearly every client sends.
+    if headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"application/json"))
+    {
+        return true;
+    }
     let Some(mime) = content_type(headers) else {
         return false;
     };
