@@ -31,6 +31,7 @@
 
 pub mod app;
 pub mod cookies;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod file;
