@@ -47,6 +47,7 @@ mod pipeline;
 pub mod problem;
 pub mod response;
 pub mod router;
+pub mod security_headers;
 pub mod services;
 pub mod sse;
 pub mod test;
