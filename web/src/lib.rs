@@ -32,6 +32,7 @@
 pub mod app;
 pub mod cookies;
 pub mod cors;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod file;
