@@ -167,8 +167,8 @@ impl Cors {
     }
 
     /// Allows the origins `predicate` accepts (given the request's `Origin` as sent, which
-    /// may be anything, `null` included): `|o| o.ends_with(".example.com")` — mind that this
-    /// one would also accept `https://evil-example.com`'s look-alikes only if they end so.
+    /// may be anything, `null` included): `|o| o.ends_with(".example.com")`. Mind the dot:
+    /// `ends_with("example.com")` would also accept `https://evil-example.com`.
     pub fn allow_origin_fn(
         mut self,
         predicate: impl Fn(&str) -> bool + Send + Sync + 'static,

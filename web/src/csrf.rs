@@ -310,6 +310,7 @@ impl HttpError for CsrfRefusal {
 }
 
 /// The settings the middleware and the extractor share.
+#[derive(Clone)]
 struct Shared {
     store: Arc<dyn TokenStore>,
     header: HeaderName,
@@ -369,12 +370,9 @@ impl Csrf {
         }
     }
 
-    /// Changes one setting (the builder runs before the middleware is shared).
+    /// Changes one setting (on a copy of the settings if this middleware was cloned).
     fn with(mut self, change: impl FnOnce(&mut Shared)) -> Self {
-        match Arc::get_mut(&mut self.shared) {
-            Some(shared) => change(shared),
-            None => unreachable!("Csrf settings are changed before it is cloned"),
-        }
+        change(Arc::make_mut(&mut self.shared));
         self
     }
 
