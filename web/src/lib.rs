@@ -31,6 +31,8 @@
 
 pub mod app;
 pub mod cookies;
+pub mod cors;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod file;
@@ -46,6 +48,7 @@ mod pipeline;
 pub mod problem;
 pub mod response;
 pub mod router;
+pub mod security_headers;
 pub mod services;
 pub mod sse;
 pub mod test;
