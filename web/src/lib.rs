@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod client_ip;
 pub mod cookies;
 pub mod error;
 pub mod extract;
@@ -44,6 +45,7 @@ pub mod negotiate;
 pub mod pipe;
 mod pipeline;
 pub mod problem;
+pub mod rate_limit;
 pub mod response;
 pub mod router;
 pub mod services;
