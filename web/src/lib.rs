@@ -46,6 +46,7 @@ pub mod pipe;
 mod pipeline;
 pub mod problem;
 pub mod rate_limit;
+pub mod request_id;
 pub mod response;
 pub mod router;
 pub mod services;
