@@ -39,6 +39,7 @@ pub mod filter;
 pub mod guard;
 pub mod handler;
 pub mod interceptor;
+pub mod limits;
 pub mod middleware;
 pub mod multipart;
 pub mod negotiate;
