@@ -205,3 +205,82 @@ fn ten_thousand_clients_through_the_proxy_keep_the_store_at_its_bound() {
     fresh().send().assert_status(429);
     assert!(store.len() <= 1000);
 }
+
+fn curl(args: &[&str]) -> String {
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl (scripts/test installs it)");
+    assert!(
+        output.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_lowercase()
+}
+
+#[test]
+fn curl_on_loopback_sees_a_429_with_retry_after_and_its_request_id_echoed() {
+    use weft::request_id::RequestIds;
+    use weft::{Runtime, ServerConfig};
+
+    // 2 requests at once, one more per half hour: nothing refills within the test.
+    let limit = RateLimit::new(2, Duration::from_secs(3600)).unwrap();
+    let mut config = ServerConfig::new(["127.0.0.1:0".parse().unwrap()]);
+    config.workers = 1;
+    let server = App::new()
+        .middleware(RequestIds::new())
+        .middleware(limit)
+        .get("/", || async { "hi" })
+        .build()
+        .unwrap()
+        .listen_on(Runtime::ALL[0], config)
+        .unwrap();
+    let url = format!("http://{}/", server.local_addrs()[0]);
+    for (i, protocol) in ["--http1.1", "--http2-prior-knowledge"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("x-request-id: curl-{i}");
+        let ok = curl(&[protocol, "-H", &id, &url]);
+        assert!(ok.contains(" 200"), "{protocol}: {ok}");
+        assert!(ok.contains(&id), "{protocol}: {ok}");
+        assert!(ok.contains("ratelimit-limit: 2"), "{protocol}: {ok}");
+    }
+    for (i, protocol) in ["--http1.1", "--http2-prior-knowledge"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("x-request-id: refused-{i}");
+        let refused = curl(&[protocol, "-H", &id, &url]);
+        assert!(refused.contains(" 429"), "{protocol}: {refused}");
+        // About half an hour (whole seconds, rounded up; the test's own time is taken off).
+        let retry_after: u64 = refused
+            .lines()
+            .find_map(|line| line.strip_prefix("retry-after: "))
+            .unwrap_or_else(|| panic!("{protocol}: no retry-after: {refused}"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            (1000..=1800).contains(&retry_after),
+            "{protocol}: {refused}"
+        );
+        assert!(refused.contains(&id), "{protocol}: {refused}");
+        assert!(
+            refused.contains("ratelimit-remaining: 0"),
+            "{protocol}: {refused}"
+        );
+        assert!(
+            refused.contains("content-type: application/problem+json"),
+            "{protocol}: {refused}"
+        );
+        assert!(
+            refused.contains("\"code\":\"rate_limit.exceeded\""),
+            "{protocol}: {refused}"
+        );
+    }
+    server.shutdown();
+    server.join().unwrap();
+}
