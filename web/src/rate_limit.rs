@@ -12,6 +12,11 @@
 //! RateLimit-Policy: 10;w=60      10 requests per 60-second window
 //! ```
 //!
+//! GCRA refills one request every `period / burst`, not all at once at a window's end, so
+//! `RateLimit-Reset` is the time until the whole burst is back (on a success, the used
+//! requests times the refill interval: an upper bound, exact to within one interval); the
+//! time until the *next* request is allowed is `Retry-After` on a `429`.
+//!
 //! Over the limit the answer is `429 Too Many Requests` as problem+json (code
 //! `rate_limit.exceeded`) with `Retry-After` (RFC 9110 §10.2.3) in seconds.
 //!
@@ -330,8 +335,11 @@ where
                         .with_detail(format!("too many requests: try again in {retry_after} s")),
                 )
                 .with_header(RETRY_AFTER, HeaderValue::from(retry_after));
-                let wait = Duration::from_secs(retry_after);
-                for (name, value) in &self.headers(0, wait) {
+                // Full again once the next request is allowed and the rest of the burst
+                // has refilled after it.
+                let burst = self.quota.burst_size().get();
+                let full = wait + self.quota.replenish_interval() * (burst - 1);
+                for (name, value) in &self.headers(0, full) {
                     error = error.with_header(name.clone(), value.clone());
                 }
                 Err(error)

@@ -83,7 +83,8 @@ fn a_burst_over_the_limit_is_answered_429_with_retry_after_and_ratelimit_headers
         assert_eq!(header(&refused, "retry-after"), "20");
         assert_eq!(header(&refused, "ratelimit-remaining"), "0");
         assert_eq!(header(&refused, "ratelimit-limit"), "3");
-        assert_eq!(header(&refused, "ratelimit-reset"), "20");
+        // The next request in 20 s, the whole burst of 3 back in 60 s.
+        assert_eq!(header(&refused, "ratelimit-reset"), "60");
         assert_eq!(header(&refused, "ratelimit-policy"), "3;w=60");
     }
 }
