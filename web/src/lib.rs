@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod client_ip;
 pub mod cookies;
 pub mod cors;
 pub mod csrf;
@@ -40,12 +41,15 @@ pub mod filter;
 pub mod guard;
 pub mod handler;
 pub mod interceptor;
+pub mod limits;
 pub mod middleware;
 pub mod multipart;
 pub mod negotiate;
 pub mod pipe;
 mod pipeline;
 pub mod problem;
+pub mod rate_limit;
+pub mod request_id;
 pub mod response;
 pub mod router;
 pub mod security_headers;

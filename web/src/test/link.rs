@@ -105,13 +105,17 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// A new connection to `service`, accepted now, from a loopback peer.
-    pub(crate) fn new(service: Arc<dyn DynService>, config: DispatchConfig) -> Link {
+    /// A new connection to `service`, accepted now, from `peer`.
+    pub(crate) fn new(
+        service: Arc<dyn DynService>,
+        config: DispatchConfig,
+        peer: std::net::SocketAddr,
+    ) -> Link {
         let runtime = config
             .runtime
             .clone()
             .unwrap_or_else(weft_runtime::background_runtime);
-        let peer = Some(([127, 0, 0, 1], 50_000).into());
+        let peer = Some(peer);
         let local = Some(([127, 0, 0, 1], 80).into());
         let info = ConnectionInfo::tcp(peer, local);
         Link {

@@ -125,6 +125,8 @@ pub struct TestClient {
     cookies: Option<Arc<cookies::Jar>>,
     deadline: Duration,
     host: String,
+    /// The peer address the dispatcher reports in `ConnectionInfo` (127.0.0.1:50000).
+    peer: std::net::SocketAddr,
 }
 
 impl fmt::Debug for TestClient {
@@ -164,6 +166,7 @@ impl TestClient {
             cookies: Some(Arc::default()),
             deadline: DEFAULT_DEADLINE,
             host: "localhost".to_owned(),
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 50_000)),
         }
     }
 
@@ -204,6 +207,15 @@ impl TestClient {
     /// is the `:authority`.
     pub fn host(mut self, host: impl Into<String>) -> TestClient {
         self.host = host.into();
+        self
+    }
+
+    /// The peer address of this client's connections, as the application sees it in
+    /// [`ConnectionInfo`](weft_service::service::ConnectionInfo) (`127.0.0.1:50000` by
+    /// default): to test what depends on the client's address, such as rate limits or
+    /// trusted proxies.
+    pub fn peer(mut self, peer: std::net::SocketAddr) -> TestClient {
+        self.peer = peer;
         self
     }
 

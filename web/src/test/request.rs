@@ -354,7 +354,11 @@ fn absolute(uri: &str) -> Option<(String, String)> {
 impl TestClient {
     /// A new connection to the application.
     pub(crate) fn link(&self) -> Link {
-        Link::new(self.shared.service.clone(), self.shared.config.clone())
+        Link::new(
+            self.shared.service.clone(),
+            self.shared.config.clone(),
+            self.peer,
+        )
     }
 
     /// The response of an exchange that ended with `outcome`; its cookies go into the jar.
