@@ -1,20 +1,29 @@
 //! The app behind `weft demo`: a small site with the framework's production features on,
-//! used by the README and by the tests that attack it.
+//! used by the README and by the tests that attack it. Every response carries an
+//! `X-Request-Id` and the security headers.
 //!
 //! Routes:
-//! - `GET /`: an HTML page with a form;
-//! - `POST /form`: the form's target (urlencoded);
-//! - `GET|POST /api/items`: JSON; `POST` validates `{"name": 1..=64 chars, "qty": 1..=1000}`;
+//! - `GET /`: an HTML page with a form carrying a CSRF token;
+//! - `POST /form`: the form's target (urlencoded), refused (403) without the token;
+//! - `GET|POST /api/items`: JSON, CORS allowing `https://app.example`; `POST` validates
+//!   `{"name": 1..=64 chars, "qty": 1..=1000}`;
 //! - `GET /api/items/{id}`: one item by its typed id;
-//! - `GET /api/limited`: a cheap answer, for the rate limit;
+//! - `GET /api/limited`: 5 requests a minute per client IP, then 429 with `Retry-After`;
 //! - `GET /big`: 64 KiB of compressible text;
 //! - `GET /panic`: a handler that panics (the server answers 500 and lives on).
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use weft::cookies::{CookieKey, Key};
+use weft::cors::Cors;
+use weft::csrf::{Csrf, CsrfToken};
 use weft::pipe::Valid;
 use weft::prelude::*;
+use weft::rate_limit::RateLimit;
+use weft::request_id::RequestIds;
+use weft::security_headers::SecurityHeaders;
 
 /// One stored item.
 #[derive(Debug, Clone, Serialize)]
@@ -56,15 +65,15 @@ struct Message {
     message: String,
 }
 
-async fn home() -> Html<String> {
-    Html(
+async fn home(token: CsrfToken) -> Html<String> {
+    Html(format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>weft demo</title></head>\n\
          <body><h1>weft demo</h1>\n\
-         <form method=\"post\" action=\"/form\">\n\
+         <form method=\"post\" action=\"/form\">\n{}\n\
          <input name=\"message\" placeholder=\"say something\">\n\
-         <button>send</button>\n</form>\n</body></html>\n"
-            .to_owned(),
-    )
+         <button>send</button>\n</form>\n</body></html>\n",
+        token.hidden_input()
+    ))
 }
 
 async fn form(Form(message): Form<Message>) -> Html<String> {
@@ -118,19 +127,48 @@ async fn panics() -> &'static str {
     panic!("the demo's /panic route panics on purpose")
 }
 
-/// The demo app.
+/// The origin the API's CORS policy allows.
+pub const ALLOWED_ORIGIN: &str = "https://app.example";
+
+/// Requests a minute one client may make to `/api/limited`.
+pub const LIMITED_PER_MINUTE: u32 = 5;
+
+/// `/api/limited`, behind its rate limit.
+fn limited_route() -> Route {
+    let route = Route::get("/limited", || async {
+        Json(serde_json::json!({ "ok": true }))
+    });
+    match RateLimit::new(LIMITED_PER_MINUTE, Duration::from_secs(60)) {
+        Some(limit) => route.middleware(limit.per_ip()),
+        None => route,
+    }
+}
+
+/// The demo app, its cookie and CSRF key made fresh (tokens do not survive a restart).
 pub fn app() -> App {
+    let key = CookieKey(Key::generate());
     App::new()
+        .state(key.clone())
         .singleton(Items::default)
-        .get("/", home)
-        .post("/form", form)
+        .middleware(RequestIds::new())
+        .middleware(SecurityHeaders::new())
+        .group("", |pages| {
+            pages
+                .middleware(Csrf::new(&key))
+                .get("/", home)
+                .post("/form", form)
+        })
         .group("/api", |api| {
-            api.get("/items", list)
-                .post("/items", create)
-                .get("/items/{id}", item)
-                .get("/limited", || async {
-                    Json(serde_json::json!({ "ok": true }))
-                })
+            api.middleware(
+                Cors::new()
+                    .allow_origin(ALLOWED_ORIGIN)
+                    .allow_methods([Method::GET, Method::POST])
+                    .allow_headers(["content-type"]),
+            )
+            .get("/items", list)
+            .post("/items", create)
+            .get("/items/{id}", item)
+            .add_route(limited_route())
         })
         .get("/big", big)
         .get("/panic", panics)
@@ -168,6 +206,67 @@ mod tests {
                 .map(Vec::len),
             Some(2)
         );
+    }
+
+    #[test]
+    fn the_form_needs_its_csrf_token() {
+        let client = client();
+        let page = client.get("/").send();
+        page.assert_status(200);
+        let html = page.text();
+        let token = html
+            .split("name=\"_csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a token in the form")
+            .to_owned();
+        client
+            .post("/form")
+            .form(&[("message", "hi")])
+            .send()
+            .assert_status(403)
+            .assert_header("content-type", "application/problem+json");
+        client
+            .post("/form")
+            .form(&[("message", "hi"), ("_csrf", token.as_str())])
+            .send()
+            .assert_status(200)
+            .assert_text("<p>you said: hi</p>");
+    }
+
+    #[test]
+    fn the_api_allows_one_origin_and_limits_one_route() {
+        let client = client();
+        let preflight = |origin: &str| {
+            client
+                .options("/api/items")
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .send()
+        };
+        preflight(super::ALLOWED_ORIGIN)
+            .assert_status(204)
+            .assert_header("access-control-allow-origin", super::ALLOWED_ORIGIN);
+        preflight("https://evil.example")
+            .assert_status(403)
+            .assert_no_header("access-control-allow-origin");
+        for _ in 0..super::LIMITED_PER_MINUTE {
+            client.get("/api/limited").send().assert_status(200);
+        }
+        let refused = client.get("/api/limited").send();
+        refused
+            .assert_status(429)
+            .assert_header("content-type", "application/problem+json");
+        assert!(refused.header("retry-after").is_some());
+    }
+
+    #[test]
+    fn every_answer_has_a_request_id_and_security_headers() {
+        let answer = client().get("/api/items").send();
+        assert!(answer.header("x-request-id").is_some());
+        answer
+            .assert_header("x-content-type-options", "nosniff")
+            .assert_header("x-frame-options", "DENY");
     }
 
     #[test]
