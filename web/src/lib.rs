@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod compression;
 pub mod cookies;
 pub mod error;
 pub mod extract;
