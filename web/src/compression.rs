@@ -313,6 +313,11 @@ impl Compression {
         request: &HeaderMap,
         mut response: Response,
     ) -> Result<Response, Error> {
+        if response.status() == StatusCode::NOT_MODIFIED {
+            // A 304 carries the Vary of the 200 it stands for (RFC 9110 §15.4.5).
+            add_vary(response.headers_mut());
+            return Ok(response);
+        }
         if !eligible(method, &response) {
             return Ok(response);
         }

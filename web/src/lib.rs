@@ -31,6 +31,7 @@
 
 pub mod app;
 pub mod compression;
+pub mod conditional;
 pub mod cookies;
 pub mod error;
 pub mod extract;
