@@ -14,9 +14,9 @@ use weft::conditional::{
 use weft::prelude::*;
 use weft::test::TestClient;
 
-/// 2026-01-01T00:00:00Z.
+/// 2020-01-01T00:00:00Z, safely in the past (an If-Modified-Since in the future is ignored).
 fn modified() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+    UNIX_EPOCH + Duration::from_secs(1_577_836_800)
 }
 
 fn date(time: SystemTime) -> String {
