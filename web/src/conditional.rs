@@ -26,7 +26,7 @@
 //!
 //! let app = App::new()
 //!     .middleware(Conditional::new().etag_from_body(64 * 1024))
-//!     .get("/doc", || async { (ETag::strong("v1"), "the document") })
+//!     .get("/doc", || async { ([ETag::strong("v1").header()], "the document") })
 //!     .put("/doc", update);
 //! # let _ = app;
 //! ```
@@ -56,7 +56,7 @@ use crate::response::{IntoResponse, Response};
 /// An entity tag (RFC 9110 §8.8.3): an opaque validator of a representation, strong (the
 /// same bytes) or weak (`W/`, an equivalent representation).
 ///
-/// As a response part, `(ETag::strong("v3"), body)` sets the `ETag` field.
+/// As a response part, `([ETag::strong("v3").header()], body)` sets the `ETag` field.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ETag {
     weak: bool,
@@ -123,6 +123,11 @@ impl ETag {
         self.tag == other.tag
     }
 
+    /// The `ETag` field, as a response part: `([etag.header()], body)`.
+    pub fn header(&self) -> (HeaderName, HeaderValue) {
+        (ETAG, self.to_header_value())
+    }
+
     /// The field value: `"tag"` or `W/"tag"`.
     pub fn to_header_value(&self) -> HeaderValue {
         HeaderValue::from_str(&self.to_string()).expect("an entity tag holds only etagc characters")
@@ -141,17 +146,6 @@ impl fmt::Display for ETag {
 impl From<ETag> for HeaderValue {
     fn from(etag: ETag) -> HeaderValue {
         etag.to_header_value()
-    }
-}
-
-/// Sets `ETag` on the response `T` makes.
-impl<T: IntoResponse> IntoResponse for (ETag, T) {
-    fn into_response(self) -> Response {
-        let mut response = self.1.into_response();
-        response
-            .headers_mut()
-            .insert(ETAG, self.0.to_header_value());
-        response
     }
 }
 
@@ -261,27 +255,22 @@ impl EntityTags {
     }
 }
 
-/// A modification date for `Last-Modified`: `(LastModified(time), body)` sets the field
-/// (an HTTP date, whole seconds).
+/// A modification date for `Last-Modified`: `([LastModified(time).header()], body)` sets the
+/// field (an HTTP date, whole seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastModified(pub SystemTime);
 
 impl LastModified {
+    /// The `Last-Modified` field, as a response part:
+    /// `([LastModified(time).header()], body)`.
+    pub fn header(&self) -> (HeaderName, HeaderValue) {
+        (LAST_MODIFIED, self.to_header_value())
+    }
+
     /// The field value, an IMF-fixdate (RFC 9110 §5.6.7).
     pub fn to_header_value(&self) -> HeaderValue {
         HeaderValue::from_str(&httpdate::fmt_http_date(self.0))
             .expect("an HTTP date is a valid field value")
-    }
-}
-
-/// Sets `Last-Modified` on the response `T` makes.
-impl<T: IntoResponse> IntoResponse for (LastModified, T) {
-    fn into_response(self) -> Response {
-        let mut response = self.1.into_response();
-        response
-            .headers_mut()
-            .insert(LAST_MODIFIED, self.0.to_header_value());
-        response
     }
 }
 

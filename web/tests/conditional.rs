@@ -25,8 +25,11 @@ fn date(time: SystemTime) -> String {
 
 fn document() -> Response {
     let mut response = (
-        ETag::strong("v1"),
-        (LastModified(modified()), "the document ".repeat(100)),
+        [
+            ETag::strong("v1").header(),
+            LastModified(modified()).header(),
+        ],
+        "the document ".repeat(100),
     )
         .into_response();
     let headers = response.headers_mut();
@@ -55,9 +58,9 @@ fn app() -> AppService {
         .middleware(Conditional::new().etag_from_body(1024))
         .get("/doc", || async { document() })
         .put("/doc", update)
-        .get("/weak", || async { (ETag::weak("w1"), "weak") })
+        .get("/weak", || async { ([ETag::weak("w1").header()], "weak") })
         .get("/dated", || async {
-            (LastModified(modified()), "dated ".repeat(300))
+            ([LastModified(modified()).header()], "dated ".repeat(300))
         })
         .get("/plain", || async { "hello" })
         .get("/big", || async { "x".repeat(2000) })
@@ -228,6 +231,12 @@ fn small_bodies_get_a_strong_tag_from_their_bytes() {
             .header("if-none-match", expected.as_str())
             .send()
             .assert_status(304);
+        // HEAD runs the GET route: the same tag, so a HEAD can revalidate too.
+        client
+            .head("/plain")
+            .send()
+            .assert_status(200)
+            .assert_header("etag", &expected);
         client
             .get("/big")
             .send()
