@@ -31,6 +31,8 @@
 
 pub mod app;
 pub mod client_ip;
+pub mod compression;
+pub mod conditional;
 pub mod cookies;
 pub mod cors;
 pub mod csrf;
