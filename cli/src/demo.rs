@@ -7,15 +7,17 @@
 //! - `POST /form`: the form's target (urlencoded), refused (403) without the token;
 //! - `GET|POST /api/items`: JSON, CORS allowing `https://app.example`; `POST` validates
 //!   `{"name": 1..=64 chars, "qty": 1..=1000}`;
-//! - `GET /api/items/{id}`: one item by its typed id;
+//! - `GET /api/items/{id}`: one item by its typed id, with an ETag (304 for `If-None-Match`);
 //! - `GET /api/limited`: 5 requests a minute per client IP, then 429 with `Retry-After`;
-//! - `GET /big`: 64 KiB of compressible text;
+//! - `GET /big`: 64 KiB of compressible text (br, gzip or deflate by `Accept-Encoding`);
 //! - `GET /panic`: a handler that panics (the server answers 500 and lives on).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use weft::compression::{Compression, RequestDecompression};
+use weft::conditional::Conditional;
 use weft::cookies::{CookieKey, Key};
 use weft::cors::Cors;
 use weft::csrf::{Csrf, CsrfToken};
@@ -152,6 +154,10 @@ pub fn app() -> App {
         .singleton(Items::default)
         .middleware(RequestIds::new())
         .middleware(SecurityHeaders::new())
+        // Responses compressed by Accept-Encoding; compressed request bodies decoded, with a
+        // limit on what they may inflate to.
+        .middleware(Compression::new())
+        .middleware(RequestDecompression::new())
         .group("", |pages| {
             pages
                 .middleware(Csrf::new(&key))
@@ -167,7 +173,10 @@ pub fn app() -> App {
             )
             .get("/items", list)
             .post("/items", create)
-            .get("/items/{id}", item)
+            .add_route(
+                Route::get("/items/{id}", item)
+                    .middleware(Conditional::new().etag_from_body(64 * 1024)),
+            )
             .add_route(limited_route())
         })
         .get("/big", big)
@@ -258,6 +267,30 @@ mod tests {
             .assert_status(429)
             .assert_header("content-type", "application/problem+json");
         assert!(refused.header("retry-after").is_some());
+    }
+
+    #[test]
+    fn items_have_etags_and_big_pages_are_compressed() {
+        let client = client();
+        client
+            .post("/api/items")
+            .json(&serde_json::json!({ "name": "nut", "qty": 1 }))
+            .send()
+            .assert_status(201);
+        let first = client.get("/api/items/1").send();
+        let etag = first.header("etag").expect("an ETag").to_owned();
+        client
+            .get("/api/items/1")
+            .header("if-none-match", etag.as_str())
+            .send()
+            .assert_status(304);
+        let big = client.get("/big").header("accept-encoding", "gzip").send();
+        big.assert_header("content-encoding", "gzip");
+        assert!(
+            big.bytes().len() < 64 * 1024 / 4,
+            "{} bytes",
+            big.bytes().len()
+        );
     }
 
     #[test]
