@@ -77,3 +77,123 @@ fn curl_uses_the_demo_on_every_runtime() {
         server.stop(runtime);
     });
 }
+
+/// The value of header `name` in curl's `-v` trace of the response (`< name: value`).
+fn response_header(trace: &str, name: &str) -> Option<String> {
+    trace.lines().find_map(|line| {
+        let line = line.strip_prefix("< ")?;
+        let (field, value) = line.split_once(':')?;
+        field
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+#[test]
+fn curl_sees_the_demos_production_features() {
+    if !Tool::Curl.available("curl_sees_the_demos_production_features") {
+        return;
+    }
+    let expected_big = {
+        let line = "weft demo: a line of text that repeats, so that it compresses well.\n";
+        line.repeat(64 * 1024 / line.len() + 1)[..64 * 1024].to_owned()
+    };
+    for_each_runtime(|runtime| {
+        let server = Server::start_command("demo", runtime, &[]);
+        // Compression: what curl decodes is the page, byte for byte, for each coding.
+        for coding in ["br", "gzip", "deflate"] {
+            for protocol in ["--http1.1", "--http2-prior-knowledge"] {
+                let big = curl(
+                    &[
+                        protocol,
+                        "--compressed",
+                        "-H",
+                        &format!("accept-encoding: {coding}"),
+                        &server.url("/big"),
+                    ],
+                    b"",
+                );
+                assert_eq!(
+                    response_header(&big.trace, "content-encoding").as_deref(),
+                    Some(coding),
+                    "{runtime} {protocol}"
+                );
+                assert!(
+                    big.body == expected_big.as_bytes(),
+                    "{runtime} {protocol} {coding}"
+                );
+            }
+        }
+        // Request IDs and security headers.
+        let items = curl(&[&server.url("/api/items")], b"");
+        assert!(
+            response_header(&items.trace, "x-request-id").is_some(),
+            "{runtime}"
+        );
+        assert_eq!(
+            response_header(&items.trace, "x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+        // CSRF: a form post without its token is refused.
+        let forged = curl(&["--data", "message=hi", &server.url("/form")], b"");
+        assert_eq!(forged.status, 403, "{runtime}");
+        assert!(
+            forged.trace.contains("application/problem+json"),
+            "{runtime}"
+        );
+        // CORS: the allowed origin's preflight is answered, another's refused without CORS
+        // headers.
+        let preflight = |origin: &str| {
+            curl(
+                &[
+                    "-X",
+                    "OPTIONS",
+                    "-H",
+                    &format!("origin: {origin}"),
+                    "-H",
+                    "access-control-request-method: POST",
+                    &server.url("/api/items"),
+                ],
+                b"",
+            )
+        };
+        let allowed = preflight("https://app.example");
+        assert_eq!(allowed.status, 204, "{runtime}");
+        let refused = preflight("https://evil.example");
+        assert_eq!(refused.status, 403, "{runtime}");
+        assert!(
+            response_header(&refused.trace, "access-control-allow-origin").is_none(),
+            "{runtime}"
+        );
+        // ETag and 304.
+        let created = curl(
+            &[
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                r#"{"name":"nut","qty":2}"#,
+                &server.url("/api/items"),
+            ],
+            b"",
+        );
+        let id = serde_json::from_slice::<serde_json::Value>(&created.body).unwrap()["id"]
+            .as_u64()
+            .unwrap();
+        let url = server.url(&format!("/api/items/{id}"));
+        let first = curl(&[&url], b"");
+        let etag = response_header(&first.trace, "etag").expect("an ETag");
+        let again = curl(&["-H", &format!("if-none-match: {etag}"), &url], b"");
+        assert_eq!(again.status, 304, "{runtime}");
+        // The rate limit: 5 a minute, then 429 with Retry-After.
+        for _ in 0..5 {
+            assert_eq!(curl(&[&server.url("/api/limited")], b"").status, 200);
+        }
+        let limited = curl(&[&server.url("/api/limited")], b"");
+        assert_eq!(limited.status, 429, "{runtime}");
+        assert!(
+            response_header(&limited.trace, "retry-after").is_some(),
+            "{runtime}"
+        );
+        server.stop(runtime);
+    });
+}
