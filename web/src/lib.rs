@@ -37,6 +37,7 @@ pub mod file;
 pub mod filter;
 pub mod guard;
 pub mod handler;
+pub mod health;
 pub mod interceptor;
 pub mod middleware;
 pub mod multipart;
