@@ -29,6 +29,7 @@
 //! runtime, or a user's own loop through `weft-adapters`, can serve.
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod app;
 pub mod cookies;
 pub mod error;
@@ -39,6 +40,7 @@ pub mod guard;
 pub mod handler;
 pub mod health;
 pub mod interceptor;
+pub mod logging;
 pub mod middleware;
 pub mod multipart;
 pub mod negotiate;
