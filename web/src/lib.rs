@@ -33,6 +33,7 @@ pub mod access_log;
 pub mod app;
 pub mod cookies;
 pub mod error;
+pub mod error_pages;
 pub mod extract;
 pub mod file;
 pub mod filter;
