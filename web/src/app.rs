@@ -995,7 +995,7 @@ impl crate::extract::FromRequestParts for MatchedPath {
 /// [`TestClient`](crate::test::TestClient) does not start the app, an embedding loop may
 /// serve early), and while the server drains after [`AppService::stop`].
 ///
-/// It is an extractor; outside an app (a handler called directly) it is `Running`.
+/// Read with [`AppPhase::of`]; outside an app (a handler called directly) it is `Running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum AppPhase {
@@ -1008,21 +1008,17 @@ pub enum AppPhase {
 }
 
 impl AppPhase {
-    /// The phase of the app serving `parts`.
-    pub fn of(parts: &http::request::Parts) -> AppPhase {
-        match AppContext::of(parts)
-            .map(|shared| shared.phase.load(std::sync::atomic::Ordering::Acquire))
-        {
+    /// The phase of the app serving the request with these `extensions`
+    /// (`AppPhase::of(request.extensions())`).
+    pub fn of(extensions: &http::Extensions) -> AppPhase {
+        let phase = extensions
+            .get::<AppContext>()
+            .map(|context| context.0.phase.load(std::sync::atomic::Ordering::Acquire));
+        match phase {
             Some(0) => AppPhase::Starting,
             Some(2) => AppPhase::Stopped,
             _ => AppPhase::Running,
         }
-    }
-}
-
-impl crate::extract::FromRequestParts for AppPhase {
-    async fn from_request_parts(parts: &mut http::request::Parts) -> Result<Self, Error> {
-        Ok(AppPhase::of(parts))
     }
 }
 

@@ -86,6 +86,7 @@ struct Rendered {
     internal: Option<String>,
 }
 
+#[derive(Clone)]
 struct Config {
     pages: HashMap<StatusCode, Template>,
     default: Option<Template>,
@@ -134,7 +135,7 @@ impl ErrorPages {
     }
 
     fn config(&mut self) -> &mut Config {
-        Arc::get_mut(&mut self.config).expect("ErrorPages is configured before it is cloned")
+        Arc::make_mut(&mut self.config)
     }
 
     /// The HTML page for one status.
@@ -467,6 +468,8 @@ impl<F: Future> Future for Capturing<F> {
         }
         CATCHING.with(|depth| depth.set(depth.get() + 1));
         let _depth = Depth;
+        // What an earlier panic left (one caught inside a handler, say) is not this poll's.
+        CAPTURED.with(|captured| captured.borrow_mut().take());
         self.0.as_mut().poll(cx)
     }
 }

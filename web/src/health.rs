@@ -164,13 +164,7 @@ impl Health {
         let probe = Arc::new(self);
         Group::new("")
             .get(&liveness, || async { Json(json!({ "status": "ok" })) })
-            .get(
-                &readiness,
-                move |phase: AppPhase, shutdown: ShutdownSignal| {
-                    let probe = Arc::clone(&probe);
-                    async move { probe.ready(phase, &shutdown).await }
-                },
-            )
+            .endpoint(http::Method::GET, &readiness, Readiness(probe))
     }
 
     /// Adds the two routes to `app`, at its root.
@@ -226,6 +220,21 @@ impl Health {
                 Some(results),
             )
         }
+    }
+}
+
+/// The readiness route: an endpoint, as it reads the app's phase from the request.
+struct Readiness(Arc<Health>);
+
+impl crate::handler::Endpoint for Readiness {
+    async fn handle(&self, request: crate::Request) -> crate::handler::Outcome {
+        let phase = AppPhase::of(request.extensions());
+        let shutdown = request
+            .extensions()
+            .get::<ShutdownSignal>()
+            .cloned()
+            .unwrap_or_else(ShutdownSignal::never);
+        Ok(self.0.ready(phase, &shutdown).await)
     }
 }
 
