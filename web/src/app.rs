@@ -415,6 +415,7 @@ impl App {
                             .collect(),
                     )),
                     body_limits: self.body_limits,
+                    phase: std::sync::atomic::AtomicU8::new(AppPhase::Starting as u8),
                 })),
                 services,
                 not_found,
@@ -821,6 +822,13 @@ impl AppService {
             }
             lifecycle.started += 1;
         }
+        // Only a never-stopped app becomes running (stopped services are not started again).
+        let _ = self.inner.context.0.phase.compare_exchange(
+            AppPhase::Starting as u8,
+            AppPhase::Running as u8,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+        );
         Ok(())
     }
 
@@ -832,6 +840,10 @@ impl AppService {
             .lifecycle
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        self.inner.context.0.phase.store(
+            AppPhase::Stopped as u8,
+            std::sync::atomic::Ordering::Release,
+        );
         while lifecycle.started > 0 {
             lifecycle.started -= 1;
             let (name, value, _, on_stop) = &lifecycle.entries[lifecycle.started];
@@ -975,6 +987,38 @@ impl crate::extract::FromRequestParts for MatchedPath {
                 .and_then(|params| params.pattern().cloned())
                 .unwrap_or_else(|| Arc::from("")),
         ))
+    }
+}
+
+/// Where an app is in its life, for readiness probes ([`crate::health`]): a request can be
+/// served before [`AppService::start`] has run every start hook (the in-memory
+/// [`TestClient`](crate::test::TestClient) does not start the app, an embedding loop may
+/// serve early), and while the server drains after [`AppService::stop`].
+///
+/// Read with [`AppPhase::of`]; outside an app (a handler called directly) it is `Running`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AppPhase {
+    /// Built, but [`AppService::start`] has not finished.
+    Starting = 0,
+    /// [`AppService::start`] finished: every start hook ran.
+    Running = 1,
+    /// [`AppService::stop`] ran: the services are stopped (the server drains or stopped).
+    Stopped = 2,
+}
+
+impl AppPhase {
+    /// The phase of the app serving the request with these `extensions`
+    /// (`AppPhase::of(request.extensions())`).
+    pub fn of(extensions: &http::Extensions) -> AppPhase {
+        let phase = extensions
+            .get::<AppContext>()
+            .map(|context| context.0.phase.load(std::sync::atomic::Ordering::Acquire));
+        match phase {
+            Some(0) => AppPhase::Starting,
+            Some(2) => AppPhase::Stopped,
+            _ => AppPhase::Running,
+        }
     }
 }
 

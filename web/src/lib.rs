@@ -29,6 +29,7 @@
 //! runtime, or a user's own loop through `weft-adapters`, can serve.
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod app;
 pub mod client_ip;
 pub mod compression;
@@ -37,13 +38,16 @@ pub mod cookies;
 pub mod cors;
 pub mod csrf;
 pub mod error;
+pub mod error_pages;
 pub mod extract;
 pub mod file;
 pub mod filter;
 pub mod guard;
 pub mod handler;
+pub mod health;
 pub mod interceptor;
 pub mod limits;
+pub mod logging;
 pub mod middleware;
 pub mod multipart;
 pub mod negotiate;

@@ -114,6 +114,8 @@ pub(crate) struct AppShared {
     pub(crate) services: Services,
     pub(crate) scoped: ScopedFactories,
     pub(crate) body_limits: crate::extract::BodyLimits,
+    /// The app's [`AppPhase`](crate::app::AppPhase), set by `AppService::start`/`stop`.
+    pub(crate) phase: std::sync::atomic::AtomicU8,
 }
 
 impl AppContext {
