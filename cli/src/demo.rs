@@ -10,17 +10,24 @@
 //! - `GET /api/items/{id}`: one item by its typed id, with an ETag (304 for `If-None-Match`);
 //! - `GET /api/limited`: 5 requests a minute per client IP, then 429 with `Retry-After`;
 //! - `GET /big`: 64 KiB of compressible text (br, gzip or deflate by `Accept-Encoding`);
-//! - `GET /panic`: a handler that panics (the server answers 500 and lives on).
+//! - `GET /panic`: a handler that panics (the server answers 500 and lives on);
+//! - `GET /health`, `GET /ready`: liveness and readiness.
+//!
+//! Errors are problem+json for API clients and HTML pages for browsers (`Accept: text/html`);
+//! every request is logged on one access line (target `weft::access`).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use weft::access_log::AccessLog;
 use weft::compression::{Compression, RequestDecompression};
 use weft::conditional::Conditional;
 use weft::cookies::{CookieKey, Key};
 use weft::cors::Cors;
 use weft::csrf::{Csrf, CsrfToken};
+use weft::error_pages::ErrorPages;
+use weft::health::{Health, HealthExt};
 use weft::pipe::Valid;
 use weft::prelude::*;
 use weft::rate_limit::RateLimit;
@@ -146,10 +153,18 @@ fn limited_route() -> Route {
     }
 }
 
-/// The demo app, its cookie and CSRF key made fresh (tokens do not survive a restart).
+/// The demo app in production mode: see [`app_with`].
 pub fn app() -> App {
+    app_with(false)
+}
+
+/// The demo app, its cookie and CSRF key made fresh (tokens do not survive a restart). In
+/// `development` mode a `500` page shows the panic, its backtrace and the request.
+pub fn app_with(development: bool) -> App {
     let key = CookieKey(Key::generate());
-    App::new()
+    let app = App::new()
+        // Outermost: the access line sees every answer, error pages included.
+        .middleware(AccessLog::new())
         .state(key.clone())
         .singleton(Items::default)
         .middleware(RequestIds::new())
@@ -180,7 +195,9 @@ pub fn app() -> App {
             .add_route(limited_route())
         })
         .get("/big", big)
-        .get("/panic", panics)
+        .get("/panic", panics);
+    let app = ErrorPages::new().development(development).mount(app);
+    app.health(Health::new())
 }
 
 #[cfg(test)]
@@ -300,6 +317,33 @@ mod tests {
         answer
             .assert_header("x-content-type-options", "nosniff")
             .assert_header("x-frame-options", "DENY");
+    }
+
+    #[test]
+    fn health_and_error_pages() {
+        let service = super::app().build().expect("the demo builds");
+        service.start().expect("no start hook fails");
+        let client = TestClient::new(service);
+        client.get("/health").send().assert_status(200);
+        client.get("/ready").send().assert_status(200);
+        client
+            .get("/nowhere")
+            .header("accept", "text/html")
+            .send()
+            .assert_status(404)
+            .assert_header("content-type", "text/html; charset=utf-8");
+        let panicked = client.get("/panic").send();
+        panicked.assert_status(500);
+        assert!(
+            !panicked.text().contains("on purpose"),
+            "production hides the panic"
+        );
+        let development = TestClient::new(super::app_with(true).build().expect("builds"));
+        let page = development
+            .get("/panic")
+            .header("accept", "text/html")
+            .send();
+        assert!(page.text().contains("on purpose"), "{}", page.text());
     }
 
     #[test]

@@ -20,7 +20,13 @@ enum Command {
     Echo(ServeArgs),
     /// A demo site on the weft framework, with its production features on.
     #[command(after_help = runtimes_help())]
-    Demo(ServeArgs),
+    Demo {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Development mode: a 500 page shows the panic, its backtrace and the request.
+        #[arg(long)]
+        development: bool,
+    },
 }
 
 /// Where and how a subcommand serves.
@@ -133,7 +139,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Echo(args) => echo(args),
-        Command::Demo(args) => demo(args),
+        Command::Demo { serve, development } => demo(serve, development),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -190,11 +196,11 @@ fn echo(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(server.join()?)
 }
 
-fn demo(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+fn demo(args: ServeArgs, development: bool) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.config();
     let runtime: Runtime = args.runtime.parse()?;
     let announced = config.clone();
-    let app = weft_cli::demo::app().build()?;
+    let app = weft_cli::demo::app_with(development).build()?;
     let server = app.listen_on(runtime, config)?;
     args.announce("demo", &announced, server.local_addrs());
     Ok(server.join()?)

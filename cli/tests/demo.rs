@@ -184,6 +184,26 @@ fn curl_sees_the_demos_production_features() {
         let etag = response_header(&first.trace, "etag").expect("an ETag");
         let again = curl(&["-H", &format!("if-none-match: {etag}"), &url], b"");
         assert_eq!(again.status, 304, "{runtime}");
+        // Health, readiness, and error pages by Accept.
+        assert_eq!(
+            curl(&[&server.url("/health")], b"").status,
+            200,
+            "{runtime}"
+        );
+        assert_eq!(curl(&[&server.url("/ready")], b"").status, 200, "{runtime}");
+        let page = curl(&["-H", "accept: text/html", &server.url("/nowhere")], b"");
+        assert_eq!(page.status, 404, "{runtime}");
+        assert!(
+            response_header(&page.trace, "content-type")
+                .is_some_and(|t| t.starts_with("text/html")),
+            "{runtime}"
+        );
+        let problem = curl(&[&server.url("/nowhere")], b"");
+        assert_eq!(
+            response_header(&problem.trace, "content-type").as_deref(),
+            Some("application/problem+json"),
+            "{runtime}"
+        );
         // The rate limit: 5 a minute, then 429 with Retry-After.
         for _ in 0..5 {
             assert_eq!(curl(&[&server.url("/api/limited")], b"").status, 200);
