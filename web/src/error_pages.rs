@@ -32,7 +32,7 @@
 //! The filter answers every error it is asked about: app-level filters added after `mount`
 //! are never asked, so add those before it (route and group filters are asked first anyway).
 //!
-//! Templates return HTML and must escape what they show ([`escape_html`](crate::problem::escape_html)).
+//! Templates return HTML and must escape what they show ([`escape_html`](crate::problem::escape_html())).
 //!
 //! # Development mode
 //! With [`ErrorPages::development`] on, a `500` shows what production hides: a panic's
