@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use weft::access_log::AccessLog;
+use weft::client_ip::{Cidr, TrustedProxies};
 use weft::compression::{Compression, RequestDecompression};
 use weft::conditional::Conditional;
 use weft::cookies::{CookieKey, Key};
@@ -30,7 +31,7 @@ use weft::error_pages::ErrorPages;
 use weft::health::{Health, HealthExt};
 use weft::pipe::Valid;
 use weft::prelude::*;
-use weft::rate_limit::RateLimit;
+use weft::rate_limit::{MemoryStore, RateLimit};
 use weft::request_id::RequestIds;
 use weft::security_headers::SecurityHeaders;
 
@@ -142,25 +143,42 @@ pub const ALLOWED_ORIGIN: &str = "https://app.example";
 /// Requests a minute one client may make to `/api/limited`.
 pub const LIMITED_PER_MINUTE: u32 = 5;
 
+/// Client IPs the rate limiter remembers at most: what 10 000 addresses (or any number) can
+/// make it hold.
+pub const RATE_LIMIT_KEYS: usize = 4096;
+
+/// How `weft demo` runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A `500` page shows the panic, its backtrace and the request.
+    pub development: bool,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` are believed (a reverse proxy in front).
+    pub trusted_proxies: Vec<Cidr>,
+}
+
 /// `/api/limited`, behind its rate limit.
-fn limited_route() -> Route {
+fn limited_route(options: &Options) -> Route {
     let route = Route::get("/limited", || async {
         Json(serde_json::json!({ "ok": true }))
     });
     match RateLimit::new(LIMITED_PER_MINUTE, Duration::from_secs(60)) {
-        Some(limit) => route.middleware(limit.per_ip()),
+        Some(limit) => route.middleware(
+            limit
+                .store(MemoryStore::new(RATE_LIMIT_KEYS))
+                .trusted_proxies(TrustedProxies::from_cidrs(options.trusted_proxies.clone()))
+                .per_ip(),
+        ),
         None => route,
     }
 }
 
-/// The demo app in production mode: see [`app_with`].
+/// The demo app with the default [`Options`]: see [`app_with`].
 pub fn app() -> App {
-    app_with(false)
+    app_with(&Options::default())
 }
 
-/// The demo app, its cookie and CSRF key made fresh (tokens do not survive a restart). In
-/// `development` mode a `500` page shows the panic, its backtrace and the request.
-pub fn app_with(development: bool) -> App {
+/// The demo app, its cookie and CSRF key made fresh (tokens do not survive a restart).
+pub fn app_with(options: &Options) -> App {
     let key = CookieKey(Key::generate());
     let app = App::new()
         // Outermost: the access line sees every answer, error pages included.
@@ -192,11 +210,13 @@ pub fn app_with(development: bool) -> App {
                 Route::get("/items/{id}", item)
                     .middleware(Conditional::new().etag_from_body(64 * 1024)),
             )
-            .add_route(limited_route())
+            .add_route(limited_route(options))
         })
         .get("/big", big)
         .get("/panic", panics);
-    let app = ErrorPages::new().development(development).mount(app);
+    let app = ErrorPages::new()
+        .development(options.development)
+        .mount(app);
     app.health(Health::new())
 }
 
@@ -338,7 +358,11 @@ mod tests {
             !panicked.text().contains("on purpose"),
             "production hides the panic"
         );
-        let development = TestClient::new(super::app_with(true).build().expect("builds"));
+        let options = super::Options {
+            development: true,
+            ..Default::default()
+        };
+        let development = TestClient::new(super::app_with(&options).build().expect("builds"));
         let page = development
             .get("/panic")
             .header("accept", "text/html")

@@ -26,6 +26,10 @@ enum Command {
         /// Development mode: a 500 page shows the panic, its backtrace and the request.
         #[arg(long)]
         development: bool,
+        /// A reverse proxy's address or network (CIDR) whose `X-Forwarded-For` / `Forwarded`
+        /// headers name the client (repeatable); others' are ignored.
+        #[arg(long = "trusted-proxy")]
+        trusted_proxies: Vec<weft::client_ip::Cidr>,
     },
 }
 
@@ -139,7 +143,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Echo(args) => echo(args),
-        Command::Demo { serve, development } => demo(serve, development),
+        Command::Demo {
+            serve,
+            development,
+            trusted_proxies,
+        } => demo(
+            serve,
+            weft_cli::demo::Options {
+                development,
+                trusted_proxies,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -196,11 +210,14 @@ fn echo(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(server.join()?)
 }
 
-fn demo(args: ServeArgs, development: bool) -> Result<(), Box<dyn std::error::Error>> {
+fn demo(
+    args: ServeArgs,
+    options: weft_cli::demo::Options,
+) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.config();
     let runtime: Runtime = args.runtime.parse()?;
     let announced = config.clone();
-    let app = weft_cli::demo::app_with(development).build()?;
+    let app = weft_cli::demo::app_with(&options).build()?;
     let server = app.listen_on(runtime, config)?;
     args.announce("demo", &announced, server.local_addrs());
     Ok(server.join()?)
