@@ -4,7 +4,8 @@
 //!
 //! Routes:
 //! - `GET /`: an HTML page with a form carrying a CSRF token;
-//! - `POST /form`: the form's target (urlencoded), refused (403) without the token;
+//! - `POST /form`: the form's target (urlencoded, at most 16 KiB), refused (403) without the
+//!   token;
 //! - `GET|POST /api/items`: JSON, CORS allowing `https://app.example`; `POST` validates
 //!   `{"name": 1..=64 chars, "qty": 1..=1000}`;
 //! - `GET /api/items/{id}`: one item by its typed id, with an ETag (304 for `If-None-Match`);
@@ -29,6 +30,7 @@ use weft::cors::Cors;
 use weft::csrf::{Csrf, CsrfToken};
 use weft::error_pages::ErrorPages;
 use weft::health::{Health, HealthExt};
+use weft::limits::RouteLimits;
 use weft::pipe::Valid;
 use weft::prelude::*;
 use weft::rate_limit::{MemoryStore, RateLimit};
@@ -140,6 +142,9 @@ async fn panics() -> &'static str {
 /// The origin the API's CORS policy allows.
 pub const ALLOWED_ORIGIN: &str = "https://app.example";
 
+/// The largest body `POST /form` reads.
+pub const FORM_LIMIT: usize = 16 * 1024;
+
 /// Requests a minute one client may make to `/api/limited`.
 pub const LIMITED_PER_MINUTE: u32 = 5;
 
@@ -193,6 +198,8 @@ pub fn app_with(options: &Options) -> App {
         .middleware(RequestDecompression::new())
         .group("", |pages| {
             pages
+                // Pages take small forms: a longer body is refused (413) before it is read.
+                .middleware(RouteLimits::new().max_body(FORM_LIMIT))
                 .middleware(Csrf::new(&key))
                 .get("/", home)
                 .post("/form", form)

@@ -134,6 +134,20 @@ fn curl_sees_the_demos_production_features() {
             response_header(&items.trace, "x-content-type-options").as_deref(),
             Some("nosniff")
         );
+        // A page's form body over the route's limit: 413 before anything reads it.
+        let long = format!("message={}", "a".repeat(64 * 1024));
+        let too_long = curl(
+            &["--data-binary", "@-", &server.url("/form")],
+            long.as_bytes(),
+        );
+        assert_eq!(too_long.status, 413, "{runtime}");
+        // Every request has its access line (method, path, status) in the server's log.
+        let log = server.stderr();
+        assert!(
+            log.lines()
+                .any(|line| line.contains("weft::access") && line.contains("/api/items")),
+            "{runtime}: no access line for /api/items in:\n{log}"
+        );
         // CSRF: a form post without its token is refused.
         let forged = curl(&["--data", "message=hi", &server.url("/form")], b"");
         assert_eq!(forged.status, 403, "{runtime}");
