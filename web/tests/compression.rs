@@ -1,8 +1,9 @@
 //! Response compression and request decompression through `TestClient` (the real dispatcher,
 //! HTTP/1.1 and HTTP/2), and through curl `--compressed` on a loopback port.
 
+mod support;
+
 use std::io::{Read, Write};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -480,23 +481,14 @@ fn unknown_request_codings_are_415_and_corrupt_ones_400() {
     }
 }
 
-fn curl(args: &[&str]) -> Vec<u8> {
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl (scripts/test installs it)");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
+use support::curl_bytes as curl;
 
 #[test]
 fn curl_compressed_decodes_gzip_deflate_and_br_byte_for_byte() {
-    let version = Command::new("curl").arg("-V").output().expect("curl");
+    let version = std::process::Command::new("curl")
+        .arg("-V")
+        .output()
+        .expect("curl");
     let features = String::from_utf8_lossy(&version.stdout).to_lowercase();
     let mut config = ServerConfig::new(["127.0.0.1:0".parse().unwrap()]);
     config.workers = 1;

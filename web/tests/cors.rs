@@ -1,7 +1,8 @@
 //! CORS through the real dispatcher (HTTP/1.1 and HTTP/2): preflights answered without the
 //! handler, refusals, credentials, exposed headers and `Vary`; and a preflight by real curl.
 
-use std::process::Command;
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -288,19 +289,7 @@ fn credentials_with_any_origin_is_refused_at_start_up() {
     let _ = Cors::new().allow_any_origin().allow_credentials(true);
 }
 
-fn curl(args: &[&str]) -> String {
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl (scripts/test installs it)");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use support::curl;
 
 #[test]
 fn curl_preflight_on_a_loopback_server() {

@@ -2,7 +2,7 @@
 //! GET, refusals, the header and the form field (the handler still reads the whole form),
 //! fetch metadata and `Origin`, exemptions; and a refusal seen by real curl.
 
-use std::process::Command;
+mod support;
 
 use weft::cookies::{CookieKey, Key};
 use weft::csrf::{CookieTokenStore, Csrf, CsrfToken};
@@ -328,19 +328,7 @@ fn a_form_over_the_limit_is_413_and_custom_names_work() {
     response.assert_status(413);
 }
 
-fn curl(args: &[&str]) -> String {
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl (scripts/test installs it)");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use support::curl;
 
 #[test]
 fn curl_sees_a_csrf_refusal_and_a_token_round_trip_on_a_loopback_server() {

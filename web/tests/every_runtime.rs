@@ -2,7 +2,8 @@
 //! curl over HTTP/1.1 and HTTP/2 (prior knowledge): routes, a JSON body, a guard, a
 //! problem+json rejection, and the services' hooks around the server's life.
 
-use std::process::Command;
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -42,19 +43,7 @@ fn app(stops: Arc<AtomicUsize>) -> App {
         .add_route(Route::get("/admin", || async { "never" }).guard(guard::roles(["admin"])))
 }
 
-fn curl(args: &[&str]) -> String {
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl (scripts/test installs it)");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use support::curl;
 
 #[test]
 fn one_app_on_every_runtime_with_curl_over_http1_and_http2() {

@@ -3,7 +3,7 @@
 //! run), an HTML 404 page for `Accept: text/html` and problem+json otherwise, and the access
 //! log middleware in front of them; on every runtime compiled in.
 
-use std::process::Command;
+mod support;
 
 use weft::access_log::AccessLog;
 use weft::error_pages::ErrorPages;
@@ -11,19 +11,7 @@ use weft::health::{Health, HealthExt};
 use weft::prelude::*;
 use weft::{Runtime, ServerConfig};
 
-fn curl(args: &[&str]) -> String {
-    let output = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl (scripts/test installs it)");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use support::curl;
 
 #[test]
 fn health_ready_and_an_html_404_with_curl_over_http1_and_http2() {

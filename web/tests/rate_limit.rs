@@ -3,6 +3,8 @@
 //! the bounded store. Time is governor's `FakeRelativeClock`: it never moves unless a test
 //! advances it, so no assertion depends on timing.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -207,18 +209,11 @@ fn ten_thousand_clients_through_the_proxy_keep_the_store_at_its_bound() {
     assert!(store.len() <= 1000);
 }
 
+/// curl with the response head (`-i`), lower-cased for header matching.
 fn curl(args: &[&str]) -> String {
-    let output = std::process::Command::new("curl")
-        .args(["-sS", "-i", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl (scripts/test installs it)");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).to_lowercase()
+    let mut with_head = vec!["-i"];
+    with_head.extend_from_slice(args);
+    support::curl(&with_head).to_lowercase()
 }
 
 #[test]

@@ -83,3 +83,24 @@ pub fn send(app: &AppService, method: Method, uri: &str, content_type: &str, bod
             .unwrap(),
     )
 }
+
+/// Runs `curl -sS --max-time 10 ARGS...` (scripts/test installs curl) and returns what it
+/// wrote to stdout; fails the test if curl fails.
+pub fn curl_bytes(args: &[&str]) -> Vec<u8> {
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl (scripts/test installs it)");
+    assert!(
+        output.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// [`curl_bytes`] as text.
+pub fn curl(args: &[&str]) -> String {
+    String::from_utf8_lossy(&curl_bytes(args)).into_owned()
+}
