@@ -31,6 +31,7 @@
 
 pub mod access_log;
 pub mod app;
+pub mod assets;
 pub mod client_ip;
 pub mod compression;
 pub mod conditional;
