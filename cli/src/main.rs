@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use weft_runtime::{Runtime, ServerConfig, ServerHandle};
 
+mod build_assets;
+
 #[derive(Parser)]
 #[command(name = "weft", version, about = "weft: a Rust web server", after_help = LOG_HELP)]
 struct Cli {
@@ -30,6 +32,15 @@ enum Command {
         /// headers name the client (repeatable); others' are ignored.
         #[arg(long = "trusted-proxy")]
         trusted_proxies: Vec<weft::client_ip::Cidr>,
+    },
+    /// Copies every file of DIR to a content-hashed name (`app.js` → `app.3f9a2c1b.js`) and
+    /// writes `manifest.json` (logical name → hashed name) for cache-busting URLs.
+    BuildAssets {
+        /// The asset directory (dotfiles and already-hashed names are skipped).
+        dir: std::path::PathBuf,
+        /// Where the hashed copies and `manifest.json` go (default: next to the originals).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -154,6 +165,9 @@ fn main() -> ExitCode {
                 trusted_proxies,
             },
         ),
+        Command::BuildAssets { dir, out } => {
+            build_assets::run(&dir, out.as_deref()).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
