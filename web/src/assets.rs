@@ -52,6 +52,21 @@ use crate::services::Provider;
 /// of one file apart (the name is unique per logical name, not across the site).
 pub const HASH_LEN: usize = 8;
 
+/// What [`AssetManifest::url`] percent-encodes in a name: what may not appear in a URL
+/// path (RFC 3986 §3.3) or would end an HTML attribute (`"`, `'`, `<`, `>`); `/` stays.
+const URL_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'\'')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
 /// The manifest's file name, written at the root of the output directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -235,8 +250,9 @@ impl AssetManifest {
         self.logical.get(hashed).map(String::as_str)
     }
 
-    /// The URL a page links for a logical name: the prefix and the hashed name, or the name
-    /// as given when the manifest does not know it (logged at debug: a typo, or an asset
+    /// The URL a page links for a logical name: the prefix and the hashed name
+    /// (percent-encoded where a URL path or an HTML attribute needs it), or the name as given
+    /// when the manifest does not know it (logged at debug: a typo, or an asset
     /// added after start-up), so a page still renders.
     pub fn url(&self, logical: &str) -> String {
         let relative = logical.trim_start_matches('/');
@@ -244,7 +260,8 @@ impl AssetManifest {
             tracing::debug!(asset = relative, "asset not in the manifest: unhashed URL");
             relative
         });
-        format!("{}{name}", self.prefix)
+        let encoded = percent_encoding::utf8_percent_encode(name, URL_ESCAPED);
+        format!("{}{encoded}", self.prefix)
     }
 
     /// How many assets the manifest names.
@@ -381,13 +398,7 @@ pub fn write_hashed_copies(dir: &Path, out_dir: Option<&Path>) -> Result<BuildRe
     let files = walk(dir, ScanLimits::default(), &skip)?;
     let mut manifest = AssetManifest::new();
     for file in files {
-        let hash = hash_file(&file.path)?;
-        let hashed = hashed_name(&file.logical, &hash);
-        let target = out_dir.join(&hashed);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io_error(parent))?;
-        }
-        fs::copy(&file.path, &target).map_err(io_error(&target))?;
+        let hashed = copy_hashed(&file, &out_dir)?;
         manifest.insert(file.logical, hashed)?;
     }
     manifest.save(&manifest_path)?;
@@ -396,6 +407,65 @@ pub fn write_hashed_copies(dir: &Path, out_dir: Option<&Path>) -> Result<BuildRe
         manifest_path,
         out_dir,
     })
+}
+
+/// Copies `file` under `out_dir` to its hashed name, returning that name. The hash is of the
+/// bytes copied (read once, into a temporary dotfile renamed at the end), so a file changing
+/// meanwhile cannot leave a copy whose name is not its content's hash.
+fn copy_hashed(file: &Found, out_dir: &Path) -> Result<String, AssetError> {
+    // One staging name per process: two builds into one directory do not mix their bytes.
+    let staging_name = format!(".weft-build-assets.{}.tmp", std::process::id());
+    let staging = out_dir.join(match file.logical.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{staging_name}"),
+        None => staging_name,
+    });
+    if let Some(parent) = staging.parent() {
+        fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    let source = fs::File::open(&file.path).map_err(io_error(&file.path))?;
+    let copy = fs::File::create(&staging).map_err(io_error(&staging))?;
+    let mut tee = Tee {
+        reader: source,
+        writer: io::BufWriter::new(copy),
+        write_failed: false,
+    };
+    let hashed = content_hash(&mut tee)
+        .and_then(|hash| {
+            use std::io::Write;
+            tee.writer.flush()?;
+            Ok(hash)
+        })
+        .map_err(|error| {
+            let _ = fs::remove_file(&staging);
+            let at_fault = if tee.write_failed {
+                &staging
+            } else {
+                &file.path
+            };
+            io_error(at_fault)(error)
+        })
+        .map(|hash| hashed_name(&file.logical, &hash))?;
+    let target = out_dir.join(&hashed);
+    fs::rename(&staging, &target).map_err(io_error(&target))?;
+    Ok(hashed)
+}
+
+/// A reader that writes what it reads to `writer`, remembering whether a write failed.
+struct Tee<R, W> {
+    reader: R,
+    writer: W,
+    write_failed: bool,
+}
+
+impl<R: Read, W: io::Write> Read for Tee<R, W> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.reader.read(buffer)?;
+        if let Err(error) = self.writer.write_all(&buffer[..read]) {
+            self.write_failed = true;
+            return Err(error);
+        }
+        Ok(read)
+    }
 }
 
 /// The hashed form of a logical name: `hash` inserted before the file name's last extension
@@ -536,15 +606,23 @@ impl Walker {
         if name.starts_with('.') || !is_safe_name(name) {
             return Ok(());
         }
-        let canonical = path.canonicalize().map_err(io_error(path))?;
+        let link = fs::symlink_metadata(path).map_err(io_error(path))?;
+        let is_link = link.file_type().is_symlink();
+        let resolved = path
+            .canonicalize()
+            .and_then(|c| Ok((fs::metadata(path)?, c)));
+        let (metadata, canonical) = match resolved {
+            Ok(resolved) => resolved,
+            // A dangling link names no asset; any other file that cannot be read is an error.
+            Err(_) if is_link => return Ok(()),
+            Err(error) => return Err(io_error(path)(error)),
+        };
         if self.skip.iter().any(|skip| canonical.starts_with(skip)) {
             return Ok(());
         }
-        let link = fs::symlink_metadata(path).map_err(io_error(path))?;
-        let metadata = fs::metadata(path).map_err(io_error(path))?;
         let logical = format!("{prefix}{name}");
         if metadata.is_dir() {
-            if link.file_type().is_symlink() {
+            if is_link {
                 return Ok(());
             }
             return self.directory(path, &format!("{logical}/"), depth + 1);
@@ -667,6 +745,10 @@ mod tests {
         assert_eq!(manifest.url("css/s.css"), "/assets/css/s.3f9a2c1b.css");
         assert_eq!(manifest.url("/css/s.css"), "/assets/css/s.3f9a2c1b.css");
         assert_eq!(manifest.url("img/logo.png"), "/assets/img/logo.png");
+        assert_eq!(
+            manifest.url("my file\"><x>.css"),
+            "/assets/my%20file%22%3E%3Cx%3E.css"
+        );
         // A new version replaces the old one in both directions.
         manifest.insert("css/s.css", "css/s.0000aaaa.css").unwrap();
         assert_eq!(manifest.logical("css/s.3f9a2c1b.css"), None);
@@ -760,6 +842,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside.0, dir.0.join("out")).unwrap();
         std::os::unix::fs::symlink(dir.0.join("inside.txt"), dir.0.join("alias.txt")).unwrap();
         std::os::unix::fs::symlink(&dir.0, dir.0.join("loop")).unwrap();
+        std::os::unix::fs::symlink(dir.0.join("gone.txt"), dir.0.join("dangling.txt")).unwrap();
         let manifest = AssetManifest::scan(&dir.0).unwrap();
         let names: Vec<_> = manifest.iter().map(|(l, _)| l.to_owned()).collect();
         assert_eq!(names, ["alias.txt", "inside.txt"]);
