@@ -206,12 +206,22 @@ impl FileRegion {
     /// Reads the next chunk (at most `max` bytes) without advancing, checking the identity
     /// before and after the read so a chunk never mixes two versions of the file. Blocks.
     pub fn read_chunk(&self, max: usize) -> Result<Bytes, FileError> {
-        self.check_unchanged()?;
         let want = usize::try_from(self.len).map_or(max, |len| len.min(max));
         let mut buffer = BytesMut::zeroed(want);
-        read_exact_at(&self.file, &mut buffer, self.offset)?;
-        self.check_unchanged()?;
+        self.read_into(&mut buffer)?;
         Ok(buffer.freeze())
+    }
+
+    /// Fills the start of `buffer` with the next bytes of the region (as many as fit, at most
+    /// what is left) without advancing, and returns how many: a copy loop's read into a buffer
+    /// it reuses. The identity is checked before and after the read, like
+    /// [`read_chunk`](FileRegion::read_chunk). Blocks.
+    pub fn read_into(&self, buffer: &mut [u8]) -> Result<usize, FileError> {
+        let want = usize::try_from(self.len).map_or(buffer.len(), |len| len.min(buffer.len()));
+        self.check_unchanged()?;
+        read_exact_at(&self.file, &mut buffer[..want], self.offset)?;
+        self.check_unchanged()?;
+        Ok(want)
     }
 }
 
