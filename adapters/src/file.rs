@@ -117,7 +117,8 @@ mod tests {
     use super::*;
 
     fn temp_region(name: &str, content: &[u8]) -> (std::path::PathBuf, FileRegion) {
-        let path = std::env::temp_dir().join(format!("weft-adapters-{name}-{}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("weft-adapters-{name}-{}", std::process::id()));
         std::fs::write(&path, content).unwrap();
         let file = Arc::new(File::open(&path).unwrap());
         let region = FileRegion::new(file, 0, content.len() as u64).unwrap();

@@ -21,6 +21,8 @@ mod upgrade;
 mod websocket;
 
 #[cfg(test)]
+mod file_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod unsent_tests;
