@@ -515,3 +515,45 @@ fn a_missing_root_fails_the_build() {
     };
     assert!(error.to_string().contains("/g/files"), "{error}");
 }
+
+#[test]
+fn raw_backslashes_are_refused() {
+    let site = Site::new("backslash");
+    let [client, _] = serve(StaticFiles::new(site.root()));
+    // A client may send a backslash raw; the URI parser of the test client may refuse it
+    // first, in which case nothing reaches the server at all.
+    for uri in ["/..\\outside\\secret.txt", "/docs\\index.html"] {
+        if let Ok(response) = client.get(uri).try_send() {
+            assert!(
+                [400, 403, 404].contains(&response.status().as_u16()),
+                "{uri}"
+            );
+            assert!(!text(&response).contains(SECRET));
+        }
+    }
+}
+
+#[test]
+fn a_file_changed_after_its_validators_were_read_is_never_sent_mixed() {
+    use weft_service::service::Service;
+
+    let site = Site::new("changed");
+    let old = "old ".repeat(50_000);
+    site.write("root/page.txt", old.as_bytes());
+    let app = App::new()
+        .static_files("/", StaticFiles::new(site.root()))
+        .build()
+        .unwrap();
+    let request = http::Request::get("/page.txt")
+        .body(weft_service::body::Body::empty())
+        .unwrap();
+    let response = futures_lite::future::block_on(app.call(request));
+    assert_eq!(response.status(), 200);
+    // Rewritten in place (same inode, another size) before a byte of the body is read.
+    site.write("root/page.txt", "new ".repeat(60_000).as_bytes());
+    let collected = futures_lite::future::block_on(response.into_body().collect(1 << 20));
+    assert!(
+        collected.is_err(),
+        "the body of the old version must not complete"
+    );
+}
