@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let relative = safe.to_path_buf();
     assert!(relative.is_relative());
-    assert!(relative.components().all(|c| matches!(c, Component::Normal(_))));
+    assert!(
+        relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+    );
     let root = Path::new("/srv/root");
     assert!(root.join(&relative).starts_with(root));
 });

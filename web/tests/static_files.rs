@@ -557,3 +557,83 @@ fn a_file_changed_after_its_validators_were_read_is_never_sent_mixed() {
         "the body of the old version must not complete"
     );
 }
+
+/// One request over a real socket; the server closes after the answer (`Connection: close`).
+fn exchange(address: std::net::SocketAddr, request: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+#[test]
+fn a_served_app_sends_whole_files_ranges_and_multipart_over_a_socket() {
+    let site = Site::new("socket");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    site.write("root/data.bin", &content);
+    let app = App::new().static_files("/", StaticFiles::new(site.root()));
+    let mut config = weft::ServerConfig::new(["127.0.0.1:0".parse().unwrap()]);
+    config.workers = 1;
+    let server = app.listen(config).unwrap();
+    let address = server.local_addrs()[0];
+    let split = |answer: &[u8]| {
+        let end = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head");
+        (
+            String::from_utf8_lossy(&answer[..end]).into_owned(),
+            answer[end + 4..].to_vec(),
+        )
+    };
+
+    let whole = exchange(
+        address,
+        "GET /data.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = split(&whole);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == content, "the whole file, byte for byte");
+
+    let range = exchange(
+        address,
+        "GET /data.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-100009\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = split(&range);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-range: bytes 100000-100009/300000")
+    );
+    assert_eq!(body, content[100_000..100_010]);
+
+    let several = exchange(
+        address,
+        "GET /data.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-2,-3\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = split(&several);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(body.len(), length);
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("Content-Range: bytes 0-2/300000"), "{body}");
+    assert!(
+        body.contains("Content-Range: bytes 299997-299999/300000"),
+        "{body}"
+    );
+    server.shutdown();
+}
