@@ -637,3 +637,51 @@ fn a_served_app_sends_whole_files_ranges_and_multipart_over_a_socket() {
     );
     server.shutdown();
 }
+
+#[test]
+fn a_mount_in_a_group_runs_the_group_layers() {
+    let site = Site::new("group");
+    let tag = weft::middleware::from_fn(|request, next: weft::middleware::Next| async move {
+        let mut response = next.run(request).await;
+        response
+            .headers_mut()
+            .insert("x-layer", HeaderValue::from_static("group"));
+        response
+    });
+    let app = App::new().group("/site", |site_group| {
+        site_group
+            .middleware(tag)
+            .static_files("/files", StaticFiles::new(site.root()))
+    });
+    for client in clients(app) {
+        let file = client.get("/site/files/hello.txt").send();
+        assert_eq!(text(&file), "hello, world");
+        assert_eq!(file.header("x-layer"), Some("group"));
+        let missing = client.get("/site/files/nope").send();
+        assert_eq!(missing.status(), 404);
+        assert_eq!(missing.header("x-layer"), Some("group"));
+        assert_eq!(
+            client.get("/site/files").send().header("location"),
+            Some("/site/files/")
+        );
+        assert_eq!(text(&client.get("/site/files/").send()), "<h1>home</h1>");
+        assert_eq!(client.delete("/site/files/hello.txt").send().status(), 405);
+        assert_eq!(client.get("/hello.txt").send().status(), 404);
+    }
+}
+
+#[test]
+fn a_mount_at_a_groups_own_path_serves_its_index_without_a_redirect_loop() {
+    let site = Site::new("group-root");
+    let app = App::new().group("/g", |g| g.static_files("/", StaticFiles::new(site.root())));
+    for client in clients(app) {
+        assert_eq!(text(&client.get("/g").send()), "<h1>home</h1>");
+        let slash = client.get("/g/").send();
+        match slash.status().as_u16() {
+            200 => assert_eq!(text(&slash), "<h1>home</h1>"),
+            308 => assert_eq!(slash.header("location"), Some("/g")),
+            other => panic!("/g/ answered {other}"),
+        }
+        assert_eq!(text(&client.get("/g/hello.txt").send()), "hello, world");
+    }
+}
