@@ -486,9 +486,18 @@ pub fn hashed_name(logical: &str, hash: &str) -> String {
 /// in `app.3f9a2c1b.js`, or at the end of a name whose extension it is (`LICENSE.3f9a2c1b`,
 /// what [`hashed_name`] makes of a name without one). A static file service uses it to send `Cache-Control: immutable`.
 ///
+/// Bundlers' chunk names, where the hash follows a `-` or `_` (`chunk-5e0f1a2b.css`), count
+/// too when the hash has at least one digit (so that `index-deadbeef.js`, a plausible word,
+/// does not).
+///
 /// A name that merely looks so (`report.20261207.csv`) is taken as hashed too.
 pub fn is_hashed_name(name: &str) -> bool {
     let file = name.rsplit('/').next().unwrap_or(name);
+    is_dot_hashed(file) || is_chunk_hashed(file)
+}
+
+/// `app.3f9a2c1b.js`, `LICENSE.3f9a2c1b`: what [`hashed_name`] makes.
+fn is_dot_hashed(file: &str) -> bool {
     let segments: Vec<&str> = file.split('.').collect();
     // The hash must follow a stem: `.3f9a2c1b.js` is a dotfile, not a hashed name.
     let stem_before = |index: usize| index > 0 && !segments[..index].concat().is_empty();
@@ -498,6 +507,16 @@ pub fn is_hashed_name(name: &str) -> bool {
         2 => is_hash(segments[1]) && stem_before(1),
         n => (is_hash(segments[n - 2]) && stem_before(n - 2)) || is_hash(segments[n - 1]),
     }
+}
+
+/// `chunk-5e0f1a2b.css`: a `-` or `_` separated part of the stem, hex with a digit.
+fn is_chunk_hashed(file: &str) -> bool {
+    let Some((stem, _extension)) = file.rsplit_once('.') else {
+        return false;
+    };
+    stem.split(['-', '_'])
+        .skip(1)
+        .any(|part| is_hash(part) && part.bytes().any(|b| b.is_ascii_digit()))
 }
 
 /// A run of hex digits as long as a content hash (up to a whole SHA-256).
@@ -713,6 +732,8 @@ mod tests {
             "x.0123456789abcdef.wasm",
             "LICENSE.3f9a2c1b",
             "app.js.3f9a2c1b",
+            "chunk-5e0f1a2b.css",
+            "assets/index_0123abcd.js",
         ] {
             assert!(is_hashed_name(name), "{name}");
         }
@@ -724,6 +745,8 @@ mod tests {
             "3f9a2c1b.js",
             "3f9a2c1b/app.js",
             ".3f9a2c1b",
+            "index-deadbeef.js",
+            "my-file.js",
             "",
         ] {
             assert!(!is_hashed_name(name), "{name}");

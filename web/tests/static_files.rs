@@ -685,3 +685,33 @@ fn a_mount_at_a_groups_own_path_serves_its_index_without_a_redirect_loop() {
         assert_eq!(text(&client.get("/g/hello.txt").send()), "hello, world");
     }
 }
+
+#[test]
+fn content_hashed_names_of_a_manifest_are_served_from_their_logical_files_while_they_match() {
+    let site = Site::new("manifest");
+    site.write("root/site.css", b"body { color: red }");
+    let manifest = weft::assets::AssetManifest::scan(site.root()).unwrap();
+    let hashed = manifest.hashed("site.css").unwrap().to_owned();
+    assert_ne!(hashed, "site.css");
+    for client in serve(StaticFiles::new(site.root()).manifest(manifest.clone())) {
+        let response = get(&client, &format!("/{hashed}"), &[]);
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(text(&response), "body { color: red }");
+        assert_eq!(response.headers()["content-type"], "text/css; charset=utf-8");
+        assert_eq!(
+            response.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        // A hash nobody published is unknown, not guessed.
+        let unknown = weft::assets::hashed_name("site.css", "00000000");
+        assert_eq!(get(&client, &format!("/{unknown}"), &[]).status(), 404);
+    }
+    // The file changed: the old immutable name must not name the new bytes.
+    site.write("root/site.css", b"body { color: blue }");
+    for client in serve(StaticFiles::new(site.root()).manifest(manifest.clone())) {
+        let response = get(&client, &format!("/{hashed}"), &[]);
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert!(!text(&response).contains("blue"));
+        assert_eq!(text(&get(&client, "/site.css", &[])), "body { color: blue }");
+    }
+}

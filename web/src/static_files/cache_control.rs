@@ -60,7 +60,7 @@ impl CacheControl {
     pub fn for_file(&self, name: &str, html: bool) -> Option<&HeaderValue> {
         if html {
             self.html.as_ref()
-        } else if is_content_hashed(name) {
+        } else if crate::assets::is_hashed_name(name) {
             self.hashed.as_ref()
         } else {
             self.other.as_ref()
@@ -73,32 +73,9 @@ impl CacheControl {
     }
 }
 
-/// Whether a file name carries a content hash: a part of the name, between `.` or `-`
-/// separators and before the extension, of 8 to 64 hex digits with at least one digit.
-pub(crate) fn is_content_hashed(name: &str) -> bool {
-    let Some((stem, _extension)) = name.rsplit_once('.') else {
-        return false;
-    };
-    stem.split(['.', '-', '_']).skip(1).any(|part| {
-        (8..=64).contains(&part.len())
-            && part.bytes().all(|b| b.is_ascii_hexdigit())
-            && part.bytes().any(|b| b.is_ascii_digit())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hashed_names_are_recognised() {
-        assert!(is_content_hashed("app.3f9a2c1b.js"));
-        assert!(is_content_hashed("chunk-5e0f1a2b.css"));
-        assert!(!is_content_hashed("app.js"));
-        assert!(!is_content_hashed("3f9a2c1b.js"));
-        assert!(!is_content_hashed("readme.deadbeef"));
-        assert!(!is_content_hashed("app.abcdefab.js"));
-    }
 
     #[test]
     fn each_kind_gets_its_policy() {

@@ -62,6 +62,7 @@ pub use validators::HASH_LIMIT;
 
 use crate::Request;
 use crate::app::{Group, Route};
+use crate::assets::AssetManifest;
 use crate::handler::{Endpoint, Outcome};
 use resolve::Config;
 use validators::EtagCache;
@@ -119,6 +120,7 @@ pub struct StaticFiles {
     symlinks: Symlinks,
     precompressed: bool,
     cache_control: CacheControl,
+    manifest: Option<Arc<AssetManifest>>,
     etags: Arc<EtagCache>,
 }
 
@@ -154,6 +156,7 @@ impl StaticFiles {
             symlinks: Symlinks::default(),
             precompressed: true,
             cache_control: CacheControl::default(),
+            manifest: None,
             etags: Arc::new(EtagCache::new(ETAG_CACHE_ENTRIES)),
         }
     }
@@ -220,6 +223,18 @@ impl StaticFiles {
         self
     }
 
+    /// Serves the content-hashed names of `manifest` (`app.3f9a2c1b.js`) from their logical
+    /// files (`app.js`), without hashed copies on disk: the cache-busting names that
+    /// [`AssetManifest::url`] gives templates, built at start-up by [`AssetManifest::scan`]
+    /// (`weft build-assets` writes copies instead, which need no manifest here). Such a name
+    /// is answered only while the file's content still has that hash (`404` once the file
+    /// changed, so an immutable URL never names other bytes); files over [`HASH_LIMIT`] are
+    /// not re-hashed and are served as they are.
+    pub fn manifest(mut self, manifest: AssetManifest) -> Self {
+        self.manifest = Some(Arc::new(manifest));
+        self
+    }
+
     /// Adds the routes serving these files under `prefix` to `group`: `prefix`,
     /// `prefix/` and `prefix/{*path}`, `GET` (and so `HEAD`). An unusable root becomes a
     /// build error of the app.
@@ -264,6 +279,7 @@ impl StaticFiles {
             dotfiles: self.dotfiles,
             symlinks: self.symlinks,
             precompressed: self.precompressed,
+            manifest: self.manifest.clone(),
         }
     }
 }

@@ -7,10 +7,12 @@
 
 use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::Symlinks;
 use super::listing::{self, Entry};
 use super::path::SafePath;
+use crate::assets::AssetManifest;
 use crate::compression::{AcceptEncoding, Choice, Coding};
 
 /// The settings resolution needs.
@@ -24,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) dotfiles: bool,
     pub(crate) symlinks: Symlinks,
     pub(crate) precompressed: bool,
+    /// Content-hashed names served from their logical file, without copies.
+    pub(crate) manifest: Option<Arc<AssetManifest>>,
 }
 
 /// What a request resolved to.
@@ -54,6 +58,9 @@ pub(crate) struct Opened {
     pub(crate) coding: Option<Coding>,
     /// Whether a precompressed sibling exists, so that the answer varies by encoding.
     pub(crate) vary: bool,
+    /// Found through the asset manifest: the logical name whose content the (hashed) name
+    /// asked for promises; the caller checks the content's hash before serving it.
+    pub(crate) manifest_logical: Option<String>,
 }
 
 /// A path looked up under the symlink policy.
@@ -77,7 +84,8 @@ pub(crate) fn resolve(
     let relative = path.to_path_buf();
     match locate(config, &relative) {
         Located::Forbidden => Resolved::Forbidden,
-        Located::Missing => spa_fallback(config, accept),
+        Located::Missing => from_manifest(config, path, &relative)
+            .unwrap_or_else(|| spa_fallback(config, accept)),
         Located::Found(disk, metadata) if metadata.is_file() => {
             if path.trailing_slash() {
                 return Resolved::NotFound;
@@ -119,6 +127,31 @@ fn directory(
             Err(_) => Resolved::Forbidden,
         },
     }
+}
+
+/// A content-hashed name the manifest knows (`app.3f9a2c1b.js`), served from its logical
+/// file (`app.js`) under the hashed name, so that its type and cache policy are the hashed
+/// name's. Precompressed siblings are not looked for: the content must be the one hashed.
+fn from_manifest(config: &Config, path: &SafePath, relative: &Path) -> Option<Resolved> {
+    let manifest = config.manifest.as_ref()?;
+    if path.trailing_slash() {
+        return None;
+    }
+    let logical = manifest.logical(&path.segments().join("/"))?;
+    let Located::Found(disk, metadata) = locate(config, Path::new(logical)) else {
+        return None;
+    };
+    if !metadata.is_file() {
+        return None;
+    }
+    let no_coding = AcceptEncoding::parse("");
+    Some(match open(config, disk, relative.to_owned(), &no_coding) {
+        Resolved::File(mut opened) => {
+            opened.manifest_logical = Some(logical.to_owned());
+            Resolved::File(opened)
+        }
+        other => other,
+    })
 }
 
 /// The root's index file for an unknown path, when the SPA fallback is on.
@@ -178,6 +211,7 @@ fn open(config: &Config, disk: PathBuf, logical: PathBuf, accept: &AcceptEncodin
             logical,
             coding,
             vary: !offered.is_empty(),
+            manifest_logical: None,
         })),
         _ => Resolved::NotFound,
     }

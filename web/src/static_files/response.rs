@@ -63,6 +63,7 @@ pub(super) async fn serve(files: &StaticFiles, redirect_root: bool, request: Req
                 Resolved::File(mut opened) => {
                     let metadata = opened.metadata.clone();
                     match etags.etag(&opened.disk_path, &mut opened.file, &metadata) {
+                        Ok(tag) if !matches_manifest(&opened, &tag) => Prepared::NotFound,
                         Ok(tag) => Prepared::File(opened, tag),
                         Err(error) => Prepared::Failed(error),
                     }
@@ -81,6 +82,34 @@ pub(super) async fn serve(files: &StaticFiles, redirect_root: bool, request: Req
         Prepared::NotFound => Err(not_found()),
         Prepared::Forbidden => Err(forbidden()),
         Prepared::Failed(error) => Err(Error::from(error)),
+    }
+}
+
+/// Whether a file found through the asset manifest still has the content its hashed name
+/// promises: the name's hash is the start of the content's SHA-256, as the tag is. A weak
+/// tag (a file too large to hash) is not checked.
+fn matches_manifest(opened: &Opened, tag: &ETag) -> bool {
+    let Some(logical) = &opened.manifest_logical else {
+        return true;
+    };
+    if tag.is_weak() {
+        return true;
+    }
+    let Some(hash) = tag.tag().get(..crate::assets::HASH_LEN) else {
+        return false;
+    };
+    let asked = opened.logical.to_string_lossy().replace('\\', "/");
+    let promised = crate::assets::hashed_name(logical, hash);
+    if asked == promised {
+        true
+    } else {
+        tracing::warn!(
+            target: "weft::static_files",
+            asked = %asked,
+            logical = %logical,
+            "a content-hashed name no longer matches its file's content: 404"
+        );
+        false
     }
 }
 
