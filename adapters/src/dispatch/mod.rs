@@ -182,8 +182,8 @@ impl Dispatcher {
             Detected::Http2 => Protocol::Http2(Box::new(Http2::new(&app, now, Bytes::new()))),
             Detected::Http1 | Detected::Undecided => Protocol::Http1(Http1::new(&app, now)),
         };
-        let detecting = (detected == Detected::Undecided && app.config.h2c)
-            .then(PrefaceMatcher::default);
+        let detecting =
+            (detected == Detected::Undecided && app.config.h2c).then(PrefaceMatcher::default);
         Dispatcher {
             app,
             protocol,
