@@ -213,6 +213,8 @@ pub struct Group {
     layers: Layers,
     routes: Vec<Route>,
     groups: Vec<Group>,
+    /// Static file mounts whose root cannot be served: reported by [`App::build`].
+    static_errors: Vec<(String, String)>,
 }
 
 impl Group {
@@ -223,7 +225,28 @@ impl Group {
             layers: Layers::default(),
             routes: Vec::new(),
             groups: Vec::new(),
+            static_errors: Vec::new(),
         }
+    }
+
+    /// Serves the directory of `files` under `prefix` (`GET` and `HEAD`; see
+    /// [`crate::static_files`]).
+    pub fn static_files(self, prefix: &str, files: crate::static_files::StaticFiles) -> Self {
+        files.mount(self, prefix)
+    }
+
+    /// Records that the static files mounted at `prefix` have an unusable root.
+    pub(crate) fn static_root_error(mut self, prefix: &str, reason: String) -> Self {
+        let route = format!("{}{prefix}", self.prefix);
+        self.static_errors.push((route, reason));
+        self
+    }
+
+    /// The first unusable static files root in this group or below.
+    fn first_static_error(&self) -> Option<&(String, String)> {
+        self.static_errors
+            .first()
+            .or_else(|| self.groups.iter().find_map(Group::first_static_error))
     }
 
     /// Adds a route with its own layers.
@@ -297,6 +320,13 @@ impl App {
         self
     }
 
+    /// Serves the directory of `files` under `prefix` (`GET` and `HEAD`, through the router
+    /// like any route; see [`crate::static_files`]). An unusable root fails [`App::build`].
+    pub fn static_files(mut self, prefix: &str, files: crate::static_files::StaticFiles) -> Self {
+        self.root = self.root.static_files(prefix, files);
+        self
+    }
+
     layer_methods!(root.layers);
     route_methods!();
 
@@ -363,6 +393,12 @@ impl App {
     /// handler's needs are registered, and builds the router. Every misconfiguration fails
     /// here, naming both sides.
     pub fn build(self) -> Result<AppService, BuildError> {
+        if let Some((route, reason)) = self.root.first_static_error() {
+            return Err(BuildError::InvalidRoute {
+                route: route.clone(),
+                reason: reason.clone(),
+            });
+        }
         let Built {
             services,
             lifecycle,

@@ -61,6 +61,7 @@ pub mod router;
 pub mod security_headers;
 pub mod services;
 pub mod sse;
+pub mod static_files;
 pub mod test;
 #[cfg(feature = "tower")]
 pub mod tower;

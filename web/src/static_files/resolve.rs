@@ -1,0 +1,225 @@
+//! From a [`SafePath`] to what to send (blocking: call on the blocking pool): the symlink
+//! policy, dotfiles, directories (index file, listing, the trailing-slash redirect), the SPA
+//! fallback, and the precompressed sibling the client accepts, opened.
+//!
+//! Everything the response says (length, dates, tag) comes from the metadata of the opened
+//! handle, never from a path looked up again.
+
+use std::fs::{File, Metadata};
+use std::path::{Path, PathBuf};
+
+use super::Symlinks;
+use super::listing::{self, Entry};
+use super::path::SafePath;
+use crate::compression::{AcceptEncoding, Choice, Coding};
+
+/// The settings resolution needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// The canonical root.
+    pub(crate) root: PathBuf,
+    pub(crate) index: Option<String>,
+    pub(crate) listing: bool,
+    pub(crate) spa: bool,
+    pub(crate) dotfiles: bool,
+    pub(crate) symlinks: Symlinks,
+    pub(crate) precompressed: bool,
+}
+
+/// What a request resolved to.
+pub(crate) enum Resolved {
+    /// A file, opened.
+    File(Opened),
+    /// A directory to list.
+    Listing(Vec<Entry>),
+    /// A directory asked for without its trailing slash.
+    RedirectToSlash,
+    /// Nothing to serve (`404`).
+    NotFound,
+    /// Refused: a symlink against the policy, or no permission (`403`).
+    Forbidden,
+}
+
+/// An opened file and what describes it.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) file: File,
+    /// From the open handle.
+    pub(crate) metadata: Metadata,
+    /// The file opened (a `.br` or `.gz` sibling, maybe).
+    pub(crate) disk_path: PathBuf,
+    /// The name the client asked for, which gives the type and cache policy.
+    pub(crate) logical: PathBuf,
+    /// The content coding of the opened sibling.
+    pub(crate) coding: Option<Coding>,
+    /// Whether a precompressed sibling exists, so that the answer varies by encoding.
+    pub(crate) vary: bool,
+}
+
+/// A path looked up under the symlink policy.
+enum Located {
+    Found(PathBuf, Metadata),
+    Missing,
+    Forbidden,
+}
+
+/// Resolves `path`; `redirect_root` tells whether the mount point itself, asked for without
+/// a slash, is redirected (only when the slash form is routed too).
+pub(crate) fn resolve(
+    config: &Config,
+    path: &SafePath,
+    accept: &AcceptEncoding,
+    redirect_root: bool,
+) -> Resolved {
+    if !config.dotfiles && path.has_hidden_segment() {
+        return Resolved::NotFound;
+    }
+    let relative = path.to_path_buf();
+    match locate(config, &relative) {
+        Located::Forbidden => Resolved::Forbidden,
+        Located::Missing => spa_fallback(config, accept),
+        Located::Found(disk, metadata) if metadata.is_file() => {
+            if path.trailing_slash() {
+                return Resolved::NotFound;
+            }
+            open(config, disk, relative, accept)
+        }
+        Located::Found(disk, metadata) if metadata.is_dir() => {
+            directory(config, path, &disk, &relative, accept, redirect_root)
+        }
+        Located::Found(..) => Resolved::NotFound,
+    }
+}
+
+fn directory(
+    config: &Config,
+    path: &SafePath,
+    disk: &Path,
+    relative: &Path,
+    accept: &AcceptEncoding,
+    redirect_root: bool,
+) -> Resolved {
+    let index = config.index.as_ref().and_then(|name| {
+        let logical = relative.join(name);
+        match locate(config, &logical) {
+            Located::Found(found, metadata) if metadata.is_file() => Some((found, logical)),
+            _ => None,
+        }
+    });
+    if index.is_none() && !config.listing {
+        return spa_fallback(config, accept);
+    }
+    if !path.trailing_slash() && (!path.is_root() || redirect_root) {
+        return Resolved::RedirectToSlash;
+    }
+    match index {
+        Some((found, logical)) => open(config, found, logical, accept),
+        None => match listing::read_entries(disk, config.dotfiles) {
+            Ok(entries) => Resolved::Listing(entries),
+            Err(_) => Resolved::Forbidden,
+        },
+    }
+}
+
+/// The root's index file for an unknown path, when the SPA fallback is on.
+fn spa_fallback(config: &Config, accept: &AcceptEncoding) -> Resolved {
+    let Some(index) = config.index.as_ref().filter(|_| config.spa) else {
+        return Resolved::NotFound;
+    };
+    let logical = PathBuf::from(index);
+    match locate(config, &logical) {
+        Located::Found(found, metadata) if metadata.is_file() => {
+            open(config, found, logical, accept)
+        }
+        _ => Resolved::NotFound,
+    }
+}
+
+/// Opens `disk` (or the precompressed sibling the client prefers).
+fn open(config: &Config, disk: PathBuf, logical: PathBuf, accept: &AcceptEncoding) -> Resolved {
+    let mut siblings = Vec::new();
+    if config.precompressed {
+        for (coding, extension) in [(Coding::Brotli, "br"), (Coding::Gzip, "gz")] {
+            let mut name = logical.clone().into_os_string();
+            name.push(".");
+            name.push(extension);
+            if let Located::Found(found, metadata) = locate(config, Path::new(&name))
+                && metadata.is_file()
+            {
+                siblings.push((coding, found));
+            }
+        }
+    }
+    let offered: Vec<Coding> = siblings.iter().map(|(coding, _)| *coding).collect();
+    let (disk_path, coding) = match accept.choose(&offered) {
+        Choice::Encode(chosen) => siblings
+            .into_iter()
+            .find(|(coding, _)| *coding == chosen)
+            .map_or((disk, None), |(_, found)| (found, Some(chosen))),
+        // Identity refused and nothing else available: identity anyway (RFC 9110 §12.5.3
+        // lets a server ignore the field rather than answer 406).
+        Choice::Identity | Choice::NotAcceptable => (disk, None),
+    };
+    let file = match File::open(&disk_path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Resolved::Forbidden;
+        }
+        Err(_) => return Resolved::NotFound,
+    };
+    match file.metadata() {
+        Ok(metadata) if metadata.is_file() => Resolved::File(Opened {
+            file,
+            metadata,
+            disk_path,
+            logical,
+            coding,
+            vary: !offered.is_empty(),
+        }),
+        _ => Resolved::NotFound,
+    }
+}
+
+/// Looks `relative` up under the root by the symlink policy.
+fn locate(config: &Config, relative: &Path) -> Located {
+    let candidate = config.root.join(relative);
+    match config.symlinks {
+        Symlinks::Follow => found(candidate),
+        Symlinks::WithinRoot => match candidate.canonicalize() {
+            Ok(real) if real.starts_with(&config.root) => found(real),
+            Ok(_) => Located::Forbidden,
+            Err(error) => missing(&error),
+        },
+        Symlinks::Never => {
+            let mut current = config.root.clone();
+            for component in relative.components() {
+                current.push(component);
+                match std::fs::symlink_metadata(&current) {
+                    Ok(metadata) if metadata.file_type().is_symlink() => {
+                        return Located::Forbidden;
+                    }
+                    Ok(_) => {}
+                    Err(error) => return missing(&error),
+                }
+            }
+            found(current)
+        }
+    }
+}
+
+fn found(path: PathBuf) -> Located {
+    match std::fs::metadata(&path) {
+        Ok(metadata) => Located::Found(path, metadata),
+        Err(error) => missing(&error),
+    }
+}
+
+/// A lookup error: no permission is `403`, anything else (missing, not a directory, a name
+/// too long) is `404`.
+fn missing(error: &std::io::Error) -> Located {
+    if error.kind() == std::io::ErrorKind::PermissionDenied {
+        Located::Forbidden
+    } else {
+        Located::Missing
+    }
+}

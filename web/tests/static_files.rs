@@ -1,0 +1,516 @@
+//! `weft::static_files` through `TestClient` (HTTP/1.1 and HTTP/2): traversal vectors,
+//! validators and 304, ranges (single, multipart, 416, If-Range), precompressed siblings,
+//! MIME types, cache policy, listings, index files, SPA fallback and HEAD. Fixtures are
+//! written to a fresh temporary directory per test.
+
+use std::path::{Path, PathBuf};
+
+use http::HeaderValue;
+use weft::prelude::*;
+use weft::static_files::{CacheControl, StaticFiles, Symlinks};
+use weft::test::{TestClient, TestResponse};
+
+const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
+
+/// A temporary site: `root/` served, `outside/secret.txt` next to it; removed on drop.
+struct Site {
+    base: PathBuf,
+}
+
+impl Site {
+    fn new(name: &str) -> Site {
+        let base = std::env::temp_dir().join(format!("weft-static-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("root/docs")).unwrap();
+        std::fs::create_dir_all(base.join("root/empty")).unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        let site = Site { base };
+        site.write("outside/secret.txt", SECRET.as_bytes());
+        site.write("root/index.html", b"<h1>home</h1>");
+        site.write("root/docs/index.html", b"<h1>docs</h1>");
+        site.write("root/hello.txt", b"hello, world");
+        site.write("root/app.3f9a2c1b.js", b"console.log(1)");
+        site.write("root/logo.png", b"\x89PNG....");
+        site.write("root/mod.wasm", b"\0asm");
+        site.write("root/.env", b"SECRET=1");
+        site.write("root/digits.txt", b"0123456789");
+        site
+    }
+
+    fn write(&self, relative: &str, content: &[u8]) {
+        std::fs::write(self.base.join(relative), content).unwrap();
+    }
+
+    fn root(&self) -> PathBuf {
+        self.base.join("root")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+fn clients(app: App) -> [TestClient; 2] {
+    let client = TestClient::new(app.build().unwrap());
+    [client.clone().http1(), client.http2()]
+}
+
+fn serve(files: StaticFiles) -> [TestClient; 2] {
+    clients(App::new().static_files("/", files))
+}
+
+fn get(client: &TestClient, uri: &str, headers: &[(&str, &str)]) -> TestResponse {
+    let mut request = client.get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send()
+}
+
+fn text(response: &TestResponse) -> String {
+    String::from_utf8_lossy(response.bytes()).into_owned()
+}
+
+fn problem_code(response: &TestResponse) -> String {
+    let json: serde_json::Value = serde_json::from_slice(response.bytes()).unwrap();
+    json["code"].as_str().unwrap_or("").to_owned()
+}
+
+#[test]
+fn plain_files_are_served_with_their_type_and_length() {
+    let site = Site::new("plain");
+    for client in serve(StaticFiles::new(site.root())) {
+        let response = get(&client, "/hello.txt", &[]);
+        assert_eq!(response.status(), 200);
+        assert_eq!(text(&response), "hello, world");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(response.header("content-length"), Some("12"));
+        assert_eq!(response.header("accept-ranges"), Some("bytes"));
+        assert!(response.header("etag").is_some());
+        assert!(response.header("last-modified").is_some());
+        let missing = get(&client, "/nope.txt", &[]);
+        assert_eq!(missing.status(), 404);
+        assert_eq!(problem_code(&missing), "static.not_found");
+    }
+}
+
+#[test]
+fn every_traversal_vector_is_refused_without_a_byte_of_the_outside_file() {
+    let site = Site::new("traversal");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(
+            site.base.join("outside/secret.txt"),
+            site.root().join("escape"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(site.base.join("outside"), site.root().join("escape-dir"))
+            .unwrap();
+    }
+    let vectors = [
+        "/../outside/secret.txt",
+        "/docs/../../outside/secret.txt",
+        "/%2e%2e/outside/secret.txt",
+        "/%2E%2e%2foutside%2fsecret.txt",
+        "/docs%2f..%2f..%2foutside/secret.txt",
+        "/..%5coutside%5csecret.txt",
+        "/%5c..%5coutside/secret.txt",
+        "/hello.txt%00.png",
+        "/%00",
+        "/%252e%252e/outside/secret.txt",
+        "/%25%32%65%25%32%65/outside/secret.txt",
+        "/escape",
+        "/escape-dir/secret.txt",
+        "/.env",
+        "/%2eenv",
+        "/bad%zzescape",
+        "/C:/outside/secret.txt",
+    ];
+    let app = App::new()
+        .static_files("/", StaticFiles::new(site.root()))
+        .static_files("/assets", StaticFiles::new(site.root().join("docs")));
+    for client in clients(app) {
+        for vector in vectors {
+            for uri in [vector.to_owned(), format!("/assets{vector}")] {
+                let response = client.get(&uri).send();
+                let status = response.status().as_u16();
+                assert!(
+                    [400, 403, 404].contains(&status),
+                    "{uri}: {status} {}",
+                    text(&response)
+                );
+                assert!(!text(&response).contains(SECRET), "{uri} leaked the secret");
+            }
+        }
+        let encoded = client.get("/%2e%2e/outside/secret.txt").send();
+        assert_eq!(problem_code(&encoded), "static.forbidden_path");
+        let nul = client.get("/hello.txt%00.png").send();
+        assert_eq!(nul.status(), 400);
+        assert_eq!(problem_code(&nul), "static.bad_path");
+        #[cfg(unix)]
+        assert_eq!(client.get("/escape").send().status(), 403);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_symlink_policy_is_configurable() {
+    let site = Site::new("symlinks");
+    std::os::unix::fs::symlink(site.root().join("hello.txt"), site.root().join("inside")).unwrap();
+    std::os::unix::fs::symlink(
+        site.base.join("outside/secret.txt"),
+        site.root().join("escape"),
+    )
+    .unwrap();
+    let [within, _] = serve(StaticFiles::new(site.root()));
+    assert_eq!(within.get("/inside").send().status(), 200);
+    assert_eq!(within.get("/escape").send().status(), 403);
+    let [never, _] = serve(StaticFiles::new(site.root()).symlinks(Symlinks::Never));
+    assert_eq!(never.get("/inside").send().status(), 403);
+    assert_eq!(never.get("/hello.txt").send().status(), 200);
+    let [follow, _] = serve(StaticFiles::new(site.root()).symlinks(Symlinks::Follow));
+    assert_eq!(text(&follow.get("/escape").send()), SECRET);
+}
+
+#[test]
+fn dotfiles_are_served_only_when_enabled() {
+    let site = Site::new("dotfiles");
+    let [hidden, _] = serve(StaticFiles::new(site.root()));
+    assert_eq!(hidden.get("/.env").send().status(), 404);
+    let [shown, _] = serve(StaticFiles::new(site.root()).dotfiles(true));
+    assert_eq!(text(&shown.get("/.env").send()), "SECRET=1");
+}
+
+#[test]
+fn etags_and_dates_give_304_and_change_with_the_file() {
+    let site = Site::new("etag");
+    for client in serve(StaticFiles::new(site.root())) {
+        let first = get(&client, "/hello.txt", &[]);
+        let etag = first.header("etag").unwrap().to_owned();
+        let modified = first.header("last-modified").unwrap().to_owned();
+        let cached = get(&client, "/hello.txt", &[("if-none-match", &etag)]);
+        assert_eq!(cached.status(), 304);
+        assert!(cached.bytes().is_empty());
+        assert_eq!(cached.header("etag"), Some(etag.as_str()));
+        let dated = get(&client, "/hello.txt", &[("if-modified-since", &modified)]);
+        assert_eq!(dated.status(), 304);
+        let other = get(&client, "/hello.txt", &[("if-none-match", "\"other\"")]);
+        assert_eq!(other.status(), 200);
+    }
+    let [client, _] = serve(StaticFiles::new(site.root()));
+    let before = get(&client, "/hello.txt", &[])
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    site.write("root/hello.txt", b"hello, changed world");
+    let after = get(&client, "/hello.txt", &[("if-none-match", &before)]);
+    assert_eq!(after.status(), 200);
+    assert_eq!(text(&after), "hello, changed world");
+    assert_ne!(after.header("etag"), Some(before.as_str()));
+}
+
+#[test]
+fn single_suffix_and_open_ranges() {
+    let site = Site::new("ranges");
+    for client in serve(StaticFiles::new(site.root())) {
+        let single = get(&client, "/digits.txt", &[("range", "bytes=2-4")]);
+        assert_eq!(single.status(), 206);
+        assert_eq!(text(&single), "234");
+        assert_eq!(single.header("content-range"), Some("bytes 2-4/10"));
+        assert_eq!(single.header("content-length"), Some("3"));
+        let suffix = get(&client, "/digits.txt", &[("range", "bytes=-3")]);
+        assert_eq!(text(&suffix), "789");
+        let open = get(&client, "/digits.txt", &[("range", "bytes=6-")]);
+        assert_eq!(text(&open), "6789");
+        assert_eq!(open.header("content-range"), Some("bytes 6-9/10"));
+        let clipped = get(&client, "/digits.txt", &[("range", "bytes=8-100")]);
+        assert_eq!(text(&clipped), "89");
+        let unsatisfiable = get(&client, "/digits.txt", &[("range", "bytes=10-")]);
+        assert_eq!(unsatisfiable.status(), 416);
+        assert_eq!(unsatisfiable.header("content-range"), Some("bytes */10"));
+        let malformed = get(&client, "/digits.txt", &[("range", "bytes=4-2")]);
+        assert_eq!(malformed.status(), 200);
+        assert_eq!(text(&malformed), "0123456789");
+    }
+}
+
+/// Splits a `multipart/byteranges` body into (Content-Range, content) per part.
+fn parse_byteranges(body: &str, boundary: &str) -> Vec<(String, String)> {
+    let delimiter = format!("--{boundary}");
+    let closing = format!("\r\n--{boundary}--\r\n");
+    assert!(body.ends_with(&closing), "{body:?}");
+    let body = &body[..body.len() - closing.len()];
+    body.split(&delimiter)
+        .skip(1)
+        .map(|part| {
+            let part = part.strip_prefix("\r\n").unwrap();
+            let (head, content) = part.split_once("\r\n\r\n").unwrap();
+            let content = content.strip_suffix("\r\n").unwrap_or(content);
+            let range = head
+                .lines()
+                .find_map(|line| line.strip_prefix("Content-Range: "))
+                .unwrap()
+                .to_owned();
+            assert!(head.contains("Content-Type: text/plain; charset=utf-8"));
+            (range, content.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn several_ranges_are_multipart_byteranges() {
+    let site = Site::new("multipart");
+    for client in serve(StaticFiles::new(site.root())) {
+        let response = get(&client, "/digits.txt", &[("range", "bytes=0-1, 5-6, -2")]);
+        assert_eq!(response.status(), 206);
+        let content_type = response.header("content-type").unwrap();
+        let boundary = content_type
+            .strip_prefix("multipart/byteranges; boundary=")
+            .unwrap()
+            .to_owned();
+        let body = text(&response);
+        assert_eq!(
+            response.header("content-length").unwrap(),
+            body.len().to_string()
+        );
+        assert_eq!(
+            parse_byteranges(&body, &boundary),
+            [
+                ("bytes 0-1/10".to_owned(), "01".to_owned()),
+                ("bytes 5-6/10".to_owned(), "56".to_owned()),
+                ("bytes 8-9/10".to_owned(), "89".to_owned()),
+            ]
+        );
+        // Overlapping ranges are merged into one.
+        let merged = get(&client, "/digits.txt", &[("range", "bytes=0-4,3-6")]);
+        assert_eq!(text(&merged), "0123456");
+        assert_eq!(merged.header("content-range"), Some("bytes 0-6/10"));
+    }
+}
+
+#[test]
+fn if_range_sends_the_range_only_when_the_validator_matches() {
+    let site = Site::new("if-range");
+    for client in serve(StaticFiles::new(site.root())) {
+        let etag = get(&client, "/digits.txt", &[])
+            .header("etag")
+            .unwrap()
+            .to_owned();
+        let matching = get(
+            &client,
+            "/digits.txt",
+            &[("range", "bytes=0-0"), ("if-range", &etag)],
+        );
+        assert_eq!(matching.status(), 206);
+        assert_eq!(text(&matching), "0");
+        let stale = get(
+            &client,
+            "/digits.txt",
+            &[("range", "bytes=0-0"), ("if-range", "\"stale\"")],
+        );
+        assert_eq!(stale.status(), 200);
+        assert_eq!(text(&stale), "0123456789");
+        let old_date = get(
+            &client,
+            "/digits.txt",
+            &[
+                ("range", "bytes=0-0"),
+                ("if-range", "Thu, 01 Jan 2015 00:00:00 GMT"),
+            ],
+        );
+        assert_eq!(old_date.status(), 200);
+    }
+}
+
+#[test]
+fn precompressed_siblings_follow_accept_encoding() {
+    let site = Site::new("precompressed");
+    site.write("root/app.js", b"plain js");
+    site.write("root/app.js.br", b"brotli js");
+    site.write("root/app.js.gz", b"gzip js");
+    site.write("root/only.css", b"plain css");
+    site.write("root/only.css.gz", b"gzip css");
+    for client in serve(StaticFiles::new(site.root())) {
+        let both = get(&client, "/app.js", &[("accept-encoding", "gzip, br")]);
+        assert_eq!(text(&both), "brotli js");
+        assert_eq!(both.header("content-encoding"), Some("br"));
+        assert_eq!(both.header("vary"), Some("accept-encoding"));
+        assert_eq!(
+            both.header("content-type"),
+            Some("text/javascript; charset=utf-8")
+        );
+        let gzip = get(&client, "/app.js", &[("accept-encoding", "gzip")]);
+        assert_eq!(text(&gzip), "gzip js");
+        assert_eq!(gzip.header("content-encoding"), Some("gzip"));
+        assert_ne!(gzip.header("etag"), both.header("etag"));
+        let identity = get(&client, "/app.js", &[]);
+        assert_eq!(text(&identity), "plain js");
+        assert_eq!(identity.header("content-encoding"), None);
+        assert_eq!(identity.header("vary"), Some("accept-encoding"));
+        let only_gzip = get(
+            &client,
+            "/only.css",
+            &[("accept-encoding", "br, gzip;q=0.5")],
+        );
+        assert_eq!(text(&only_gzip), "gzip css");
+        let plain = get(&client, "/hello.txt", &[("accept-encoding", "br")]);
+        assert_eq!(plain.header("vary"), None);
+    }
+    let [off, _] = serve(StaticFiles::new(site.root()).precompressed(false));
+    assert_eq!(
+        text(&get(&off, "/app.js", &[("accept-encoding", "br")])),
+        "plain js"
+    );
+}
+
+#[test]
+fn mime_types_carry_a_charset_for_text() {
+    let site = Site::new("mime");
+    let [client, _] = serve(StaticFiles::new(site.root()));
+    for (path, expected) in [
+        ("/index.html", "text/html; charset=utf-8"),
+        ("/app.3f9a2c1b.js", "text/javascript; charset=utf-8"),
+        ("/logo.png", "image/png"),
+        ("/mod.wasm", "application/wasm"),
+    ] {
+        let response = client.get(path).send();
+        assert_eq!(response.header("content-type"), Some(expected), "{path}");
+    }
+}
+
+#[test]
+fn cache_control_depends_on_the_kind_of_file_and_is_configurable() {
+    let site = Site::new("cache");
+    let [client, _] = serve(StaticFiles::new(site.root()));
+    let header = |path: &str| {
+        client
+            .get(path)
+            .send()
+            .header("cache-control")
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header("/app.3f9a2c1b.js").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(header("/index.html").as_deref(), Some("no-cache"));
+    assert_eq!(header("/logo.png").as_deref(), Some("public, max-age=3600"));
+    let policy = CacheControl::default()
+        .html(Some(HeaderValue::from_static("max-age=60")))
+        .other(None);
+    let [custom, _] = serve(StaticFiles::new(site.root()).cache_control(policy));
+    assert_eq!(
+        custom.get("/index.html").send().header("cache-control"),
+        Some("max-age=60")
+    );
+    assert_eq!(custom.get("/logo.png").send().header("cache-control"), None);
+}
+
+#[test]
+fn directory_listings_are_off_by_default_and_escape_names() {
+    let site = Site::new("listing");
+    site.write("root/empty/<script>alert(1)&.txt", b"x");
+    let [off, _] = serve(StaticFiles::new(site.root()));
+    assert_eq!(off.get("/empty/").send().status(), 404);
+    let [on, _] = serve(StaticFiles::new(site.root()).list_directories(true));
+    let listing = on.get("/empty/").send();
+    assert_eq!(listing.status(), 200);
+    assert_eq!(
+        listing.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = text(&listing);
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("&lt;script&gt;alert(1)&amp;.txt"));
+    assert!(page.contains('1'), "the size is listed");
+    let redirect = on.get("/empty").send();
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.header("location"), Some("/empty/"));
+}
+
+#[test]
+fn index_files_redirects_and_the_spa_fallback() {
+    let site = Site::new("index");
+    let app = App::new()
+        .static_files("/assets", StaticFiles::new(site.root()))
+        .get("/api/ping", || async { "pong" })
+        .static_files("/", StaticFiles::new(site.root()).spa_fallback(true));
+    for client in clients(app) {
+        assert_eq!(text(&client.get("/").send()), "<h1>home</h1>");
+        assert_eq!(text(&client.get("/docs/").send()), "<h1>docs</h1>");
+        let redirect = client.get("/docs?x=1").send();
+        assert_eq!(redirect.status(), 308);
+        assert_eq!(redirect.header("location"), Some("/docs/?x=1"));
+        let mount = client.get("/assets").send();
+        assert_eq!(mount.status(), 308);
+        assert_eq!(mount.header("location"), Some("/assets/"));
+        assert_eq!(text(&client.get("/assets/").send()), "<h1>home</h1>");
+        assert_eq!(
+            text(&client.get("/assets/hello.txt").send()),
+            "hello, world"
+        );
+        assert_eq!(text(&client.get("/api/ping").send()), "pong");
+        let spa = client.get("/users/42/settings").send();
+        assert_eq!(spa.status(), 200);
+        assert_eq!(text(&spa), "<h1>home</h1>");
+        assert_eq!(spa.header("content-type"), Some("text/html; charset=utf-8"));
+        // The SPA fallback never hides refused paths.
+        assert_eq!(client.get("/.env").send().status(), 404);
+        assert_eq!(client.get("/assets/unknown").send().status(), 404);
+        assert_eq!(client.post("/hello.txt").send().status(), 405);
+    }
+    let [no_index, _] = serve(StaticFiles::new(site.root()).no_index());
+    assert_eq!(no_index.get("/docs/").send().status(), 404);
+}
+
+#[test]
+fn head_answers_the_headers_without_the_body() {
+    let site = Site::new("head");
+    for client in serve(StaticFiles::new(site.root())) {
+        let response = client.head("/hello.txt").send();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.header("content-length"), Some("12"));
+        assert!(response.header("etag").is_some());
+        assert!(response.bytes().is_empty());
+    }
+}
+
+#[test]
+fn large_files_stream_in_bounded_chunks_with_a_weak_tag() {
+    let site = Site::new("large");
+    let len = weft::static_files::HASH_LIMIT as usize + 100_000;
+    let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    site.write("root/big.bin", &content);
+    let [client, _] = serve(StaticFiles::new(site.root()));
+    let response = client.get("/big.bin").send();
+    assert_eq!(response.bytes().len(), len);
+    assert!(response.bytes()[..] == content[..]);
+    assert!(
+        response
+            .chunks()
+            .iter()
+            .all(|chunk| chunk.len() <= 64 * 1024)
+    );
+    assert!(response.header("etag").unwrap().starts_with("W/"));
+    let tail = get(&client, "/big.bin", &[("range", "bytes=-10")]);
+    assert_eq!(tail.bytes()[..], content[len - 10..]);
+}
+
+#[test]
+fn a_missing_root_fails_the_build() {
+    let missing = Path::new("/definitely/not/a/weft/root");
+    assert!(StaticFiles::try_new(missing).is_err());
+    let error = App::new()
+        .group("/g", |g| {
+            g.static_files("/files", StaticFiles::new(missing))
+        })
+        .build()
+        .err()
+        .expect("the build fails");
+    assert!(error.to_string().contains("/g/files"), "{error}");
+}
