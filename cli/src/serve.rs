@@ -84,12 +84,18 @@ pub fn app(options: &Options) -> App {
         .middleware(AccessLog::new())
         // Only compressible types; ranges, precompressed files and 304s are left alone.
         .middleware(Compression::new())
+        .static_files("/", files(options))
 }
 
 /// The file service: the defences are [`StaticFiles`]' defaults (dotfiles hidden, symlinks
 /// followed only within the root).
-#[allow(dead_code)]
-fn files(_options: &Options) {}
+fn files(options: &Options) -> weft::static_files::StaticFiles {
+    weft::static_files::StaticFiles::new(&options.root)
+        .index_file("index.html")
+        .list_directories(options.list_dirs)
+        .spa_fallback(options.spa)
+        .precompressed(true)
+}
 
 /// The variable that sets the port when `--listen` is not given (as on most hosting
 /// platforms).
