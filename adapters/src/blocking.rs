@@ -31,6 +31,8 @@ use std::task::{Context, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use weft_service::file::FileRegion;
+
 use crate::Dispatcher;
 
 /// Bytes read from the socket at most at once (one buffer per thread, lent to the connection
@@ -53,11 +55,23 @@ pub trait BlockingIo: Read + Write {
     fn has_buffered_input(&self) -> bool {
         false
     }
+
+    /// Writes the next bytes of a file body (at most [`crate::file::TRANSMIT_MAX`]) and
+    /// returns how many, without advancing `region`. By default a read/write copy through
+    /// [`Write`] ([`crate::file::copy`]); sockets override it with `sendfile(2)`
+    /// ([`crate::file::transmit`]).
+    fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
+        crate::file::copy(self, region)
+    }
 }
 
 impl BlockingIo for TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
+        crate::file::transmit(self, region)
     }
 }
 
@@ -65,6 +79,10 @@ impl BlockingIo for TcpStream {
 impl BlockingIo for std::os::unix::net::UnixStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
+        crate::file::transmit(self, region)
     }
 }
 
@@ -155,7 +173,10 @@ where
     IO: BlockingIo,
 {
     /// A connection serving `dispatcher` over `io`.
-    pub fn new(io: IO, dispatcher: Dispatcher) -> Self {
+    pub fn new(io: IO, mut dispatcher: Dispatcher) -> Self {
+        // Every blocking stream can take a file body (`BlockingIo::transmit_file`); the
+        // dispatcher still polls it in chunks over TLS and HTTP/2.
+        dispatcher.set_transmit_files(true);
         Connection {
             io,
             dispatcher,
@@ -362,6 +383,24 @@ where
         }
         if wrote {
             self.io.flush()?;
+        }
+        // One call per round (at most `TRANSMIT_MAX` bytes), so that `stop` is consulted and
+        // turns are taken during a long file too.
+        if let Some(region) = self.dispatcher.poll_transmit_file(Instant::now()) {
+            match self.io.transmit_file(&region) {
+                Ok(sent) => {
+                    wrote = true;
+                    self.dispatcher.file_sent(Instant::now(), sent);
+                }
+                // Nothing sent, but the file is still owed: try again at once.
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => wrote = true,
+                // The socket's write timeout, a broken peer or a changed file: the response is
+                // cut short and the dispatcher closes the connection.
+                Err(error) => {
+                    self.dispatcher.file_failed(&error);
+                    return Ok(true);
+                }
+            }
         }
         Ok(wrote)
     }

@@ -83,7 +83,11 @@ impl MioConnection {
     /// stream), served by `dispatcher`. `waker` is how the application's futures and bodies ask
     /// for the connection to be driven again; take it from [`Wakeups::waker`] with the token
     /// the stream is registered under.
-    pub fn new(stream: TcpStream, dispatcher: Dispatcher, waker: Waker) -> Self {
+    ///
+    /// File response bodies ([`weft_service::body::Body::file`]) go out with `sendfile(2)`
+    /// on Linux (a read/write copy elsewhere) over cleartext HTTP/1.1: see [`crate::file`].
+    pub fn new(stream: TcpStream, mut dispatcher: Dispatcher, waker: Waker) -> Self {
+        dispatcher.set_transmit_files(true);
         MioConnection {
             stream,
             dispatcher,
@@ -215,6 +219,7 @@ impl MioConnection {
         let mut wrote = false;
         while self.writable {
             let Some(mut bytes) = self.dispatcher.poll_transmit(now) else {
+                wrote |= self.write_file(now);
                 break;
             };
             match self.stream.write(&bytes) {
@@ -231,6 +236,31 @@ impl MioConnection {
             self.dispatcher.unsent(now, bytes);
         }
         Ok(wrote)
+    }
+
+    /// Sends a file body straight from the file to the socket until it is sent or the socket
+    /// blocks; true when bytes went out. A failure cuts the response short (the dispatcher
+    /// closes the connection), it does not fail the socket.
+    fn write_file(&mut self, now: Instant) -> bool {
+        let mut wrote = false;
+        while self.writable {
+            let Some(region) = self.dispatcher.poll_transmit_file(now) else {
+                break;
+            };
+            match crate::file::transmit(&mut self.stream, &region) {
+                Ok(sent) => {
+                    wrote = true;
+                    self.dispatcher.file_sent(now, sent);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.dispatcher.file_failed(&e);
+                    return true;
+                }
+            }
+        }
+        wrote
     }
 
     /// Reads once, when the dispatcher wants bytes and the socket may have some; true when it

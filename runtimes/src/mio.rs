@@ -52,6 +52,10 @@ impl Socket for TcpStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
+
+    fn transmit_file(&mut self, region: &weft_service::file::FileRegion) -> io::Result<usize> {
+        weft_adapters::file::transmit(self, region)
+    }
 }
 
 impl Reactor for MioReactor {

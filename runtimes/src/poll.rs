@@ -111,6 +111,10 @@ impl Socket for Polled<TcpStream> {
     fn shutdown_write(&self) -> io::Result<()> {
         self.io.shutdown(Shutdown::Write)
     }
+
+    fn transmit_file(&mut self, region: &weft_service::file::FileRegion) -> io::Result<usize> {
+        weft_adapters::file::transmit(&mut self.io, region)
+    }
 }
 
 /// Wakes a poller's wait.

@@ -516,6 +516,15 @@ impl BlockingIo for Transport {
         self.socket().set_read_timeout(timeout)
     }
 
+    fn transmit_file(&mut self, region: &weft_service::file::FileRegion) -> io::Result<usize> {
+        match self {
+            // `sendfile(2)` on Linux; the socket's write timeout bounds a stalled peer.
+            Transport::Plain(socket) => weft_adapters::file::transmit(&mut &*socket.0, region),
+            // Not reached (the dispatcher polls file bodies over TLS): a copy through TLS.
+            Transport::Tls(stream) => weft_adapters::file::copy(stream, region),
+        }
+    }
+
     fn has_buffered_input(&self) -> bool {
         match self {
             Transport::Plain(_) => false,

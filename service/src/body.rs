@@ -18,6 +18,8 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use sync_wrapper::SyncWrapper;
 
+use crate::file::{FileBody, FileRegion};
+
 /// The error type carried by bodies: whatever went wrong producing or receiving one.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -36,6 +38,7 @@ enum Kind {
     Full(Option<Bytes>),
     Channel(BodyReceiver),
     Boxed(SyncBoxed),
+    File(FileBody),
 }
 
 /// A boxed [`http_body::Body`] that is only `Send`, made `Sync` by being reachable through
@@ -91,6 +94,33 @@ impl Body {
         Body {
             kind: Kind::Boxed(SyncBoxed::new(Box::pin(body.map_err(Into::into)))),
         }
+    }
+
+    /// A region of an open file, sent without reading the file whole into memory: chunks read
+    /// off the event loop when polled, or `sendfile(2)` straight from the page cache when the
+    /// connection driver can ([`take_file_region`](Body::take_file_region)). Its length is
+    /// exact (sent with Content-Length).
+    pub fn file(region: FileRegion) -> Self {
+        Body {
+            kind: Kind::File(FileBody::new(region)),
+        }
+    }
+
+    /// Whether this is a [`file`](Body::file) body whose region a driver may still take.
+    pub fn is_file(&self) -> bool {
+        matches!(&self.kind, Kind::File(body) if !body.is_end_stream())
+    }
+
+    /// Takes the file region out of a [`file`](Body::file) body, leaving it empty, so a
+    /// connection driver can send the bytes itself (without a user-space copy) instead of
+    /// polling chunks; `None` for every other body.
+    pub fn take_file_region(&mut self) -> Option<FileRegion> {
+        let Kind::File(body) = &mut self.kind else {
+            return None;
+        };
+        let region = body.take_region();
+        self.kind = Kind::Empty;
+        region
     }
 
     /// A body fed through the returned [`BodySender`], holding at most about `capacity` bytes
@@ -163,6 +193,7 @@ impl fmt::Debug for Body {
             Kind::Full(_) => "full",
             Kind::Channel(_) => "channel",
             Kind::Boxed(_) => "boxed",
+            Kind::File(_) => "file",
         };
         f.debug_struct("Body")
             .field("kind", &kind)
@@ -201,6 +232,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Channel(receiver) => receiver.poll_frame(cx).map_err(Into::into),
             Kind::Boxed(body) => body.poll_frame(cx),
+            Kind::File(body) => body.poll_frame(cx),
         }
     }
 
@@ -210,6 +242,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Channel(receiver) => receiver.is_end_stream(),
             Kind::Boxed(body) => body.end_stream,
+            Kind::File(body) => body.is_end_stream(),
         }
     }
 
@@ -219,6 +252,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Channel(receiver) => receiver.size_hint(),
             Kind::Boxed(body) => body.size_hint,
+            Kind::File(body) => body.size_hint(),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! - [`service`]: the [`Service`](service::Service) contract (a request in, a response future
 //!   out) and [`ConnectionInfo`](service::ConnectionInfo);
 //! - [`body`]: [`Body`](body::Body), streaming both ways with backpressure, `Send + Sync`;
+//! - [`file`]: [`FileRegion`](file::FileRegion), a region of an open file sent as a body
+//!   ([`Body::file`](body::Body::file)), which a driver may send with `sendfile(2)`;
 //! - [`request`]: [`RequestTarget`](request::RequestTarget), what a request was addressed
 //!   to, the same over HTTP/1.1 and HTTP/2;
 //! - [`upgrade`]: [`OnUpgrade`](upgrade::OnUpgrade), the connection after an accepted
@@ -18,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod file;
 pub mod request;
 pub mod runtime;
 pub mod service;

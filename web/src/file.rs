@@ -1,19 +1,16 @@
-//! [`FileResponse`]: a file from disk as a response, streamed in bounded chunks, its reads
-//! off the event loop (the runtime's blocking pool) when a runtime is current. The static file
+//! [`FileResponse`]: a file from disk as a response, a thin layer over
+//! [`Body::file`](weft_service::body::Body::file): streamed in bounded chunks read off the
+//! event loop, or sent with `sendfile(2)` by the cleartext HTTP/1.1 drivers. The static file
 //! service builds on it.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use http_body::{Frame, SizeHint};
 use weft_service::body::Body;
-use weft_service::runtime::RuntimeHandle;
+use weft_service::file::{FileIdentity, FileRegion};
 
 use crate::error::Error;
 use crate::problem::Problem;
@@ -34,13 +31,10 @@ const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'|')
     .remove(b'~');
 
-/// How much of a file one read takes: what the body holds in memory at a time.
-const CHUNK: usize = 64 * 1024;
-
 /// A file sent as a response body, never read whole into memory.
 #[derive(Debug)]
 pub struct FileResponse {
-    file: File,
+    region: FileRegion,
     length: u64,
     content_type: HeaderValue,
     disposition: Option<HeaderValue>,
@@ -67,8 +61,14 @@ impl FileResponse {
         if !metadata.is_file() {
             return Err(refuse(StatusCode::NOT_FOUND, "file.not_found"));
         }
+        let region = FileRegion::with_identity(
+            Arc::new(file),
+            0,
+            metadata.len(),
+            FileIdentity::from_metadata(&metadata),
+        )?;
         Ok(FileResponse {
-            file,
+            region,
             length: metadata.len(),
             content_type: HeaderValue::from_static("application/octet-stream"),
             disposition: None,
@@ -110,15 +110,17 @@ impl FileResponse {
     pub fn is_empty(&self) -> bool {
         self.length == 0
     }
+
+    /// The size and modification time the file had when it was opened: validators (ETag,
+    /// Last-Modified) computed from it describe exactly the bytes that are sent.
+    pub fn identity(&self) -> FileIdentity {
+        self.region.identity()
+    }
 }
 
 impl IntoResponse for FileResponse {
     fn into_response(self) -> Response {
-        let body = FileBody {
-            state: State::Idle(Some(self.file)),
-            remaining: self.length,
-        };
-        let mut response = Response::new(Body::new(body));
+        let mut response = Response::new(Body::file(self.region));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, self.content_type);
         headers.insert(CONTENT_LENGTH, HeaderValue::from(self.length));
@@ -129,102 +131,12 @@ impl IntoResponse for FileResponse {
     }
 }
 
-type PendingRead =
-    Pin<Box<dyn std::future::Future<Output = (File, std::io::Result<Bytes>)> + Send>>;
-
-enum State {
-    /// Between reads; `None` once the file is done with.
-    Idle(Option<File>),
-    /// A read on the blocking pool.
-    Reading(PendingRead),
-}
-
-/// The body: one chunk read at a time, on the blocking pool when a runtime is current.
-struct FileBody {
-    state: State,
-    remaining: u64,
-}
-
-fn read_chunk(mut file: File, want: usize) -> (File, std::io::Result<Bytes>) {
-    let mut buffer = BytesMut::zeroed(want);
-    let result = file.read(&mut buffer).map(|n| {
-        buffer.truncate(n);
-        buffer.freeze()
-    });
-    (file, result)
-}
-
-impl http_body::Body for FileBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        loop {
-            match &mut self.state {
-                State::Idle(file) => {
-                    let Some(file) = file.take() else {
-                        return Poll::Ready(None);
-                    };
-                    if self.remaining == 0 {
-                        return Poll::Ready(None);
-                    }
-                    let want = CHUNK.min(usize::try_from(self.remaining).unwrap_or(CHUNK));
-                    match RuntimeHandle::try_current() {
-                        Some(runtime) => {
-                            let read = runtime.spawn_blocking(move || read_chunk(file, want));
-                            self.state = State::Reading(Box::pin(read));
-                        }
-                        // Outside a runtime (a user's own loop), the read happens here.
-                        None => {
-                            let (file, result) = read_chunk(file, want);
-                            return Poll::Ready(Some(self.finish_read(file, result)));
-                        }
-                    }
-                }
-                State::Reading(read) => {
-                    let (file, result) = std::task::ready!(read.as_mut().poll(cx));
-                    return Poll::Ready(Some(self.finish_read(file, result)));
-                }
-            }
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-}
-
-impl FileBody {
-    fn finish_read(
-        &mut self,
-        file: File,
-        result: std::io::Result<Bytes>,
-    ) -> Result<Frame<Bytes>, std::io::Error> {
-        let chunk = result?;
-        if chunk.is_empty() {
-            // The file shrank since it was opened: end with an error rather than a body
-            // shorter than its Content-Length.
-            self.state = State::Idle(None);
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file shrank while it was sent",
-            ));
-        }
-        self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
-        self.state = State::Idle(Some(file));
-        Ok(Frame::data(chunk))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+
+    use weft_service::file::CHUNK;
+
     use super::*;
 
     #[test]

@@ -14,6 +14,7 @@ use weft_core::h1::{
 };
 use weft_core::h2::Settings;
 use weft_service::body::{Body, BodySender, BoxError};
+use weft_service::file::FileRegion;
 use weft_service::upgrade::PendingUpgrade;
 use weft_service::websocket::PendingSocket;
 
@@ -46,6 +47,12 @@ pub(super) struct Http1 {
     pending_upgrade: Option<PendingUpgrade>,
     /// The application took the connection after its `101` (or `2xx` to CONNECT).
     tunneled: Option<TunnelSwitch>,
+    /// The driver sends file regions itself ([`Dispatcher::set_transmit_files`]).
+    ///
+    /// [`Dispatcher::set_transmit_files`]: super::Dispatcher::set_transmit_files
+    transmit_files: bool,
+    /// The rest of a file body the driver sends itself, once the head is written.
+    file: Option<FileRegion>,
 }
 
 /// An HTTP/1.1 connection the application took over (an upgrade or CONNECT that is not a
@@ -86,6 +93,58 @@ impl Http1 {
             method: None,
             pending_upgrade: None,
             tunneled: None,
+            transmit_files: false,
+            file: None,
+        }
+    }
+
+    /// See [`Dispatcher::set_transmit_files`](super::Dispatcher::set_transmit_files).
+    pub(super) fn set_transmit_files(&mut self, on: bool) {
+        self.transmit_files = on;
+    }
+
+    /// See [`Dispatcher::poll_transmit_file`](super::Dispatcher::poll_transmit_file).
+    pub(super) fn poll_transmit_file(&mut self, now: Instant) -> Option<FileRegion> {
+        let region = self.file.as_ref()?;
+        if self.conn.pending_output() > 0 {
+            return None;
+        }
+        if !self.conn.is_sending_direct() {
+            match self.conn.begin_direct_body(now) {
+                Ok(owed) if owed == region.len() => {}
+                // The connection gave up meanwhile (a send timeout, an abort), or disagrees
+                // about the length: the response cannot be completed.
+                result => {
+                    tracing::debug!(?result, "file body not sent");
+                    self.file = None;
+                    self.conn.abort();
+                    return None;
+                }
+            }
+        }
+        Some(region.clone())
+    }
+
+    /// See [`Dispatcher::file_sent`](super::Dispatcher::file_sent).
+    pub(super) fn file_sent(&mut self, now: Instant, sent: u64) {
+        let Some(region) = &mut self.file else {
+            return;
+        };
+        region.advance(sent);
+        if region.is_empty() {
+            self.file = None;
+        }
+        if let Err(error) = self.conn.sent_direct(now, sent) {
+            tracing::warn!(%error, "file body miscounted; closing the connection");
+            self.file = None;
+            self.conn.abort();
+        }
+    }
+
+    /// See [`Dispatcher::file_failed`](super::Dispatcher::file_failed).
+    pub(super) fn file_failed(&mut self) {
+        if self.file.take().is_some() {
+            self.conn.abort();
         }
     }
 
@@ -242,6 +301,7 @@ impl Http1 {
                     // The connection is closing: the answer could no longer be sent.
                     self.handler = None;
                     self.response = None;
+                    self.file = None;
                     self.upgrading = None;
                     self.pending_upgrade = None;
                 }
@@ -398,13 +458,20 @@ impl Http1 {
         let bodiless = status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED
             || method == Some(Method::HEAD);
-        let (parts, body) = response.into_parts();
+        let (parts, mut body) = response.into_parts();
         let size = body
             .size_hint()
             .exact()
             .map_or(BodySize::Unknown, BodySize::Known);
+        // A file body whose bytes the driver moves itself: Content-Length framing (a known
+        // size, not bodiless, not a switch) is all it needs.
+        let file = if self.transmit_files && !bodiless && !switching && body.is_file() {
+            body.take_file_region()
+        } else {
+            None
+        };
         let mut response = ResponseBody::new(body);
-        if !bodiless && !switching {
+        if !bodiless && !switching && file.is_none() {
             // The body is polled once before the head is written: a body that streams the
             // request (an echo, a proxy) asks for it now, and a client waiting on
             // `Expect: 100-continue` must get its `100 Continue` before our final status, or
@@ -430,6 +497,7 @@ impl Http1 {
                     self.conn.abort();
                 }
             }
+            Ok(()) if file.is_some() => self.file = file,
             Ok(()) => self.response = Some(response),
             Err(error) if switching => {
                 // A switch the connection refused (the request body not read yet, say): the

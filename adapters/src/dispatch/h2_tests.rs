@@ -932,3 +932,29 @@ fn a_plain_connect_answered_2xx_without_taking_the_handle_gets_500() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn over_http2_a_file_body_is_sent_in_data_frames_not_handed_to_the_driver() {
+    let path = std::env::temp_dir().join(format!("weft-h2-file-{}", std::process::id()));
+    let content: Vec<u8> = (0..5000u32).map(|i| (i % 239) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let served = path.clone();
+    let service = move |_request: Request<Body>| {
+        let file = Arc::new(std::fs::File::open(&served).unwrap());
+        let region = weft_service::file::FileRegion::new(file, 0, 5000).unwrap();
+        std::future::ready(Response::new(Body::file(region)))
+    };
+    let mut dispatcher = server(service, None);
+    dispatcher.set_transmit_files(true);
+    let mut client = Client::new();
+    let mut input = Client::start(Settings::new());
+    input.extend(client.request(1, "GET", "/f", true));
+    let output = exchange(&mut dispatcher, &input);
+    assert!(dispatcher.poll_transmit_file(Instant::now()).is_none());
+    let seen = client.read(&output);
+    std::fs::remove_file(path).unwrap();
+    let (head, body, ended) = response_on(&seen, 1);
+    assert_eq!(field(&head, "content-length"), Some("5000"));
+    assert_eq!(body, content);
+    assert!(ended);
+}

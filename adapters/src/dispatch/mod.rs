@@ -21,6 +21,8 @@ mod upgrade;
 mod websocket;
 
 #[cfg(test)]
+mod file_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod unsent_tests;
@@ -36,6 +38,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use weft_core::Limits;
 use weft_core::h1::ErrorPages;
+use weft_service::file::FileRegion;
 use weft_service::runtime::RuntimeHandle;
 use weft_service::service::{ConnectionInfo, DynService};
 
@@ -242,6 +245,64 @@ impl Dispatcher {
                 data.len()
             }
             Protocol::Tunnel(tunnel) => tunnel.receive(data),
+        }
+    }
+
+    /// Says whether the driver can send file regions itself ([`poll_transmit_file`]). Only a
+    /// driver that calls `poll_transmit_file` turns it on (off by default): the dispatcher
+    /// then holds a file body back for it instead of polling it. It applies to HTTP/1.1
+    /// without TLS only (a TLS driver's bytes must go through TLS; HTTP/2 interleaves
+    /// streams): elsewhere file bodies are polled in chunks whatever this says.
+    ///
+    /// [`poll_transmit_file`]: Self::poll_transmit_file
+    pub fn set_transmit_files(&mut self, on: bool) {
+        let on = on && !self.app.info.tls;
+        if let Protocol::Http1(http1) = &mut self.protocol {
+            http1.set_transmit_files(on);
+        }
+    }
+
+    /// A file region for the driver to send to the socket itself, once no other output waits
+    /// ([`poll_transmit`](Self::poll_transmit) returned `None`): the rest of a response body
+    /// made with [`Body::file`](weft_service::body::Body::file), its head already written.
+    /// Only after [`set_transmit_files`](Self::set_transmit_files).
+    ///
+    /// The driver sends what the socket takes (`sendfile(2)`: [`crate::file::transmit`]),
+    /// reports it with [`file_sent`](Self::file_sent), and calls this again for the rest (after
+    /// the socket became writable, when it took nothing). A failure (the file changed, a
+    /// socket error) goes to [`file_failed`](Self::file_failed). The send timeout runs from
+    /// the last progress, shown in [`poll_timeout`](Self::poll_timeout).
+    pub fn poll_transmit_file(&mut self, now: Instant) -> Option<FileRegion> {
+        self.now = self.now.max(now);
+        if self.send_timed_out || !self.unsent.is_empty() || self.handover.is_some() {
+            return None;
+        }
+        match &mut self.protocol {
+            Protocol::Http1(http1) => http1.poll_transmit_file(now),
+            _ => None,
+        }
+    }
+
+    /// The driver sent `sent` bytes of the region from [`poll_transmit_file`] at `now`; the
+    /// last of them complete the response (the connection then reads the next request: poll
+    /// again).
+    ///
+    /// [`poll_transmit_file`]: Self::poll_transmit_file
+    pub fn file_sent(&mut self, now: Instant, sent: usize) {
+        self.now = self.now.max(now);
+        if let Protocol::Http1(http1) = &mut self.protocol {
+            http1.file_sent(now, sent as u64);
+        }
+    }
+
+    /// Sending the region from [`poll_transmit_file`] failed: the response is cut short (the
+    /// client sees fewer bytes than its Content-Length) and the connection closes.
+    ///
+    /// [`poll_transmit_file`]: Self::poll_transmit_file
+    pub fn file_failed(&mut self, error: &std::io::Error) {
+        if let Protocol::Http1(http1) = &mut self.protocol {
+            tracing::warn!(peer = ?self.app.info.peer, %error, "file response failed; closing the connection");
+            http1.file_failed();
         }
     }
 

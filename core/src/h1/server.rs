@@ -187,6 +187,9 @@ pub struct ServerConnection {
     pending_since: Option<Instant>,
     /// The connection ended because its output was not taken in time.
     send_timed_out: bool,
+    /// The driver is writing the current body to the transport itself
+    /// ([`begin_direct_body`](Self::begin_direct_body)); the send timeout watches its progress.
+    direct: bool,
     date: Option<HeaderValue>,
     pending_error: Option<H1Error>,
     pending_upgrade: Option<Bytes>,
@@ -214,6 +217,7 @@ impl ServerConnection {
             now,
             pending_since: None,
             send_timed_out: false,
+            direct: false,
             date: None,
             pending_error: None,
             pending_upgrade: None,
@@ -654,6 +658,10 @@ impl ServerConnection {
     /// `data.len()` (possibly 0) means the output buffer is full: send the rest after
     /// [`poll_transmit`](Self::poll_transmit) drained it (backpressure).
     pub fn send_data(&mut self, data: &[u8]) -> Result<usize, SendError> {
+        if self.direct {
+            // The driver owns the transport until its direct body is complete.
+            return Err(SendError::InvalidState);
+        }
         let Writer::Body(encoder) = &mut self.writer else {
             return Err(match self.writer {
                 Writer::Closed => SendError::Closed,
@@ -679,6 +687,64 @@ impl ServerConnection {
         Ok(taken)
     }
 
+    /// Hands the rest of the current response body to the driver, which will write it to the
+    /// transport itself (`sendfile(2)`, without a copy through this connection), and returns
+    /// how many bytes it owes. Valid only for a Content-Length body (not HEAD, chunked or
+    /// close-delimited) once [`poll_transmit`](Self::poll_transmit) has taken all output, so
+    /// that the head goes out first: [`SendError::InvalidState`] otherwise (the connection is
+    /// unchanged; send the body with [`send_data`](Self::send_data) instead).
+    ///
+    /// Report progress with [`sent_direct`](Self::sent_direct); until the body is complete,
+    /// `Limits::send_timeout` runs from the last progress, as it does for waiting output.
+    pub fn begin_direct_body(&mut self, now: Instant) -> Result<u64, SendError> {
+        self.tell_time(now);
+        let remaining = match &self.writer {
+            Writer::Body(BodyEncoder::Length(remaining)) if self.output.is_empty() => *remaining,
+            Writer::Closed => return Err(SendError::Closed),
+            _ => return Err(SendError::InvalidState),
+        };
+        self.direct = true;
+        self.pending_since = Some(self.now);
+        Ok(remaining)
+    }
+
+    /// Counts `sent` body bytes the driver wrote to the transport itself at `now`, after
+    /// [`begin_direct_body`](Self::begin_direct_body); the last of them finish the response
+    /// as [`send_data`](Self::send_data) and [`finish`](Self::finish) would. More than owed
+    /// is [`SendError::BodyTooLong`] (nothing counted); without `begin_direct_body`,
+    /// [`SendError::InvalidState`]. A driver that cannot send the rest calls
+    /// [`abort`](Self::abort).
+    pub fn sent_direct(&mut self, now: Instant, sent: u64) -> Result<(), SendError> {
+        self.tell_time(now);
+        let Writer::Body(BodyEncoder::Length(remaining)) = &mut self.writer else {
+            return Err(match self.writer {
+                Writer::Closed => SendError::Closed,
+                _ => SendError::InvalidState,
+            });
+        };
+        if !self.direct {
+            return Err(SendError::InvalidState);
+        }
+        if sent > *remaining {
+            return Err(SendError::BodyTooLong);
+        }
+        *remaining -= sent;
+        if sent > 0 {
+            // Progress: the peer is reading, the send timeout starts again.
+            self.pending_since = Some(self.now);
+        }
+        if *remaining == 0 {
+            return self.end_response(None);
+        }
+        Ok(())
+    }
+
+    /// Whether the driver is writing the current body itself
+    /// ([`begin_direct_body`](Self::begin_direct_body)) and has not finished.
+    pub fn is_sending_direct(&self) -> bool {
+        self.direct
+    }
+
     /// Ends the current response.
     pub fn finish(&mut self) -> Result<(), SendError> {
         self.end_response(None)
@@ -690,6 +756,9 @@ impl ServerConnection {
     }
 
     fn end_response(&mut self, trailers: Option<&HeaderMap>) -> Result<(), SendError> {
+        if std::mem::take(&mut self.direct) {
+            self.pending_since = None;
+        }
         let Writer::Body(encoder) = &mut self.writer else {
             return Err(match self.writer {
                 Writer::Closed => SendError::Closed,
@@ -743,6 +812,7 @@ impl ServerConnection {
     /// is left unfinished so that the peer sees it cut short rather than complete. Output
     /// already queued can still be written. For when the application's body failed midway.
     pub fn abort(&mut self) {
+        self.direct = false;
         self.input.clear();
         self.reader = Reader::Closed;
         self.writer = Writer::Closed;
@@ -756,7 +826,9 @@ impl ServerConnection {
     /// Also tells the connection the time.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.tell_time(now);
-        self.pending_since = None;
+        if !self.direct {
+            self.pending_since = None;
+        }
         if self.output.is_empty() {
             None
         } else {
@@ -868,7 +940,7 @@ impl ServerConnection {
 
     /// When waiting output crosses `Limits::send_timeout`; `None` while none waits.
     fn send_deadline(&self) -> Option<Instant> {
-        if self.output.is_empty() {
+        if self.output.is_empty() && !self.direct {
             return None;
         }
         self.pending_since
@@ -886,6 +958,7 @@ impl ServerConnection {
         self.exchange = None;
         self.timer = None;
         self.pending_since = None;
+        self.direct = false;
         self.pending_upgrade = None;
         self.send_timed_out = true;
         self.pending_error = Some(H1Error::SendTimeout);

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use bytes::Buf;
 use weft_adapters::Dispatcher;
+use weft_service::file::FileRegion;
 use weft_service::service::ConnectionInfo;
 
 use super::Server;
@@ -32,6 +33,13 @@ const RECORD_READS_PER_READ: usize = 16;
 pub(crate) trait Socket: Read + Write + Send + 'static {
     /// Shuts our sending side: the peer reads the end of the stream.
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Writes the next bytes of a file body and returns how many, without advancing
+    /// `region`; `WouldBlock` when the socket takes none. A read/write copy by default;
+    /// sockets with a descriptor use `sendfile(2)` ([`weft_adapters::file::transmit`]).
+    fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
+        weft_adapters::file::copy(self, region)
+    }
 }
 
 /// The readiness a connection waits for.
@@ -344,7 +352,7 @@ impl<So: Socket> Connection<So> {
                 return Ok(moved);
             }
             let Some(mut bytes) = self.dispatcher().poll_transmit(now) else {
-                return Ok(moved);
+                return Ok(moved | self.write_file(now));
             };
             if self.in_tls > 0 {
                 // Their records are out: those bytes are sent (progress, for the dispatcher).
@@ -377,6 +385,36 @@ impl<So: Socket> Connection<So> {
             // Offered again first by the next `poll_transmit`.
             self.dispatcher().unsent(now, bytes);
         }
+    }
+
+    /// Sends a file body straight from the file to the socket (cleartext only: the dispatcher
+    /// hands no file region out over TLS) until it is sent or the socket blocks; true when
+    /// anything moved. A failure cuts the response short and closes the connection, through
+    /// the dispatcher. `sendfile` from the page cache costs this thread what a `write` would;
+    /// a file not in the cache makes it wait for the disk, once per call.
+    fn write_file(&mut self, now: Instant) -> bool {
+        if self.tls.is_some() {
+            return false;
+        }
+        let mut moved = false;
+        while self.write_ready {
+            let Some(region) = self.dispatcher().poll_transmit_file(now) else {
+                break;
+            };
+            match self.socket.transmit_file(&region) {
+                Ok(sent) => {
+                    moved = true;
+                    self.dispatcher().file_sent(now, sent);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.dispatcher().file_failed(&e);
+                    return true;
+                }
+            }
+        }
+        moved
     }
 
     /// Reads once when the dispatcher wants bytes and the socket (or TLS) may have some; true

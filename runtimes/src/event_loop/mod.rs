@@ -180,7 +180,12 @@ pub(crate) struct Server {
 impl Server {
     /// The dispatcher of a connection whose requests may start from `now`.
     pub(crate) fn dispatcher(&self, info: ConnectionInfo, now: Instant) -> Dispatcher {
-        Dispatcher::new(Arc::clone(&self.service), self.dispatch.clone(), info, now)
+        let mut dispatcher =
+            Dispatcher::new(Arc::clone(&self.service), self.dispatch.clone(), info, now);
+        // File bodies go out with `sendfile(2)` (`Connection::write_file`); the dispatcher
+        // ignores this over TLS.
+        dispatcher.set_transmit_files(true);
+        dispatcher
     }
 }
 

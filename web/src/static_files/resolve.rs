@@ -29,7 +29,7 @@ pub(crate) struct Config {
 /// What a request resolved to.
 pub(crate) enum Resolved {
     /// A file, opened.
-    File(Opened),
+    File(Box<Opened>),
     /// A directory to list.
     Listing(Vec<Entry>),
     /// A directory asked for without its trailing slash.
@@ -168,14 +168,14 @@ fn open(config: &Config, disk: PathBuf, logical: PathBuf, accept: &AcceptEncodin
         Err(_) => return Resolved::NotFound,
     };
     match file.metadata() {
-        Ok(metadata) if metadata.is_file() => Resolved::File(Opened {
+        Ok(metadata) if metadata.is_file() => Resolved::File(Box::new(Opened {
             file,
             metadata,
             disk_path,
             logical,
             coding,
             vary: !offered.is_empty(),
-        }),
+        })),
         _ => Resolved::NotFound,
     }
 }

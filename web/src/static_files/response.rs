@@ -29,7 +29,7 @@ use crate::response::{IntoResponse, Response};
 
 /// What the blocking part found.
 enum Prepared {
-    File(Opened, ETag),
+    File(Box<Opened>, ETag),
     Listing(Vec<Entry>),
     RedirectToSlash,
     NotFound,
@@ -194,7 +194,12 @@ fn validator_headers(
     headers
 }
 
-fn file_response(files: &StaticFiles, opened: Opened, etag: ETag, request: &Request) -> Outcome {
+fn file_response(
+    files: &StaticFiles,
+    opened: Box<Opened>,
+    etag: ETag,
+    request: &Request,
+) -> Outcome {
     let modified = opened.metadata.modified().ok();
     let mut headers = validator_headers(files, &opened, &etag, modified);
     let validators = Validators::new(Some(etag.clone()), modified);
