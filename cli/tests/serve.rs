@@ -133,7 +133,7 @@ fn header(reply: &CurlReply, name: &str) -> Option<String> {
         .filter_map(|line| line.split_once(':'))
         .filter(|(key, _)| key.trim().eq_ignore_ascii_case(name))
         .map(|(_, value)| value.trim().to_owned())
-        .last()
+        .next_back()
 }
 
 /// `curl --http1.1 ARGS URL`.
