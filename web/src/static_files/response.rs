@@ -1,6 +1,7 @@
 //! One request answered: the path below the mount, resolution and hashing on the blocking
 //! pool, then preconditions, ranges and headers.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -10,9 +11,10 @@ use http::header::{
 };
 use http::{Method, StatusCode};
 use weft_service::body::Body;
+use weft_service::file::{FileIdentity, FileRegion};
 use weft_service::runtime::RuntimeHandle;
 
-use super::body::{FileBody, Piece};
+use super::body::{Piece, PiecesBody};
 use super::listing::{self, Entry};
 use super::path::{self, PathError};
 use super::range::{self, ByteRange, Evaluated};
@@ -218,29 +220,40 @@ fn file_response(
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
     }
     let len = opened.metadata.len();
-    let ranges = requested_ranges(request, &etag, modified, len);
-    let (status, pieces) = match ranges {
-        None => (StatusCode::OK, vec![Piece::Region { offset: 0, len }]),
+    // The regions carry the identity the validators were computed from: a file changed in
+    // place afterwards ends the body with an error instead of mixing versions.
+    let identity = FileIdentity::from_metadata(&opened.metadata);
+    let file = Arc::new(opened.file);
+    let region = |offset: u64, len: u64| {
+        FileRegion::with_identity(Arc::clone(&file), offset, len, identity).map_err(Error::from)
+    };
+    let (status, body, length) = match requested_ranges(request, &etag, modified, len) {
+        None => (StatusCode::OK, Body::file(region(0, len)?), len),
         Some(Evaluated::Unsatisfiable) => return Err(unsatisfiable(len)),
         Some(Evaluated::Satisfiable(ranges)) => match ranges.as_slice() {
             [single] => {
                 headers.insert(CONTENT_RANGE, header(&single.content_range(len)));
-                (StatusCode::PARTIAL_CONTENT, vec![region(single)])
+                let body = Body::file(region(single.start, single.len())?);
+                (StatusCode::PARTIAL_CONTENT, body, single.len())
             }
             several => {
                 let content_type = headers[CONTENT_TYPE].clone();
-                let (boundary, pieces) = multipart(several, &content_type, len);
+                let mut regions = Vec::with_capacity(several.len());
+                for range in several {
+                    regions.push((*range, region(range.start, range.len())?));
+                }
+                let (boundary, body) = multipart(regions, &content_type, len);
                 headers.insert(
                     CONTENT_TYPE,
                     header(&format!("multipart/byteranges; boundary={boundary}")),
                 );
-                (StatusCode::PARTIAL_CONTENT, pieces)
+                let length = body.len();
+                (StatusCode::PARTIAL_CONTENT, Body::new(body), length)
             }
         },
     };
-    let body = FileBody::new(opened.file, pieces);
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-    let mut response = Response::new(Body::new(body));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().extend(headers);
     Ok(response)
@@ -249,13 +262,6 @@ fn file_response(
 fn header(value: &str) -> HeaderValue {
     // Built from numbers, tokens and an already valid content type.
     HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn region(range: &ByteRange) -> Piece {
-    Piece::Region {
-        offset: range.start,
-        len: range.len(),
-    }
 }
 
 /// The ranges to send: `None` for the whole file (no `Range`, a malformed one, a `HEAD`, or
@@ -310,21 +316,25 @@ fn unsatisfiable(len: u64) -> Error {
     .with_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"))
 }
 
-/// The pieces of a `multipart/byteranges` body (RFC 9110 §14.6) and its boundary.
-fn multipart(ranges: &[ByteRange], content_type: &HeaderValue, len: u64) -> (String, Vec<Piece>) {
+/// The body of a `multipart/byteranges` answer (RFC 9110 §14.6) and its boundary.
+fn multipart(
+    regions: Vec<(ByteRange, FileRegion)>,
+    content_type: &HeaderValue,
+    len: u64,
+) -> (String, PiecesBody) {
     let boundary = boundary();
     let content_type = content_type.to_str().unwrap_or("application/octet-stream");
-    let mut pieces = Vec::with_capacity(ranges.len() * 2 + 1);
-    for range in ranges {
+    let mut pieces = Vec::with_capacity(regions.len() * 2 + 1);
+    for (range, region) in regions {
         let head = format!(
             "\r\n--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: {}\r\n\r\n",
             range.content_range(len)
         );
         pieces.push(Piece::Bytes(Bytes::from(head)));
-        pieces.push(region(range));
+        pieces.push(Piece::Region(region));
     }
     pieces.push(Piece::Bytes(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
-    (boundary, pieces)
+    (boundary, PiecesBody::new(pieces))
 }
 
 /// A random boundary: no file content can be made to contain it on purpose.
