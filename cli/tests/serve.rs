@@ -437,33 +437,38 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-#[test]
-fn a_sparse_gibibyte_streams_with_bounded_memory() {
-    if !Tool::Curl.available("a_sparse_gibibyte_streams_with_bounded_memory") {
-        return;
-    }
+/// Serves a 1 GiB sparse file on each runtime (over HTTPS with `tls`), downloads it whole
+/// with curl, and checks the server's resident-memory peak stayed under the bound.
+fn stream_a_sparse_gibibyte(tls: bool) {
     let dir = TempPath::new("serve-sparse");
     std::fs::create_dir_all(&dir.0).expect("a folder");
     std::fs::File::create(dir.0.join("big.bin"))
         .and_then(|file| file.set_len(SPARSE_LEN))
         .expect("a sparse file");
+    let certificate = Certificate::new();
+    let tls_flags = certificate.flags();
+    let flags: &[&str] = if tls { &tls_flags } else { &[] };
     on_each_runtime(|runtime| {
-        let server = serve(dir.as_str(), runtime, &[]);
+        let server = serve(dir.as_str(), runtime, flags);
+        let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}/big.bin", server.addr);
         let ran = clients::run(
             Command::new("curl").args([
                 "-sS",
+                "-k",
+                "--http1.1",
                 "--max-time",
                 "500",
                 "-o",
                 "/dev/null",
                 "-w",
                 "%{http_code} %{size_download}",
-                &server.url("/big.bin"),
+                &url,
             ]),
             b"",
             Duration::from_secs(600),
         );
-        ran.assert_success("curl big.bin");
+        ran.assert_success(&format!("{runtime}: curl {url}"));
         assert_eq!(ran.text(), format!("200 {SPARSE_LEN}"), "{runtime}");
         let peak = status_kib(server.child.id(), "VmHWM:").expect("/proc status");
         assert!(
@@ -472,6 +477,22 @@ fn a_sparse_gibibyte_streams_with_bounded_memory() {
         );
         server.stop(runtime);
     });
+}
+
+#[test]
+fn a_sparse_gibibyte_streams_with_bounded_memory() {
+    if Tool::Curl.available("a_sparse_gibibyte_streams_with_bounded_memory") {
+        stream_a_sparse_gibibyte(false);
+    }
+}
+
+#[test]
+#[ignore = "the threadpool runtime closes an HTTPS HTTP/1.1 file body after ~100 MiB \
+            (\"connection waits for nothing; closing it\"): a runtime bug, reported"]
+fn a_sparse_gibibyte_streams_over_https_with_bounded_memory() {
+    if Tool::Curl.available("a_sparse_gibibyte_streams_over_https_with_bounded_memory") {
+        stream_a_sparse_gibibyte(true);
+    }
 }
 
 #[test]
