@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use weft_runtime::{Runtime, ServerConfig, ServerHandle};
 
+mod build_assets;
+
 #[derive(Parser)]
 #[command(name = "weft", version, about = "weft: a Rust web server", after_help = LOG_HELP)]
 struct Cli {
@@ -51,6 +53,15 @@ enum Command {
         /// A single-page app: a path naming no file answers with /index.html, not 404.
         #[arg(long)]
         spa: bool,
+    },
+    /// Copies every file of DIR to a content-hashed name (`app.js` → `app.3f9a2c1b.js`) and
+    /// writes `manifest.json` (logical name → hashed name) for cache-busting URLs.
+    BuildAssets {
+        /// The asset directory (dotfiles and already-hashed names are skipped).
+        dir: std::path::PathBuf,
+        /// Where the hashed copies and `manifest.json` go (default: next to the originals).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -188,6 +199,9 @@ fn main() -> ExitCode {
                 .and_then(|serve| serve.value_source("listen"))
                 .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
             serve_files(serve, &dir, listen_given, h2c, list_dirs, spa)
+        }
+        Command::BuildAssets { dir, out } => {
+            build_assets::run(&dir, out.as_deref()).map_err(Into::into)
         }
     };
     match result {

@@ -552,6 +552,20 @@ impl Encoder {
     }
 }
 
+/// Compresses a whole buffer in one go (for [`compressed_cache`](crate::compressed_cache),
+/// which caches static files' compressed forms) with the same encoders as the middleware.
+pub(crate) fn compress_all(
+    coding: Coding,
+    data: &[u8],
+    brotli_quality: u32,
+    flate_level: u32,
+) -> std::io::Result<Vec<u8>> {
+    let mut encoder = Encoder::new(coding, brotli_quality.min(11), flate_level.min(9));
+    let mut compressed = encoder.encode(data)?;
+    compressed.extend(encoder.finish()?);
+    Ok(compressed)
+}
+
 /// A response body compressed chunk by chunk.
 struct CompressedBody {
     inner: Body,

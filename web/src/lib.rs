@@ -31,7 +31,9 @@
 
 pub mod access_log;
 pub mod app;
+pub mod assets;
 pub mod client_ip;
+pub mod compressed_cache;
 pub mod compression;
 pub mod conditional;
 pub mod cookies;
