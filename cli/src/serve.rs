@@ -2,8 +2,9 @@
 //!
 //! Every request is logged on one access line (target `weft::access`); files are served by
 //! [`weft::static_files::StaticFiles`] (conditional requests, ranges, precompressed `.br` /
-//! `.gz` siblings, traversal and symlink defences), and compressible types the folder has no
-//! precompressed sibling for are compressed on the fly. Where the server listens, its runtime,
+//! `.gz` siblings, traversal and symlink defences), and files of compressible types the folder
+//! has no precompressed sibling for are compressed on the fly, once per version of the file
+//! ([`CachedCompression`]). Where the server listens, its runtime,
 //! TLS and h2c are the command's business (`main.rs`); this module holds what it serves and
 //! where the `PORT` variable sends it.
 
@@ -12,8 +13,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use weft::access_log::AccessLog;
-use weft::compression::Compression;
 use weft::prelude::*;
+
+mod cached_compression;
+
+pub use cached_compression::CachedCompression;
 
 /// What `weft serve` serves, and how.
 #[derive(Debug, Clone)]
@@ -82,8 +86,9 @@ pub fn app(options: &Options) -> App {
     App::new()
         // Outermost: the access line sees every answer.
         .middleware(AccessLog::new())
-        // Only compressible types; ranges, precompressed files and 304s are left alone.
-        .middleware(Compression::new())
+        // Compressible files, compressed once per version; ranges, precompressed siblings
+        // and 304s are left alone.
+        .middleware(CachedCompression::new())
         .static_files("/", files(options))
 }
 

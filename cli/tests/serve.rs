@@ -36,6 +36,11 @@ fn style() -> String {
     "body { color: #123456; margin: 0 auto; }\n".repeat(64)
 }
 
+/// The body of `app.js`: compressible, with no precompressed sibling.
+fn script() -> String {
+    "export function greet(name) { return `hello, ${name}`; }\n".repeat(64)
+}
+
 /// What the precompressed siblings of `style.css` hold: markers rather than real encodings,
 /// since curl (without `--compressed`) hands the body over undecoded, and a marker proves
 /// which file was sent.
@@ -70,6 +75,7 @@ impl Site {
         write("style.css", style().as_bytes());
         write("style.css.br", STYLE_BR);
         write("style.css.gz", STYLE_GZ);
+        write("app.js", script().as_bytes());
         write(&format!("sub/{HOSTILE_NAME}"), b"hostile");
         std::os::unix::fs::symlink(&outside, root.join("leak.txt")).expect("the symlink");
         std::os::unix::fs::symlink(&outside, root.join("sub/leak.txt")).expect("a symlink");
@@ -331,6 +337,62 @@ fn precompressed_siblings_are_chosen_by_accept_encoding() {
         assert_eq!(plain.status, 200, "{runtime}");
         assert_eq!(header(&plain, "content-encoding"), None, "{runtime}");
         assert_eq!(text(&plain), style(), "{runtime}");
+        server.stop(runtime);
+    });
+}
+
+#[test]
+fn compressible_files_are_compressed_on_the_fly() {
+    if !Tool::Curl.available("compressible_files_are_compressed_on_the_fly") {
+        return;
+    }
+    let site = Site::new();
+    on_each_runtime(|runtime| {
+        let server = serve(site.root(), runtime, &[]);
+        let identity = get(&server, "/app.js", &[]);
+        let strong = header(&identity, "etag").expect("an ETag");
+        // Twice: compressed the first time, answered from the cache the second.
+        for round in 0..2 {
+            let reply = get(
+                &server,
+                "/app.js",
+                &["--compressed", "-H", "Accept-Encoding: gzip"],
+            );
+            assert_eq!(reply.status, 200, "{runtime} {round}");
+            assert_eq!(
+                header(&reply, "content-encoding").as_deref(),
+                Some("gzip"),
+                "{runtime} {round}"
+            );
+            assert_eq!(text(&reply), script(), "{runtime} {round}: decoded");
+            let vary = header(&reply, "vary").unwrap_or_default().to_lowercase();
+            assert!(vary.contains("accept-encoding"), "{runtime}: {vary:?}");
+            let etag = header(&reply, "etag").expect("an ETag");
+            assert_eq!(
+                etag,
+                format!("W/{strong}"),
+                "{runtime}: another representation"
+            );
+            let revalidated = get(
+                &server,
+                "/app.js",
+                &[
+                    "-H",
+                    "Accept-Encoding: gzip",
+                    "-H",
+                    &format!("If-None-Match: {etag}"),
+                ],
+            );
+            assert_eq!(revalidated.status, 304, "{runtime} {round}");
+        }
+        let range = get(
+            &server,
+            "/app.js",
+            &["-H", "Accept-Encoding: gzip", "-r", "0-5"],
+        );
+        assert_eq!(range.status, 206, "{runtime}");
+        assert_eq!(header(&range, "content-encoding"), None, "{runtime}");
+        assert_eq!(text(&range), &script()[..6], "{runtime}");
         server.stop(runtime);
     });
 }
