@@ -6,8 +6,10 @@
 //! [exception filters](crate::filter); [services] injected by type; typed
 //! [extractors](crate::extract) and [responses](crate::response). Every rejection is RFC 9457
 //! problem+json ([`Problem`]). Beyond plain responses: [cookies] (plain, signed, private),
-//! content [negotiation](crate::negotiate) by `Accept`, Server-Sent Events ([sse]) and
-//! [websocket]s with a broadcast hub.
+//! content [negotiation](crate::negotiate) by `Accept`, Server-Sent Events ([sse]),
+//! [websocket]s with a broadcast hub, and a production static file server
+//! ([static_files]: safe paths, ETags and 304, ranges, precompressed siblings, cache policy),
+//! mounted with [`App::static_files`].
 //!
 //! ```no_run
 //! use weft::prelude::*;

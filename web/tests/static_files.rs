@@ -515,3 +515,173 @@ fn a_missing_root_fails_the_build() {
     };
     assert!(error.to_string().contains("/g/files"), "{error}");
 }
+
+#[test]
+fn raw_backslashes_are_refused() {
+    let site = Site::new("backslash");
+    let [client, _] = serve(StaticFiles::new(site.root()));
+    // A client may send a backslash raw; the URI parser of the test client may refuse it
+    // first, in which case nothing reaches the server at all.
+    for uri in ["/..\\outside\\secret.txt", "/docs\\index.html"] {
+        if let Ok(response) = client.get(uri).try_send() {
+            assert!(
+                [400, 403, 404].contains(&response.status().as_u16()),
+                "{uri}"
+            );
+            assert!(!text(&response).contains(SECRET));
+        }
+    }
+}
+
+#[test]
+fn a_file_changed_after_its_validators_were_read_is_never_sent_mixed() {
+    use weft_service::service::Service;
+
+    let site = Site::new("changed");
+    let old = "old ".repeat(50_000);
+    site.write("root/page.txt", old.as_bytes());
+    let app = App::new()
+        .static_files("/", StaticFiles::new(site.root()))
+        .build()
+        .unwrap();
+    let request = http::Request::get("/page.txt")
+        .body(weft_service::body::Body::empty())
+        .unwrap();
+    let response = futures_lite::future::block_on(app.call(request));
+    assert_eq!(response.status(), 200);
+    // Rewritten in place (same inode, another size) before a byte of the body is read.
+    site.write("root/page.txt", "new ".repeat(60_000).as_bytes());
+    let collected = futures_lite::future::block_on(response.into_body().collect(1 << 20));
+    assert!(
+        collected.is_err(),
+        "the body of the old version must not complete"
+    );
+}
+
+/// One request over a real socket; the server closes after the answer (`Connection: close`).
+fn exchange(address: std::net::SocketAddr, request: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+#[test]
+fn a_served_app_sends_whole_files_ranges_and_multipart_over_a_socket() {
+    let site = Site::new("socket");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    site.write("root/data.bin", &content);
+    let app = App::new().static_files("/", StaticFiles::new(site.root()));
+    let mut config = weft::ServerConfig::new(["127.0.0.1:0".parse().unwrap()]);
+    config.workers = 1;
+    let server = app.listen(config).unwrap();
+    let address = server.local_addrs()[0];
+    let split = |answer: &[u8]| {
+        let end = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head");
+        (
+            String::from_utf8_lossy(&answer[..end]).into_owned(),
+            answer[end + 4..].to_vec(),
+        )
+    };
+
+    let whole = exchange(
+        address,
+        "GET /data.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = split(&whole);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == content, "the whole file, byte for byte");
+
+    let range = exchange(
+        address,
+        "GET /data.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-100009\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = split(&range);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-range: bytes 100000-100009/300000")
+    );
+    assert_eq!(body, content[100_000..100_010]);
+
+    let several = exchange(
+        address,
+        "GET /data.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-2,-3\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = split(&several);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(body.len(), length);
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("Content-Range: bytes 0-2/300000"), "{body}");
+    assert!(
+        body.contains("Content-Range: bytes 299997-299999/300000"),
+        "{body}"
+    );
+    server.shutdown();
+}
+
+#[test]
+fn a_mount_in_a_group_runs_the_group_layers() {
+    let site = Site::new("group");
+    let tag = weft::middleware::from_fn(|request, next: weft::middleware::Next| async move {
+        let mut response = next.run(request).await;
+        response
+            .headers_mut()
+            .insert("x-layer", HeaderValue::from_static("group"));
+        response
+    });
+    let app = App::new().group("/site", |site_group| {
+        site_group
+            .middleware(tag)
+            .static_files("/files", StaticFiles::new(site.root()))
+    });
+    for client in clients(app) {
+        let file = client.get("/site/files/hello.txt").send();
+        assert_eq!(text(&file), "hello, world");
+        assert_eq!(file.header("x-layer"), Some("group"));
+        let missing = client.get("/site/files/nope").send();
+        assert_eq!(missing.status(), 404);
+        assert_eq!(missing.header("x-layer"), Some("group"));
+        assert_eq!(
+            client.get("/site/files").send().header("location"),
+            Some("/site/files/")
+        );
+        assert_eq!(text(&client.get("/site/files/").send()), "<h1>home</h1>");
+        assert_eq!(client.delete("/site/files/hello.txt").send().status(), 405);
+        assert_eq!(client.get("/hello.txt").send().status(), 404);
+    }
+}
+
+#[test]
+fn a_mount_at_a_groups_own_path_serves_its_index_without_a_redirect_loop() {
+    let site = Site::new("group-root");
+    let app = App::new().group("/g", |g| g.static_files("/", StaticFiles::new(site.root())));
+    for client in clients(app) {
+        assert_eq!(text(&client.get("/g").send()), "<h1>home</h1>");
+        let slash = client.get("/g/").send();
+        match slash.status().as_u16() {
+            200 => assert_eq!(text(&slash), "<h1>home</h1>"),
+            308 => assert_eq!(slash.header("location"), Some("/g")),
+            other => panic!("/g/ answered {other}"),
+        }
+        assert_eq!(text(&client.get("/g/hello.txt").send()), "hello, world");
+    }
+}

@@ -195,7 +195,8 @@ impl StaticFiles {
         self
     }
 
-    /// Serves names starting with `.` (default off: `.env`, `.git` are `404`).
+    /// Serves names starting with `.` (default off: `.env`, `.git` are `404`, and so is
+    /// `.well-known`: enable this, or mount that directory on its own, to serve it).
     pub fn dotfiles(mut self, enabled: bool) -> Self {
         self.dotfiles = enabled;
         self

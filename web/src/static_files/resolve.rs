@@ -167,6 +167,9 @@ fn open(config: &Config, disk: PathBuf, logical: PathBuf, accept: &AcceptEncodin
         }
         Err(_) => return Resolved::NotFound,
     };
+    if !opened_within_root(config, &file) {
+        return Resolved::Forbidden;
+    }
     match file.metadata() {
         Ok(metadata) if metadata.is_file() => Resolved::File(Box::new(Opened {
             file,
@@ -178,6 +181,27 @@ fn open(config: &Config, disk: PathBuf, logical: PathBuf, accept: &AcceptEncodin
         })),
         _ => Resolved::NotFound,
     }
+}
+
+/// Whether the file opened is really under the root (unless links may go anywhere): a
+/// directory swapped for a symlink between the lookup and the open is caught here. Linux
+/// tells an open file's path (`/proc/self/fd`); elsewhere the lookup's check is the only one.
+#[cfg(target_os = "linux")]
+fn opened_within_root(config: &Config, file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    if config.symlinks == Symlinks::Follow {
+        return true;
+    }
+    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(real) => real.starts_with(&config.root),
+        // No /proc (a minimal container): the lookup's check stands.
+        Err(_) => true,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn opened_within_root(_config: &Config, _file: &File) -> bool {
+    true
 }
 
 /// Looks `relative` up under the root by the symlink policy.
