@@ -301,7 +301,16 @@ impl Dispatcher {
     /// [`poll_transmit_file`]: Self::poll_transmit_file
     pub fn file_failed(&mut self, error: &std::io::Error) {
         if let Protocol::Http1(http1) = &mut self.protocol {
-            tracing::warn!(peer = ?self.app.info.peer, %error, "file response failed; closing the connection");
+            let peer = self.app.info.peer;
+            let file_changed = error
+                .get_ref()
+                .is_some_and(|inner| inner.is::<weft_service::file::FileError>());
+            if file_changed {
+                tracing::warn!(?peer, %error, "file response cut short; closing the connection");
+            } else {
+                // The peer went away mid-file, most likely: nothing the server did wrong.
+                tracing::debug!(?peer, %error, "file response not sent; closing the connection");
+            }
             http1.file_failed();
         }
     }
