@@ -549,7 +549,7 @@ fn a_sparse_gibibyte_streams_with_bounded_memory() {
 }
 
 #[test]
-#[ignore = "the threadpool runtime closes an HTTPS HTTP/1.1 file body after ~100 MiB \
+#[ignore = "the threadpool runtime closes a polled (not sendfile) body early, in most runs \
             (\"connection waits for nothing; closing it\"): a runtime bug, reported"]
 fn a_sparse_gibibyte_streams_over_https_with_bounded_memory() {
     if Tool::Curl.available("a_sparse_gibibyte_streams_over_https_with_bounded_memory") {
