@@ -3,7 +3,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use weft_runtime::{Runtime, ServerConfig, ServerHandle};
 
 mod build_assets;
@@ -32,6 +32,27 @@ enum Command {
         /// headers name the client (repeatable); others' are ignored.
         #[arg(long = "trusted-proxy")]
         trusted_proxies: Vec<weft::client_ip::Cidr>,
+    },
+    /// Serves the files of a folder: conditional requests, ranges, precompressed siblings,
+    /// compression, one access line per request. Without --listen, the PORT variable, if set,
+    /// picks the port (on 127.0.0.1).
+    #[command(after_help = runtimes_help())]
+    Serve {
+        /// The folder to serve.
+        #[arg(default_value = ".")]
+        dir: std::path::PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Lets cleartext clients speak HTTP/2 (h2c: prior knowledge and `Upgrade: h2c`).
+        /// With TLS, HTTP/2 is offered by ALPN whatever this says.
+        #[arg(long)]
+        h2c: bool,
+        /// A folder without index.html answers with a listing of its entries.
+        #[arg(long)]
+        list_dirs: bool,
+        /// A single-page app: a path naming no file answers with /index.html, not 404.
+        #[arg(long)]
+        spa: bool,
     },
     /// Copies every file of DIR to a content-hashed name (`app.js` → `app.3f9a2c1b.js`) and
     /// writes `manifest.json` (logical name → hashed name) for cache-busting URLs.
@@ -151,7 +172,8 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     init_logging();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let result = match cli.command {
         Command::Echo(args) => echo(args),
         Command::Demo {
@@ -165,6 +187,19 @@ fn main() -> ExitCode {
                 trusted_proxies,
             },
         ),
+        Command::Serve {
+            dir,
+            serve,
+            h2c,
+            list_dirs,
+            spa,
+        } => {
+            let listen_given = matches
+                .subcommand_matches("serve")
+                .and_then(|serve| serve.value_source("listen"))
+                .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+            serve_files(serve, &dir, listen_given, h2c, list_dirs, spa)
+        }
         Command::BuildAssets { dir, out } => {
             build_assets::run(&dir, out.as_deref()).map_err(Into::into)
         }
@@ -234,6 +269,43 @@ fn demo(
     let app = weft_cli::demo::app_with(&options).build()?;
     let server = app.listen_on(runtime, config)?;
     args.announce("demo", &announced, server.local_addrs());
+    Ok(server.join()?)
+}
+
+/// `weft serve`: `PORT` moves the default address; the folder is checked before listening.
+fn serve_files(
+    mut args: ServeArgs,
+    dir: &std::path::Path,
+    listen_given: bool,
+    h2c: bool,
+    list_dirs: bool,
+    spa: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use weft_cli::serve;
+    if !listen_given {
+        let port = std::env::var(serve::PORT_VARIABLE).ok();
+        if let Some(address) = serve::port_address(port.as_deref())? {
+            args.listen = vec![Listen(vec![address])];
+        }
+    }
+    let root = serve::root(dir)?;
+    let mut config = args.config();
+    config.dispatch.h2c = h2c;
+    let runtime: Runtime = args.runtime.parse()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let options = serve::Options {
+        root,
+        list_dirs,
+        spa,
+    };
+    let server = serve::app(&options).build()?.listen_on(runtime, config)?;
+    for address in server.local_addrs() {
+        println!("{}", serve::announcement(&options.root, scheme, *address));
+    }
     Ok(server.join()?)
 }
 

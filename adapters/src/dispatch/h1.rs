@@ -311,7 +311,7 @@ impl Http1 {
     }
 
     fn start_request(&mut self, app: &App, head: RequestHead) {
-        if let Some(settings) = upgrade::h2c_settings(&head) {
+        if let Some(settings) = upgrade::h2c_settings(&head).filter(|_| app.config.h2c) {
             // Answered once its (empty) body is read: a `101` needs the request complete.
             self.upgrading = Some(Box::new((head, settings)));
             return;

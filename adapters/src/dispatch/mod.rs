@@ -74,6 +74,11 @@ pub struct DispatchConfig {
     /// [`ShutdownSignal`](weft_service::runtime::ShutdownSignal) in every request's extensions.
     /// weft's runtimes set it; `None` (the default) leaves the application without them.
     pub runtime: Option<RuntimeHandle>,
+    /// Whether a connection without ALPN may speak HTTP/2 without TLS (h2c): by prior
+    /// knowledge (the HTTP/2 preface as its first bytes) or by an HTTP/1.1 `Upgrade: h2c`.
+    /// On by default; off, such a connection is HTTP/1.1 only (a preface is a malformed
+    /// request, and `Upgrade: h2c` is ignored), for a server that offers HTTP/2 by TLS alone.
+    pub h2c: bool,
 }
 
 impl Default for DispatchConfig {
@@ -83,6 +88,7 @@ impl Default for DispatchConfig {
             request_body_buffer: 64 * 1024,
             error_pages: ErrorPages::default(),
             runtime: None,
+            h2c: true,
         }
     }
 }
@@ -179,7 +185,8 @@ impl Dispatcher {
             Detected::Http2 => Protocol::Http2(Box::new(Http2::new(&app, now, Bytes::new()))),
             Detected::Http1 | Detected::Undecided => Protocol::Http1(Http1::new(&app, now)),
         };
-        let detecting = (detected == Detected::Undecided).then(PrefaceMatcher::default);
+        let detecting =
+            (detected == Detected::Undecided && app.config.h2c).then(PrefaceMatcher::default);
         Dispatcher {
             app,
             protocol,

@@ -76,9 +76,27 @@ impl Server {
     /// `weft COMMAND --runtime RUNTIME --listen 127.0.0.1:0 EXTRA...` (`echo` or `demo`), once
     /// it printed its address (`weft COMMAND listening on http://ADDR (RUNTIME)`).
     pub(crate) fn start_command(command: &str, runtime: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(WEFT)
+        let mut process = Command::new(WEFT);
+        process
             .args([command, "--runtime", runtime, "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        let prefix = format!("weft {command} listening on ");
+        Server::launch(&mut process, runtime, |line| {
+            line.strip_prefix(&prefix)
+                .and_then(|rest| rest.split_once("://"))
+                .and_then(|(_, rest)| rest.split_once(' '))
+                .and_then(|(addr, _)| addr.parse().ok())
+        })
+    }
+
+    /// Starts `process` (its stdio piped here), once its first stdout line gave `address_in`
+    /// an address; `label` names it in failure messages.
+    pub(crate) fn launch(
+        process: &mut Command,
+        label: &str,
+        address_in: impl Fn(&str) -> Option<SocketAddr>,
+    ) -> Server {
+        let mut child = process
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -107,17 +125,12 @@ impl Server {
         let line = match lines.recv_timeout(START_TIMEOUT) {
             Ok(line) => line,
             Err(_) => panic!(
-                "{runtime}: no address line within {START_TIMEOUT:?}; stderr:\n{}",
+                "{label}: no address line within {START_TIMEOUT:?}; stderr:\n{}",
                 server.stderr()
             ),
         };
-        let addr = line
-            .strip_prefix(&format!("weft {command} listening on "))
-            .and_then(|rest| rest.split_once("://"))
-            .and_then(|(_, rest)| rest.split_once(' '))
-            .and_then(|(addr, _)| addr.parse().ok())
-            .unwrap_or_else(|| panic!("{runtime}: unexpected first line {line:?}"));
-        server.addr = addr;
+        server.addr =
+            address_in(&line).unwrap_or_else(|| panic!("{label}: unexpected first line {line:?}"));
         server
     }
 
