@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,29 +14,11 @@ const WEFT: &str = env!("CARGO_BIN_EXE_weft");
 /// How long one run may take before it is killed and the test fails.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("weft-build-assets-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn write(&self, name: &str, content: &[u8]) {
-        let path = self.0.join(name);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// Writes `content` to `name` under `dir`, creating its directories.
+fn write(dir: &Path, name: &str, content: &[u8]) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
 }
 
 /// Runs `weft ARGS`, killing it after [`RUN_TIMEOUT`].
@@ -96,23 +78,23 @@ fn files(dir: &Path) -> Vec<String> {
 const CSS: &[u8] = b"body { color: #333 }\n";
 const JS: &[u8] = b"console.log('weft');\n";
 
-fn sources(name: &str) -> TempDir {
-    let dir = TempDir::new(name);
-    dir.write("css/styles.css", CSS);
-    dir.write("app.js", JS);
-    dir.write(".env", b"SECRET=1");
+fn sources() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "css/styles.css", CSS);
+    write(dir.path(), "app.js", JS);
+    write(dir.path(), ".env", b"SECRET=1");
     dir
 }
 
 #[test]
 fn copies_to_hashed_names_in_the_out_dir_and_writes_the_manifest() {
-    let dir = sources("out");
-    let out = TempDir::new("out-target");
+    let dir = sources();
+    let out = tempfile::tempdir().unwrap();
     let ran = weft(&[
         Path::new("build-assets"),
-        &dir.0,
+        dir.path(),
         Path::new("--out"),
-        &out.0,
+        out.path(),
     ]);
     let stdout = String::from_utf8_lossy(&ran.stdout);
     assert!(
@@ -120,7 +102,7 @@ fn copies_to_hashed_names_in_the_out_dir_and_writes_the_manifest() {
         "{stdout}{}",
         String::from_utf8_lossy(&ran.stderr)
     );
-    let manifest_path = out.0.join("manifest.json");
+    let manifest_path = out.path().join("manifest.json");
     assert!(stdout.contains("2 files"), "{stdout}");
     assert!(
         stdout.contains(&manifest_path.display().to_string()),
@@ -136,41 +118,41 @@ fn copies_to_hashed_names_in_the_out_dir_and_writes_the_manifest() {
     assert_eq!(manifest(&manifest_path), expected);
     let mut written = vec![css.clone(), js.clone(), "manifest.json".to_owned()];
     written.sort();
-    assert_eq!(files(&out.0), written);
-    assert_eq!(fs::read(out.0.join(&css)).unwrap(), CSS);
-    assert_eq!(fs::read(out.0.join(&js)).unwrap(), JS);
+    assert_eq!(files(out.path()), written);
+    assert_eq!(fs::read(out.path().join(&css)).unwrap(), CSS);
+    assert_eq!(fs::read(out.path().join(&js)).unwrap(), JS);
 }
 
 #[test]
 fn without_out_the_copies_go_alongside_and_a_second_run_changes_nothing() {
-    let dir = sources("alongside");
-    let ran = weft(&[Path::new("build-assets"), &dir.0]);
+    let dir = sources();
+    let ran = weft(&[Path::new("build-assets"), dir.path()]);
     assert!(
         ran.status.success(),
         "{}",
         String::from_utf8_lossy(&ran.stderr)
     );
     let js = expected_name("app.js", JS);
-    assert_eq!(fs::read(dir.0.join(&js)).unwrap(), JS);
-    let first = manifest(&dir.0.join("manifest.json"));
+    assert_eq!(fs::read(dir.path().join(&js)).unwrap(), JS);
+    let first = manifest(&dir.path().join("manifest.json"));
     assert_eq!(first.get("app.js"), Some(&js));
     assert_eq!(first.len(), 2, "{first:?}");
-    let before = files(&dir.0);
+    let before = files(dir.path());
 
-    let again = weft(&[Path::new("build-assets"), &dir.0]);
+    let again = weft(&[Path::new("build-assets"), dir.path()]);
     assert!(
         again.status.success(),
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
-    assert_eq!(manifest(&dir.0.join("manifest.json")), first);
-    assert_eq!(files(&dir.0), before);
+    assert_eq!(manifest(&dir.path().join("manifest.json")), first);
+    assert_eq!(files(dir.path()), before);
 }
 
 #[test]
 fn a_missing_directory_fails_naming_it() {
-    let dir = TempDir::new("missing");
-    let missing = dir.0.join("nope");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
     let ran = weft(&[Path::new("build-assets"), &missing]);
     assert!(!ran.status.success());
     let stderr = String::from_utf8_lossy(&ran.stderr);

@@ -667,32 +667,11 @@ impl Walker {
 mod tests {
     use super::*;
 
-    /// A directory under the system's temporary directory, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let path = std::env::temp_dir().join(format!(
-                "weft-assets-{name}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = fs::remove_dir_all(&path);
-            fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-
-        fn write(&self, name: &str, content: &[u8]) {
-            let path = self.0.join(name);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, content).unwrap();
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
+    /// Writes `content` to `name` under `dir`, creating its directories.
+    fn write(dir: &Path, name: &str, content: &[u8]) {
+        let path = dir.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
     }
 
     fn sha_prefix(content: &[u8]) -> String {
@@ -811,13 +790,13 @@ mod tests {
 
     #[test]
     fn scan_hashes_files_and_skips_dotfiles_and_hashed_names() {
-        let dir = TempDir::new("scan");
-        dir.write("css/styles.css", b"body{}");
-        dir.write("app.js", b"let x;");
-        dir.write(".env", b"SECRET=1");
-        dir.write(".git/config", b"[core]");
-        dir.write("vendor.3f9a2c1b.js", b"old");
-        let manifest = AssetManifest::scan(&dir.0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "css/styles.css", b"body{}");
+        write(dir.path(), "app.js", b"let x;");
+        write(dir.path(), ".env", b"SECRET=1");
+        write(dir.path(), ".git/config", b"[core]");
+        write(dir.path(), "vendor.3f9a2c1b.js", b"old");
+        let manifest = AssetManifest::scan(dir.path()).unwrap();
         let names: Vec<_> = manifest.iter().map(|(l, _)| l.to_owned()).collect();
         assert_eq!(names, ["app.js", "css/styles.css"]);
         assert_eq!(
@@ -828,15 +807,15 @@ mod tests {
 
     #[test]
     fn scan_is_bounded() {
-        let dir = TempDir::new("bounds");
-        dir.write("a/b/c/d.txt", b"deep");
-        dir.write("e.txt", b"1");
-        dir.write("f.txt", b"2");
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a/b/c/d.txt", b"deep");
+        write(dir.path(), "e.txt", b"1");
+        write(dir.path(), "f.txt", b"2");
         let limits = ScanLimits {
             max_depth: 2,
             max_files: 10,
         };
-        let error = AssetManifest::scan_with(&dir.0, limits).unwrap_err();
+        let error = AssetManifest::scan_with(dir.path(), limits).unwrap_err();
         assert!(
             matches!(error, AssetError::TooDeep { max_depth: 2, .. }),
             "{error}"
@@ -845,39 +824,45 @@ mod tests {
             max_depth: 10,
             max_files: 2,
         };
-        let error = AssetManifest::scan_with(&dir.0, limits).unwrap_err();
+        let error = AssetManifest::scan_with(dir.path(), limits).unwrap_err();
         assert!(
             matches!(error, AssetError::TooManyFiles { max_files: 2 }),
             "{error}"
         );
-        let error = AssetManifest::scan(dir.0.join("e.txt")).unwrap_err();
+        let error = AssetManifest::scan(dir.path().join("e.txt")).unwrap_err();
         assert!(matches!(error, AssetError::NotADirectory(_)), "{error}");
     }
 
     #[cfg(unix)]
     #[test]
     fn scan_follows_no_link_out_of_the_root() {
-        let outside = TempDir::new("outside");
-        outside.write("secret.txt", b"secret");
-        let dir = TempDir::new("links");
-        dir.write("inside.txt", b"in");
-        std::os::unix::fs::symlink(outside.0.join("secret.txt"), dir.0.join("leak.txt")).unwrap();
-        std::os::unix::fs::symlink(&outside.0, dir.0.join("out")).unwrap();
-        std::os::unix::fs::symlink(dir.0.join("inside.txt"), dir.0.join("alias.txt")).unwrap();
-        std::os::unix::fs::symlink(&dir.0, dir.0.join("loop")).unwrap();
-        std::os::unix::fs::symlink(dir.0.join("gone.txt"), dir.0.join("dangling.txt")).unwrap();
-        let manifest = AssetManifest::scan(&dir.0).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "secret.txt", b"secret");
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "inside.txt", b"in");
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            dir.path().join("leak.txt"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("inside.txt"), dir.path().join("alias.txt"))
+            .unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.txt"), dir.path().join("dangling.txt"))
+            .unwrap();
+        let manifest = AssetManifest::scan(dir.path()).unwrap();
         let names: Vec<_> = manifest.iter().map(|(l, _)| l.to_owned()).collect();
         assert_eq!(names, ["alias.txt", "inside.txt"]);
     }
 
     #[test]
     fn save_and_load_round_trip_in_the_bundlers_format() {
-        let dir = TempDir::new("save");
+        let dir = tempfile::tempdir().unwrap();
         let mut manifest = AssetManifest::new();
         manifest.insert("b.js", "b.11111111.js").unwrap();
         manifest.insert("a/c.css", "a/c.22222222.css").unwrap();
-        let path = dir.0.join(MANIFEST_FILE);
+        let path = dir.path().join(MANIFEST_FILE);
         manifest.save(&path).unwrap();
         let json: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
@@ -886,30 +871,33 @@ mod tests {
             serde_json::json!({"a/c.css": "a/c.22222222.css", "b.js": "b.11111111.js"})
         );
         assert_eq!(AssetManifest::load(&path).unwrap(), manifest);
-        let missing = AssetManifest::load(dir.0.join("none.json")).unwrap_err();
+        let missing = AssetManifest::load(dir.path().join("none.json")).unwrap_err();
         assert!(matches!(missing, AssetError::Io { .. }), "{missing}");
     }
 
     #[test]
     fn hashed_copies_go_alongside_and_a_second_run_adds_nothing() {
-        let dir = TempDir::new("alongside");
-        dir.write("js/app.js", b"console.log(1)");
-        let report = write_hashed_copies(&dir.0, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "js/app.js", b"console.log(1)");
+        let report = write_hashed_copies(dir.path(), None).unwrap();
         let hashed = format!("js/app.{}.js", sha_prefix(b"console.log(1)"));
         assert_eq!(report.manifest.hashed("js/app.js"), Some(hashed.as_str()));
-        assert_eq!(fs::read(dir.0.join(&hashed)).unwrap(), b"console.log(1)");
-        assert_eq!(report.manifest_path, dir.0.join(MANIFEST_FILE));
-        let again = write_hashed_copies(&dir.0, None).unwrap();
+        assert_eq!(
+            fs::read(dir.path().join(&hashed)).unwrap(),
+            b"console.log(1)"
+        );
+        assert_eq!(report.manifest_path, dir.path().join(MANIFEST_FILE));
+        let again = write_hashed_copies(dir.path(), None).unwrap();
         assert_eq!(again.manifest, report.manifest);
     }
 
     #[test]
     fn hashed_copies_into_an_out_dir_inside_the_source() {
-        let dir = TempDir::new("nested-out");
-        dir.write("a.css", b"a{}");
-        let out = dir.0.join("dist");
-        write_hashed_copies(&dir.0, Some(&out)).unwrap();
-        let again = write_hashed_copies(&dir.0, Some(&out)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.css", b"a{}");
+        let out = dir.path().join("dist");
+        write_hashed_copies(dir.path(), Some(&out)).unwrap();
+        let again = write_hashed_copies(dir.path(), Some(&out)).unwrap();
         assert_eq!(again.manifest.len(), 1, "{:?}", again.manifest);
         assert!(
             out.join(hashed_name("a.css", &sha_prefix(b"a{}")))

@@ -129,12 +129,7 @@ impl Default for CacheLimits {
 /// compressed): a file on disk of an unknown type, `application/octet-stream`, is as likely
 /// an archive as anything, and compressing it would spend CPU and cache for nothing.
 pub fn is_compressible(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = crate::compression::media_essence(content_type);
     let Some((kind, subtype)) = essence.split_once('/') else {
         return false;
     };

@@ -427,14 +427,19 @@ fn eligible(method: &Method, response: &Response) -> bool {
     }
 }
 
-/// Whether a content type is worth compressing: not already compressed, not an event stream.
-pub fn is_compressible(content_type: &str) -> bool {
-    let essence = content_type
+/// A content type's `type/subtype`, lower-cased, without its parameters.
+pub(crate) fn media_essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Whether a content type is worth compressing: not already compressed, not an event stream.
+pub fn is_compressible(content_type: &str) -> bool {
+    let essence = media_essence(content_type);
     let (kind, subtype) = essence.split_once('/').unwrap_or((&essence, ""));
     match kind {
         "image" => subtype == "svg+xml" || subtype == "x-icon" || subtype == "bmp",

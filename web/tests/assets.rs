@@ -14,29 +14,11 @@ use weft::compression::Coding;
 use weft::prelude::*;
 use weft::test::TestClient;
 
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("weft-assets-it-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn write(&self, name: &str, content: &[u8]) {
-        let path = self.0.join(name);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// Writes `content` to `name` under `dir`, creating its directories.
+fn write(dir: &std::path::Path, name: &str, content: &[u8]) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
 }
 
 fn hash8(content: &[u8]) -> String {
@@ -59,10 +41,10 @@ async fn page(assets: State<AssetManifest>) -> Html<String> {
 
 #[test]
 fn handlers_link_hashed_urls_from_the_manifest_scanned_at_build() {
-    let dir = TempDir::new("provider");
-    dir.write("css/site.css", CSS);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "css/site.css", CSS);
     let app = App::new()
-        .provide(AssetManifest::provider(&dir.0, "/assets/"))
+        .provide(AssetManifest::provider(dir.path(), "/assets/"))
         .get("/", page)
         .build()
         .expect("built");
@@ -77,8 +59,8 @@ fn handlers_link_hashed_urls_from_the_manifest_scanned_at_build() {
 
 #[test]
 fn a_manifest_that_cannot_be_scanned_fails_the_build() {
-    let dir = TempDir::new("missing");
-    let missing = dir.0.join("nope");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
     let error = App::new()
         .provide(AssetManifest::provider(&missing, "/"))
         .get("/", page)
@@ -90,12 +72,12 @@ fn a_manifest_that_cannot_be_scanned_fails_the_build() {
 
 #[test]
 fn the_manifest_file_agrees_with_a_scan_and_resolves_hashed_names() {
-    let dir = TempDir::new("agree");
-    dir.write("css/site.css", CSS);
-    dir.write("js/app.js", b"export {}");
-    let scanned = AssetManifest::scan(&dir.0).unwrap();
-    let out = dir.0.join("dist");
-    let report = write_hashed_copies(&dir.0, Some(&out)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "css/site.css", CSS);
+    write(dir.path(), "js/app.js", b"export {}");
+    let scanned = AssetManifest::scan(dir.path()).unwrap();
+    let out = dir.path().join("dist");
+    let report = write_hashed_copies(dir.path(), Some(&out)).unwrap();
     assert_eq!(report.manifest_path, out.join(MANIFEST_FILE));
     let loaded = AssetManifest::load(&report.manifest_path).unwrap();
     assert_eq!(loaded, scanned);
@@ -126,13 +108,13 @@ async fn compressed_js(cache: State<CompressedCache>, dir: State<PathBuf>) -> Re
 
 #[test]
 fn a_handler_serves_a_file_compressed_once_from_the_cache() {
-    let dir = TempDir::new("cache");
+    let dir = tempfile::tempdir().unwrap();
     let script = "export const greeting = 'hello from weft';\n".repeat(200);
-    dir.write("app.js", script.as_bytes());
+    write(dir.path(), "app.js", script.as_bytes());
     let cache = CompressedCache::new();
     let app = App::new()
         .state(cache.clone())
-        .state(dir.0.clone())
+        .state(dir.path().to_path_buf())
         .get("/app.js", compressed_js)
         .build()
         .expect("built");
