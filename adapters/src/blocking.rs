@@ -104,9 +104,13 @@ pub enum Outcome {
     /// The connection is over (or was told to [`Stop::Now`]): close the socket.
     Closed,
     /// Only the socket, the clock (and with a [`WakeHook`], the application) can move the
-    /// connection now: no output is pending, no byte waits in the stream, and without a hook
-    /// the application holds none of its wakers, so no wake-up can come from anywhere else. Wait elsewhere for the socket to be readable (when `read`)
-    /// or for `deadline`, then resume with [`Connection::serve_until_waiting`].
+    /// connection now: no output is pending, no byte waits in the stream, and unless `app`
+    /// the application holds none of its wakers and did not wake the connection since its
+    /// last poll, so no wake-up can come from anywhere else. Wait elsewhere for the socket to
+    /// be readable (when `read`) or for `deadline`, then resume with
+    /// [`Connection::serve_until_waiting`]. With neither `read`, `deadline` nor `app`,
+    /// nothing can ever move the connection again (the application's future is pending
+    /// without a waker): close it.
     Waiting {
         /// Whether bytes from the peer are wanted.
         read: bool,
@@ -771,6 +775,65 @@ mod tests {
             .unwrap();
         assert_eq!(read_response(&mut reader).1, "from a thread");
         result.recv_timeout(WAIT).unwrap().unwrap();
+    }
+
+    /// Feeds `chunks` pieces of `piece` into `sender`, each once the receiver has room: every
+    /// piece wakes the connection from this thread, which then drops the waker it woke.
+    fn produce(mut sender: weft_service::body::BodySender, piece: &'static [u8], chunks: usize) {
+        struct Unpark(Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(thread::current())));
+        for _ in 0..chunks {
+            // Bounded: the connection takes the body or drops it, which gives room too.
+            while sender
+                .poll_capacity(&mut Context::from_waker(&waker))
+                .is_pending()
+            {
+                thread::park_timeout(WAIT);
+            }
+            if !sender.send_data(bytes::Bytes::from_static(piece)) {
+                return;
+            }
+        }
+        sender.finish();
+    }
+
+    #[test]
+    fn a_body_fed_from_another_thread_arrives_whole() {
+        // Each piece is a wake-up from another thread followed by the drop of its waker: if
+        // either lands between a poll and the check for live wakers, the connection must
+        // still see it (it once saw nobody who could wake it, and gave up on the body).
+        const PIECE: &[u8] = &[b'x'; 1024];
+        const CHUNKS: usize = 8192;
+        let service = |_request: Request<Body>| async {
+            let length = (PIECE.len() * CHUNKS) as u64;
+            let (sender, body) = Body::channel_with_length(2 * PIECE.len(), Some(length));
+            thread::spawn(move || produce(sender, PIECE, CHUNKS));
+            Response::new(body)
+        };
+        // A few connections, for more chances at the race.
+        for _ in 0..3 {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (mut client, result) = serve_one(service, DispatchConfig::default(), stop);
+            client
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            let mut response = Vec::new();
+            client.read_to_end(&mut response).unwrap();
+            let body_start = response
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("a head")
+                + 4;
+            let body = &response[body_start..];
+            assert_eq!(body.len(), PIECE.len() * CHUNKS, "the body was cut short");
+            assert!(body.iter().all(|&b| b == b'x'));
+            result.recv_timeout(WAIT).unwrap().unwrap();
+        }
     }
 
     #[test]
