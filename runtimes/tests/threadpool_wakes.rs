@@ -204,7 +204,7 @@ fn assert_whole(path: &str, (head, received): (String, u64)) {
 }
 
 #[test]
-fn bodies_fed_from_other_threads_arrive_whole_over_cleartext() {
+fn threadpool_bodies_fed_from_other_threads_arrive_whole_over_cleartext() {
     let server = start(None);
     let addr = server.local_addrs()[0];
     for path in ["/pool", "/thread", "/pool", "/thread"] {
@@ -261,7 +261,7 @@ impl Drop for Tls {
 }
 
 #[test]
-fn bodies_fed_from_other_threads_arrive_whole_over_tls() {
+fn threadpool_bodies_fed_from_other_threads_arrive_whole_over_tls() {
     let tls = Tls::new();
     let server = start(Some(tls.files.clone()));
     let addr = server.local_addrs()[0];
