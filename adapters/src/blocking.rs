@@ -299,12 +299,12 @@ where
             if moved {
                 continue;
             }
-            let app_may_wake = match self.app_wake() {
-                // Woken since the poll (possibly through a waker gone since): poll again.
-                AppWake::Woken => continue,
-                AppWake::MayWake => true,
-                AppWake::Cannot => false,
-            };
+            // Woken since the poll (possibly through a waker gone since) counts as "may wake":
+            // the wake-up unparked this thread, so the park below returns at once, a bounded
+            // read returns within APP_WAKE_LATENCY, and a hand-off to the hook refuses; the
+            // next round polls again. Not a `continue` of its own, so that a future waking
+            // itself on every poll does not keep the socket from being read.
+            let app_may_wake = self.app_wake() != AppWake::Cannot;
             let wants_read = self.dispatcher.wants_read();
             let socket_has_bytes = readable || self.io.has_buffered_input();
             if return_when_waiting && app_may_wake && !(wants_read && socket_has_bytes) {
