@@ -25,7 +25,7 @@
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Wake, Waker};
 use std::thread::{self, Thread};
@@ -104,9 +104,13 @@ pub enum Outcome {
     /// The connection is over (or was told to [`Stop::Now`]): close the socket.
     Closed,
     /// Only the socket, the clock (and with a [`WakeHook`], the application) can move the
-    /// connection now: no output is pending, no byte waits in the stream, and without a hook
-    /// the application holds none of its wakers, so no wake-up can come from anywhere else. Wait elsewhere for the socket to be readable (when `read`)
-    /// or for `deadline`, then resume with [`Connection::serve_until_waiting`].
+    /// connection now: no output is pending, no byte waits in the stream, and unless `app`
+    /// the application holds none of its wakers and did not wake the connection since its
+    /// last poll, so no wake-up can come from anywhere else. Wait elsewhere for the socket to
+    /// be readable (when `read`) or for `deadline`, then resume with
+    /// [`Connection::serve_until_waiting`]. With neither `read`, `deadline` nor `app`,
+    /// nothing can ever move the connection again (the application's future is pending
+    /// without a waker): close it.
     Waiting {
         /// Whether bytes from the peer are wanted.
         read: bool,
@@ -153,9 +157,14 @@ where
 pub struct Connection<IO> {
     io: IO,
     dispatcher: Dispatcher,
+    /// What the connection and every waker it hands out share: whom a wake-up goes to, and
+    /// whether one came since the last poll. Held here for the connection's whole life, so a
+    /// wake-up is recorded even when the waker it came through is gone by the time the
+    /// serving thread looks (see `Connection::app_wake`).
+    signal: Arc<WakeSignal>,
     /// The waker handed to the application. Only the application holds it between polls, so
     /// it is alive exactly while the application may still wake the connection.
-    waker: Weak<ThreadWaker>,
+    waker: Weak<AppWaker>,
     /// Where the application's wake-ups go while the owner has the connection parked.
     wake_hook: Option<WakeHook>,
     shutdown_seen: bool,
@@ -180,6 +189,7 @@ where
         Connection {
             io,
             dispatcher,
+            signal: Arc::new(WakeSignal::new()),
             waker: Weak::new(),
             wake_hook: None,
             shutdown_seen: false,
@@ -198,9 +208,7 @@ where
     /// every waker it held (which also calls the hook): a connection that returned
     /// [`Outcome::Waiting`] with `app` must then be resumed, not parked.
     pub fn app_woken(&self) -> bool {
-        self.waker
-            .upgrade()
-            .is_none_or(|waker| waker.woken.load(Ordering::SeqCst))
+        !matches!(self.app_wake(), AppWake::MayWake)
     }
 
     /// The stream.
@@ -291,22 +299,28 @@ where
             if moved {
                 continue;
             }
+            // Woken since the poll (possibly through a waker gone since) counts as "may wake":
+            // the wake-up unparked this thread, so the park below returns at once, a bounded
+            // read returns within APP_WAKE_LATENCY, and a hand-off to the hook refuses; the
+            // next round polls again. Not a `continue` of its own, so that a future waking
+            // itself on every poll does not keep the socket from being read.
+            let app_may_wake = self.app_wake() != AppWake::Cannot;
             let wants_read = self.dispatcher.wants_read();
-            let app_may_wake = self.waker.strong_count() > 0;
             let socket_has_bytes = readable || self.io.has_buffered_input();
             if return_when_waiting && app_may_wake && !(wants_read && socket_has_bytes) {
                 if let Some(hook) = &self.wake_hook {
-                    match self.waker.upgrade() {
-                        Some(waker) if waker.hand_to(hook) => {
-                            return Ok(Outcome::Waiting {
-                                read: wants_read,
-                                deadline,
-                                app: true,
-                            });
-                        }
-                        // Woken meanwhile, or the last waker just went: look again.
-                        _ => continue,
+                    // From here on wake-ups call the hook. One that came since the check
+                    // above is seen by `hand_to` (poll again); one after it calls the hook,
+                    // and the owner checks `app_woken` when parking: neither is lost. The
+                    // last waker dropped after the check wakes too (`AppWaker`'s drop).
+                    if self.signal.hand_to(hook) {
+                        return Ok(Outcome::Waiting {
+                            read: wants_read,
+                            deadline,
+                            app: true,
+                        });
                     }
+                    continue;
                 }
             }
             if wants_read
@@ -355,13 +369,16 @@ where
 
     /// Polls the dispatcher with a waker that unparks this thread; true when anything moved.
     fn poll_dispatcher(&mut self) -> bool {
+        // Before the poll: a wake-up from here on is seen after it, earlier ones it answers.
+        self.signal.retarget();
         let shared = match self.waker.upgrade() {
-            Some(shared) => {
-                shared.retarget();
-                shared
-            }
+            // The same waker as last time while the application keeps it, so that
+            // `Waker::will_wake` spares it a clone.
+            Some(shared) => shared,
             None => {
-                let shared = Arc::new(ThreadWaker::for_current_thread());
+                let shared = Arc::new(AppWaker {
+                    signal: Arc::clone(&self.signal),
+                });
                 self.waker = Arc::downgrade(&shared);
                 shared
             }
@@ -434,10 +451,47 @@ where
     }
 }
 
+impl<IO> Connection<IO> {
+    /// Whether the application woke the connection since the last poll, may still wake it,
+    /// or cannot: what decides, after a poll that moved nothing, between polling again,
+    /// waiting with an ear for the application, and waiting for the socket or clock alone.
+    ///
+    /// Why a wake-up cannot be lost here, whenever it comes: the application wakes through a
+    /// waker it holds, so a wake-up it sends happens before it drops that waker. Whether a
+    /// waker is alive is therefore read *first*, then whether a wake-up came:
+    /// - a waker was alive: a wake-up after the read of `woken` finds the signal pointing at
+    ///   this thread (an unpark, which the next park or bounded read notices) or, once handed
+    ///   over, at the owner's hook ([`WakeSignal::hand_to`]); dropping the last waker later
+    ///   wakes the same way;
+    /// - none was: the application dropped its last one before the read; the fence makes
+    ///   everything it did before (its wake-up included, recorded in the [`WakeSignal`] this
+    ///   connection keeps) visible to the read of `woken`. Not woken then means nothing can
+    ///   wake the connection any more: only then may it wait for nothing but its socket and
+    ///   its deadline, or be closed when it has neither.
+    ///
+    /// The bug this order and the lasting signal fix: the flag lived in the waker, so a
+    /// wake-up from another thread followed by the drop of that waker (a blocking-pool read
+    /// completing) between the end of a poll and this check looked like "nobody can wake
+    /// us", and the threadpool closed a connection whose response body was still coming.
+    fn app_wake(&self) -> AppWake {
+        let alive = self.waker.strong_count() > 0;
+        // `strong_count` is a relaxed load; when it reads the application's last (release)
+        // decrement, this fence makes that release synchronize with us.
+        fence(Ordering::Acquire);
+        if self.signal.woken.load(Ordering::SeqCst) {
+            AppWake::Woken
+        } else if alive {
+            AppWake::MayWake
+        } else {
+            AppWake::Cannot
+        }
+    }
+}
+
 impl<IO> std::fmt::Debug for Connection<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("app_may_wake", &(self.waker.strong_count() > 0))
+            .field("app_wake", &self.app_wake())
             .field("shutdown_seen", &self.shutdown_seen)
             .finish_non_exhaustive()
     }
@@ -459,33 +513,47 @@ fn round_up_to_millis(left: Duration) -> Duration {
     Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
 }
 
-/// Wakes the thread serving a connection, or calls the owner's [`WakeHook`] while the
-/// connection waits parked with its owner. Its last clone being dropped wakes it too: the
-/// application can no longer wake the connection, which may now be handed elsewhere.
-struct ThreadWaker {
+/// After a poll that moved nothing: what the application can still do to the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppWake {
+    /// It woke the connection since the poll (or dropped its last waker off the serving
+    /// thread, which wakes too).
+    Woken,
+    /// It holds a waker and may wake the connection later.
+    MayWake,
+    /// It holds no waker and did not wake the connection: nothing but the socket and the
+    /// clock can move it.
+    Cannot,
+}
+
+/// What a [`Connection`] and the wakers it hands out share. It lives as long as the
+/// connection, so a wake-up stays recorded after the waker it came through is gone.
+struct WakeSignal {
     target: Mutex<WakeTarget>,
     /// A wake-up came since the serving thread last polled.
     woken: AtomicBool,
 }
 
-/// Whom a [`ThreadWaker`] wakes.
+/// Whom a wake-up goes to.
 enum WakeTarget {
+    /// Nobody yet: the connection was never polled, so no waker exists.
+    Nobody,
     /// The thread serving the connection.
     Thread(Thread),
     /// The connection's owner, which parked it.
     Hook(WakeHook),
 }
 
-impl ThreadWaker {
-    fn for_current_thread() -> Self {
-        ThreadWaker {
-            target: Mutex::new(WakeTarget::Thread(thread::current())),
+impl WakeSignal {
+    fn new() -> Self {
+        WakeSignal {
+            target: Mutex::new(WakeTarget::Nobody),
             woken: AtomicBool::new(false),
         }
     }
 
-    /// Points the waker at the calling thread, which serves (and is about to poll) the
-    /// connection from now on.
+    /// Points wake-ups at the calling thread, which serves (and is about to poll) the
+    /// connection from now on, and forgets earlier wake-ups: the coming poll answers them.
     fn retarget(&self) {
         let mut target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
         self.woken.store(false, Ordering::SeqCst);
@@ -495,17 +563,20 @@ impl ThreadWaker {
         }
     }
 
-    /// Points the waker at the owner's hook; false when a wake-up already came since the last
-    /// poll (the connection must be polled again rather than parked).
+    /// Points wake-ups at the owner's hook; false when a wake-up already came since the last
+    /// poll (the connection must be polled again rather than parked). Under the target's
+    /// lock, so a wake-up either came before (and is seen here) or finds the hook.
     fn hand_to(&self, hook: &WakeHook) -> bool {
         let mut target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
         *target = WakeTarget::Hook(Arc::clone(hook));
         !self.woken.load(Ordering::SeqCst)
     }
 
-    fn unpark(&self) {
+    /// Records a wake-up, then tells whom it concerns.
+    fn wake(&self) {
         let first = !self.woken.swap(true, Ordering::SeqCst);
         match &*self.target.lock().unwrap_or_else(PoisonError::into_inner) {
+            WakeTarget::Nobody => {}
             WakeTarget::Thread(thread) => thread.unpark(),
             // The owner needs telling once per park: the connection is queued by then.
             WakeTarget::Hook(hook) if first => hook(),
@@ -514,37 +585,37 @@ impl ThreadWaker {
     }
 }
 
-impl Wake for ThreadWaker {
+/// The waker handed to the application: wakes through the connection's [`WakeSignal`]. Its
+/// last clone being dropped wakes too: the application can no longer wake the connection,
+/// which must be looked at again (and may now be parked without an ear for the application,
+/// or closed when it waits for nothing else).
+struct AppWaker {
+    signal: Arc<WakeSignal>,
+}
+
+impl Wake for AppWaker {
     fn wake(self: Arc<Self>) {
-        self.unpark();
+        self.signal.wake();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.unpark();
+        self.signal.wake();
     }
 }
 
-impl Drop for ThreadWaker {
+impl Drop for AppWaker {
     fn drop(&mut self) {
         // Unless this is the serving thread dropping its own reference after a poll, the
-        // last clone just went: the serving thread must look again.
-        let address = std::ptr::from_ref::<ThreadWaker>(self) as usize;
+        // last clone just went: the serving thread (or the owner) must look again.
+        let address = std::ptr::from_ref::<AppWaker>(self) as usize;
         if POLLING.with(Cell::get) != address {
-            self.woken.store(true, Ordering::SeqCst);
-            match self
-                .target
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
-            {
-                WakeTarget::Thread(thread) => thread.unpark(),
-                WakeTarget::Hook(hook) => hook(),
-            }
+            self.signal.wake();
         }
     }
 }
 
 thread_local! {
-    /// The address of the [`ThreadWaker`] this thread is polling with, 0 when none. Constant
+    /// The address of the [`AppWaker`] this thread is polling with, 0 when none. Constant
     /// and without destructor, so reading it works even in other thread-locals' destructors,
     /// where a waker may be dropped too (and where `thread::current` may fail).
     static POLLING: Cell<usize> = const { Cell::new(0) };
@@ -554,7 +625,7 @@ thread_local! {
 struct PollingMark;
 
 impl PollingMark {
-    fn set(waker: &Arc<ThreadWaker>) -> PollingMark {
+    fn set(waker: &Arc<AppWaker>) -> PollingMark {
         POLLING.set(Arc::as_ptr(waker) as usize);
         PollingMark
     }
@@ -704,6 +775,65 @@ mod tests {
             .unwrap();
         assert_eq!(read_response(&mut reader).1, "from a thread");
         result.recv_timeout(WAIT).unwrap().unwrap();
+    }
+
+    /// Feeds `chunks` pieces of `piece` into `sender`, each once the receiver has room: every
+    /// piece wakes the connection from this thread, which then drops the waker it woke.
+    fn produce(mut sender: weft_service::body::BodySender, piece: &'static [u8], chunks: usize) {
+        struct Unpark(Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(thread::current())));
+        for _ in 0..chunks {
+            // Bounded: the connection takes the body or drops it, which gives room too.
+            while sender
+                .poll_capacity(&mut Context::from_waker(&waker))
+                .is_pending()
+            {
+                thread::park_timeout(WAIT);
+            }
+            if !sender.send_data(bytes::Bytes::from_static(piece)) {
+                return;
+            }
+        }
+        sender.finish();
+    }
+
+    #[test]
+    fn a_body_fed_from_another_thread_arrives_whole() {
+        // Each piece is a wake-up from another thread followed by the drop of its waker: if
+        // either lands between a poll and the check for live wakers, the connection must
+        // still see it (it once saw nobody who could wake it, and gave up on the body).
+        const PIECE: &[u8] = &[b'x'; 1024];
+        const CHUNKS: usize = 8192;
+        let service = |_request: Request<Body>| async {
+            let length = (PIECE.len() * CHUNKS) as u64;
+            let (sender, body) = Body::channel_with_length(2 * PIECE.len(), Some(length));
+            thread::spawn(move || produce(sender, PIECE, CHUNKS));
+            Response::new(body)
+        };
+        // A few connections, for more chances at the race.
+        for _ in 0..3 {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (mut client, result) = serve_one(service, DispatchConfig::default(), stop);
+            client
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            let mut response = Vec::new();
+            client.read_to_end(&mut response).unwrap();
+            let body_start = response
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("a head")
+                + 4;
+            let body = &response[body_start..];
+            assert_eq!(body.len(), PIECE.len() * CHUNKS, "the body was cut short");
+            assert!(body.iter().all(|&b| b == b'x'));
+            result.recv_timeout(WAIT).unwrap().unwrap();
+        }
     }
 
     #[test]

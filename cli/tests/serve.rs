@@ -549,8 +549,6 @@ fn a_sparse_gibibyte_streams_with_bounded_memory() {
 }
 
 #[test]
-#[ignore = "the threadpool runtime closes a polled (not sendfile) body early, in most runs \
-            (\"connection waits for nothing; closing it\"): a runtime bug, reported"]
 fn a_sparse_gibibyte_streams_over_https_with_bounded_memory() {
     if Tool::Curl.available("a_sparse_gibibyte_streams_over_https_with_bounded_memory") {
         stream_a_sparse_gibibyte(true);

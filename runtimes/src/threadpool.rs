@@ -850,6 +850,10 @@ impl Watcher {
         if self.pool.hard_stop.load(Ordering::SeqCst) || (self.stopping && conn.shut_down()) {
             return;
         }
+        // Trusted because the adapter says `app: false` only once it has seen the application
+        // hold no waker *and* not have woken the connection since its last poll (in that
+        // order, see `Connection::app_woken`): a wake-up sent just before the last waker was
+        // dropped keeps the connection on its worker instead. So nothing can move this one.
         if !conn.wants_read && conn.deadline.is_none() && !conn.app {
             tracing::debug!(peer = %conn.peer, "connection waits for nothing; closing it");
             return;
