@@ -45,6 +45,7 @@ mod body;
 mod cache_control;
 mod listing;
 mod mime;
+mod open_cache;
 pub mod path;
 pub mod range;
 mod resolve;
@@ -58,12 +59,14 @@ use std::sync::Arc;
 use http::Method;
 
 pub use cache_control::CacheControl;
+pub use open_cache::OpenFileCache;
 pub use validators::HASH_LIMIT;
 
 use crate::Request;
 use crate::app::{Group, Route};
 use crate::assets::AssetManifest;
 use crate::handler::{Endpoint, Outcome};
+use open_cache::OpenCache;
 use resolve::Config;
 use validators::EtagCache;
 
@@ -122,6 +125,7 @@ pub struct StaticFiles {
     cache_control: CacheControl,
     manifest: Option<Arc<AssetManifest>>,
     etags: Arc<EtagCache>,
+    open_file_cache: OpenFileCache,
 }
 
 impl StaticFiles {
@@ -158,6 +162,7 @@ impl StaticFiles {
             cache_control: CacheControl::default(),
             manifest: None,
             etags: Arc::new(EtagCache::new(ETAG_CACHE_ENTRIES)),
+            open_file_cache: OpenFileCache::default(),
         }
     }
 
@@ -235,6 +240,16 @@ impl StaticFiles {
         self
     }
 
+    /// The open-file cache's settings (default [`OpenFileCache::default`]: entries trusted
+    /// for 1 s; [`OpenFileCache::disabled`] to resolve every request on the disk). Repeated
+    /// requests for a file are then answered without touching the disk, small files from
+    /// memory; a file changed, replaced or deleted is served as it was for at most the
+    /// window. Each mount has its own cache.
+    pub fn open_file_cache(mut self, settings: OpenFileCache) -> Self {
+        self.open_file_cache = settings;
+        self
+    }
+
     /// Adds the routes serving these files under `prefix` to `group`: `prefix`,
     /// `prefix/` and `prefix/{*path}`, `GET` (and so `HEAD`). An unusable root becomes a
     /// build error of the app.
@@ -244,8 +259,11 @@ impl StaticFiles {
         if let Err(error) = &self.root {
             group = group.static_root_error(prefix, error.to_string());
         }
+        // Made here, once the settings are final: a mount's cache answers for its policy only.
+        let cache = Arc::new(OpenCache::new(self.open_file_cache));
         let endpoint = |redirect_root| ServeFiles {
             files: self.clone(),
+            cache: Arc::clone(&cache),
             redirect_root,
         };
         if prefix.is_empty() {
@@ -287,11 +305,12 @@ impl StaticFiles {
 /// The endpoint of a mount.
 struct ServeFiles {
     files: StaticFiles,
+    cache: Arc<OpenCache>,
     redirect_root: bool,
 }
 
 impl Endpoint for ServeFiles {
     async fn handle(&self, request: Request) -> Outcome {
-        response::serve(&self.files, self.redirect_root, request).await
+        response::serve(&self.files, &self.cache, self.redirect_root, request).await
     }
 }
