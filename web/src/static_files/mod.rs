@@ -31,7 +31,10 @@
 //!   ([`CacheControl`]);
 //! - directories: the index file, a `308` to the slash form, a listing when enabled, or the
 //!   SPA fallback (the root's index for any unknown path);
-//! - the body is read in 64 KiB chunks from the opened handle, never whole.
+//! - the body is read in 64 KiB chunks from the opened handle, never whole (or sent with
+//!   `sendfile(2)` where the driver can);
+//! - with [`StaticFiles::open_file_cache`] on, a path resolved within the last window is
+//!   answered from memory with no blocking hop: see [`OpenFileCache`].
 //!
 //! # Validators
 //! A file's tag is the SHA-256 of its content (128 bits shown), computed once per version
@@ -45,7 +48,7 @@ mod body;
 mod cache_control;
 mod listing;
 mod mime;
-mod open_cache;
+pub mod open_cache;
 pub mod path;
 pub mod range;
 mod resolve;
@@ -162,7 +165,8 @@ impl StaticFiles {
             cache_control: CacheControl::default(),
             manifest: None,
             etags: Arc::new(EtagCache::new(ETAG_CACHE_ENTRIES)),
-            open_file_cache: OpenFileCache::default(),
+            // Off, as nginx's: with it, a changed file may be served as it was for the window.
+            open_file_cache: OpenFileCache::disabled(),
         }
     }
 
@@ -240,11 +244,12 @@ impl StaticFiles {
         self
     }
 
-    /// The open-file cache's settings (default [`OpenFileCache::default`]: entries trusted
-    /// for 1 s; [`OpenFileCache::disabled`] to resolve every request on the disk). Repeated
-    /// requests for a file are then answered without touching the disk, small files from
-    /// memory; a file changed, replaced or deleted is served as it was for at most the
-    /// window. Each mount has its own cache.
+    /// Turns on an open-file cache with these settings (default off, as nginx's
+    /// `open_file_cache`): repeated requests for a file are then answered without touching the
+    /// disk and without a blocking hop, small files from memory, in one write with the head.
+    /// The price: a file changed, replaced or deleted is served as it was for up to the
+    /// window ([`OpenFileCache::valid_for`], 1 s by default). Each mount has its own cache.
+    /// See [`OpenFileCache`].
     pub fn open_file_cache(mut self, settings: OpenFileCache) -> Self {
         self.open_file_cache = settings;
         self

@@ -11,14 +11,15 @@
 //! symlinks, SPA fallback) never answers for another's.
 //!
 //! Within the window an entry is trusted without looking at the disk; after it, the next
-//! request resolves the path again on the blocking pool (every policy check included) and
+//! request resolves the path again on the blocking pool (every policy check included), while
+//! concurrent requests keep answering from the entry until that one resolution is done, and
 //! keeps the entry's content and tag when the file's version (size, modification time, inode)
-//! is unchanged. So:
+//! is unchanged; a path that no longer resolves to a file loses its entry. So:
 //! - validators always describe the bytes sent: cached bytes and their tag are taken
 //!   together, and a cached handle is sent as a region carrying its identity, which a write in
 //!   place makes fail rather than mix versions;
 //! - a file replaced by rename, deleted, or whose permissions changed is served as it was for
-//!   at most the window; a new file at a path that was `404` is found at once (misses are not
+//!   at most the window (and the one resolution that notices); a new file at a path that was `404` is found at once (misses are not
 //!   cached);
 //! - memory is bounded: entries (each holding at most one file handle), and the bytes of the
 //!   small files' content held in memory.
@@ -26,6 +27,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -41,8 +43,12 @@ use crate::conditional::{ETag, Validators};
 
 /// The settings of a mount's open-file cache: how long an entry is trusted, and its bounds.
 ///
-/// The default trusts an entry for 1 s, holds up to 1 024 entries, and keeps in memory the
-/// content of files up to 32 KiB, 32 MiB in all. A validity of zero turns the cache off.
+/// [`StaticFiles`](super::StaticFiles) has none unless [`open_file_cache`] is called;
+/// [`OpenFileCache::new`] trusts an entry for 1 s, holds up to 1 024 entries, and keeps in
+/// memory the content of files up to 32 KiB, 32 MiB in all. A validity of zero turns the cache
+/// off. See the [module](self) for what is cached and what the window allows.
+///
+/// [`open_file_cache`]: super::StaticFiles::open_file_cache
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenFileCache {
     valid: Duration,
@@ -189,11 +195,13 @@ fn accept_class(accept: &AcceptEncoding) -> u8 {
         | code(&[Coding::Gzip]) << 4
 }
 
-/// An entry and when it was last checked against the disk.
+/// An entry and when it was last checked against the disk (or its check claimed), in
+/// nanoseconds since the cache was made: an atomic, so that of the requests finding it stale
+/// one claims the check while the others keep answering from it.
 #[derive(Debug)]
 struct Slot {
     served: Arc<Served>,
-    checked: Instant,
+    checked: AtomicU64,
 }
 
 /// The entries and the content bytes they hold.
@@ -201,6 +209,11 @@ struct Slot {
 struct Entries {
     map: HashMap<Key, Slot>,
     bytes: usize,
+}
+
+/// A duration in nanoseconds, saturating (585 years).
+fn duration_nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What a lookup found.
@@ -218,6 +231,8 @@ pub(crate) enum Lookup {
 pub(crate) struct OpenCache {
     settings: OpenFileCache,
     entries: RwLock<Entries>,
+    /// The origin of the slots' check times.
+    made: Instant,
 }
 
 impl OpenCache {
@@ -226,6 +241,7 @@ impl OpenCache {
         OpenCache {
             settings,
             entries: RwLock::new(Entries::default()),
+            made: Instant::now(),
         }
     }
 
@@ -234,19 +250,35 @@ impl OpenCache {
         &self.settings
     }
 
-    /// The entry for `key`, as of `now`.
+    /// The entry for `key`, as of `now`. Of the requests that find an entry stale, the first
+    /// gets [`Lookup::Stale`] and checks it; until it is done (one resolution), the others
+    /// are answered from the entry as if fresh.
     pub(crate) fn get(&self, key: &Key, now: Instant) -> Lookup {
         if !self.settings.is_enabled() {
             return Lookup::Missing;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        match entries.map.get(key) {
-            Some(slot) if now.saturating_duration_since(slot.checked) < self.settings.valid => {
-                Lookup::Fresh(Arc::clone(&slot.served))
-            }
-            Some(slot) => Lookup::Stale(Arc::clone(&slot.served)),
-            None => Lookup::Missing,
+        let Some(slot) = entries.map.get(key) else {
+            return Lookup::Missing;
+        };
+        let now = self.nanos(now);
+        let checked = slot.checked.load(Ordering::Acquire);
+        let fresh = now.saturating_sub(checked) < duration_nanos(self.settings.valid);
+        let claimed = !fresh
+            && slot
+                .checked
+                .compare_exchange(checked, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if claimed {
+            Lookup::Stale(Arc::clone(&slot.served))
+        } else {
+            Lookup::Fresh(Arc::clone(&slot.served))
         }
+    }
+
+    /// `at` in nanoseconds since the cache was made.
+    fn nanos(&self, at: Instant) -> u64 {
+        duration_nanos(at.saturating_duration_since(self.made))
     }
 
     /// Keeps `served` for `key`, checked at `now`, evicting the least recently checked
@@ -272,13 +304,17 @@ impl OpenCache {
             }
         }
         entries.bytes += size;
-        entries.map.insert(
-            key,
-            Slot {
-                served,
-                checked: now,
-            },
-        );
+        let checked = AtomicU64::new(self.nanos(now));
+        entries.map.insert(key, Slot { served, checked });
+    }
+
+    /// Forgets the entry for `key`: its path no longer resolves to a file (its handle is
+    /// closed once the answers being sent from it are done).
+    pub(crate) fn remove(&self, key: &Key) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = entries.map.remove(key) {
+            entries.bytes -= old.served.content_bytes();
+        }
     }
 
     /// How many entries, and how many content bytes, are held.
@@ -296,7 +332,7 @@ impl Entries {
         let Some(victim) = self
             .map
             .iter()
-            .min_by_key(|(_, slot)| slot.checked)
+            .min_by_key(|(_, slot)| slot.checked.load(Ordering::Relaxed))
             .map(|(key, _)| key.clone())
         else {
             return false;
@@ -313,10 +349,9 @@ mod tests {
     use super::*;
 
     fn served(content: &[u8]) -> Arc<Served> {
-        let path = std::env::temp_dir().join(format!("weft-open-cache-{}", std::process::id()));
-        std::fs::write(&path, b"x").unwrap();
+        // Any metadata makes a version: the cache never looks at the disk.
+        let path = std::env::temp_dir();
         let metadata = std::fs::metadata(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
         Arc::new(Served {
             source: Source::Content(Bytes::copy_from_slice(content)),
             len: content.len() as u64,
@@ -367,6 +402,10 @@ mod tests {
         assert!(matches!(cache.get(&key("a"), start), Lookup::Fresh(_)));
         let later = start + Duration::from_secs(1);
         assert!(matches!(cache.get(&key("a"), later), Lookup::Stale(_)));
+        // One request checks a stale entry; the others meanwhile answer from it.
+        assert!(matches!(cache.get(&key("a"), later), Lookup::Fresh(_)));
+        let much_later = later + Duration::from_secs(1);
+        assert!(matches!(cache.get(&key("a"), much_later), Lookup::Stale(_)));
         let off = OpenCache::new(OpenFileCache::disabled());
         off.insert(key("a"), served(b"a"), start);
         assert!(matches!(off.get(&key("a"), start), Lookup::Missing));

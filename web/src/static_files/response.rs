@@ -82,19 +82,15 @@ pub(super) async fn serve(
         Some(Lookup::Stale(served)) => Some(served),
         Some(Lookup::Missing) | None => None,
     };
-    let config = files.config(root.to_owned());
-    let etags = files.etags.clone();
-    let content_limit = cache.settings().content_limit();
-    let prepared = blocking(move || {
-        match resolve::resolve(&config, &safe, &accept, redirect_root) {
-            Resolved::File(opened) => found(opened, &etags, previous, content_limit),
-            Resolved::Listing(entries) => Prepared::Listing(entries),
-            Resolved::RedirectToSlash => Prepared::RedirectToSlash,
-            Resolved::NotFound => Prepared::NotFound,
-            Resolved::Forbidden => Prepared::Forbidden,
-        }
-    })
-    .await;
+    let had_entry = previous.is_some();
+    let prepared = prepare(files, root, safe, accept, redirect_root, cache, previous).await;
+    if had_entry
+        && !matches!(prepared, Prepared::File(_))
+        && let Some(key) = &key
+    {
+        // The path no longer names a file: the stale entry (and its handle) goes.
+        cache.remove(key);
+    }
     match prepared {
         Prepared::File(found) => {
             let served = match found {
@@ -114,6 +110,31 @@ pub(super) async fn serve(
         Prepared::Forbidden => Err(forbidden()),
         Prepared::Failed(error) => Err(Error::from(error)),
     }
+}
+
+/// Resolves `safe` on the blocking pool, keeping `previous` when it still describes the file.
+async fn prepare(
+    files: &StaticFiles,
+    root: &std::path::Path,
+    safe: path::SafePath,
+    accept: AcceptEncoding,
+    redirect_root: bool,
+    cache: &OpenCache,
+    previous: Option<Arc<Served>>,
+) -> Prepared {
+    let config = files.config(root.to_owned());
+    let etags = files.etags.clone();
+    let content_limit = cache.settings().content_limit();
+    blocking(move || {
+        match resolve::resolve(&config, &safe, &accept, redirect_root) {
+            Resolved::File(opened) => found(opened, &etags, previous, content_limit),
+            Resolved::Listing(entries) => Prepared::Listing(entries),
+            Resolved::RedirectToSlash => Prepared::RedirectToSlash,
+            Resolved::NotFound => Prepared::NotFound,
+            Resolved::Forbidden => Prepared::Forbidden,
+        }
+    })
+    .await
 }
 
 /// The file resolution found (blocking): the `previous` entry when the same file is still
@@ -382,7 +403,8 @@ fn file_response(served: &Served, request: &Request) -> Outcome {
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().extend(headers);
+    // A new response has no fields: the map is moved in, not merged field by field.
+    *response.headers_mut() = headers;
     Ok(response)
 }
 
