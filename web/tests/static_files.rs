@@ -697,7 +697,10 @@ fn content_hashed_names_of_a_manifest_are_served_from_their_logical_files_while_
         let response = get(&client, &format!("/{hashed}"), &[]);
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(text(&response), "body { color: red }");
-        assert_eq!(response.headers()["content-type"], "text/css; charset=utf-8");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/css; charset=utf-8"
+        );
         assert_eq!(
             response.headers()["cache-control"],
             "public, max-age=31536000, immutable"
@@ -712,7 +715,10 @@ fn content_hashed_names_of_a_manifest_are_served_from_their_logical_files_while_
         let response = get(&client, &format!("/{hashed}"), &[]);
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert!(!text(&response).contains("blue"));
-        assert_eq!(text(&get(&client, "/site.css", &[])), "body { color: blue }");
+        assert_eq!(
+            text(&get(&client, "/site.css", &[])),
+            "body { color: blue }"
+        );
     }
 }
 

@@ -84,8 +84,9 @@ pub(crate) fn resolve(
     let relative = path.to_path_buf();
     match locate(config, &relative) {
         Located::Forbidden => Resolved::Forbidden,
-        Located::Missing => from_manifest(config, path, &relative)
-            .unwrap_or_else(|| spa_fallback(config, accept)),
+        Located::Missing => {
+            from_manifest(config, path, &relative).unwrap_or_else(|| spa_fallback(config, accept))
+        }
         Located::Found(disk, metadata) if metadata.is_file() => {
             if path.trailing_slash() {
                 return Resolved::NotFound;

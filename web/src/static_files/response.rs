@@ -125,15 +125,15 @@ async fn prepare(
     let config = files.config(root.to_owned());
     let etags = files.etags.clone();
     let content_limit = cache.settings().content_limit();
-    blocking(move || {
-        match resolve::resolve(&config, &safe, &accept, redirect_root) {
+    blocking(
+        move || match resolve::resolve(&config, &safe, &accept, redirect_root) {
             Resolved::File(opened) => found(opened, &etags, previous, content_limit),
             Resolved::Listing(entries) => Prepared::Listing(entries),
             Resolved::RedirectToSlash => Prepared::RedirectToSlash,
             Resolved::NotFound => Prepared::NotFound,
             Resolved::Forbidden => Prepared::Forbidden,
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -359,7 +359,10 @@ fn validator_headers(
 
 fn file_response(served: &Served, request: &Request) -> Outcome {
     let mut headers = served.validator_headers.clone();
-    match served.validators.evaluate(request.method(), request.headers()) {
+    match served
+        .validators
+        .evaluate(request.method(), request.headers())
+    {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -374,32 +377,32 @@ fn file_response(served: &Served, request: &Request) -> Outcome {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
     }
     let len = served.len;
-    let (status, body, length) =
-        match requested_ranges(request, &served.etag, served.modified, len) {
-            None => (StatusCode::OK, piece(served, 0, len)?.into_body(), len),
-            Some(Evaluated::Unsatisfiable) => return Err(unsatisfiable(len)),
-            Some(Evaluated::Satisfiable(ranges)) => match ranges.as_slice() {
-                [single] => {
-                    headers.insert(CONTENT_RANGE, header(&single.content_range(len)));
-                    let body = piece(served, single.start, single.len())?.into_body();
-                    (StatusCode::PARTIAL_CONTENT, body, single.len())
+    let (status, body, length) = match requested_ranges(request, &served.etag, served.modified, len)
+    {
+        None => (StatusCode::OK, piece(served, 0, len)?.into_body(), len),
+        Some(Evaluated::Unsatisfiable) => return Err(unsatisfiable(len)),
+        Some(Evaluated::Satisfiable(ranges)) => match ranges.as_slice() {
+            [single] => {
+                headers.insert(CONTENT_RANGE, header(&single.content_range(len)));
+                let body = piece(served, single.start, single.len())?.into_body();
+                (StatusCode::PARTIAL_CONTENT, body, single.len())
+            }
+            several => {
+                let content_type = headers[CONTENT_TYPE].clone();
+                let mut parts = Vec::with_capacity(several.len());
+                for range in several {
+                    parts.push((*range, piece(served, range.start, range.len())?));
                 }
-                several => {
-                    let content_type = headers[CONTENT_TYPE].clone();
-                    let mut parts = Vec::with_capacity(several.len());
-                    for range in several {
-                        parts.push((*range, piece(served, range.start, range.len())?));
-                    }
-                    let (boundary, body) = multipart(parts, &content_type, len);
-                    headers.insert(
-                        CONTENT_TYPE,
-                        header(&format!("multipart/byteranges; boundary={boundary}")),
-                    );
-                    let length = body.len();
-                    (StatusCode::PARTIAL_CONTENT, Body::new(body), length)
-                }
-            },
-        };
+                let (boundary, body) = multipart(parts, &content_type, len);
+                headers.insert(
+                    CONTENT_TYPE,
+                    header(&format!("multipart/byteranges; boundary={boundary}")),
+                );
+                let length = body.len();
+                (StatusCode::PARTIAL_CONTENT, Body::new(body), length)
+            }
+        },
+    };
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -413,7 +416,9 @@ fn file_response(served: &Served, request: &Request) -> Outcome {
 fn piece(served: &Served, offset: u64, len: u64) -> Result<Piece, Error> {
     match &served.source {
         Source::Content(bytes) => {
-            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
             let end = usize::try_from(offset.saturating_add(len))
                 .unwrap_or(usize::MAX)
                 .min(bytes.len());
