@@ -838,3 +838,20 @@ fn cached_entries_follow_the_accept_class_and_never_cross_mounts() {
         }
     }
 }
+
+#[test]
+fn with_the_open_file_cache_refusals_stay_refusals() {
+    let site = Site::new("open-cache-refusals");
+    for client in serve(StaticFiles::new(site.root()).open_file_cache(long_cache())) {
+        assert_eq!(text(&get(&client, "/hello%2Etxt", &[])), "hello, world");
+        for _ in 0..2 {
+            for path in ["/..%2Foutside/secret.txt", "/%2e%2e/outside/secret.txt"] {
+                let refused = get(&client, path, &[]);
+                assert_eq!(refused.status(), 403, "{path}");
+                assert!(!text(&refused).contains(SECRET), "{path}");
+            }
+            assert_eq!(get(&client, "/.env", &[]).status(), 404);
+            assert_eq!(get(&client, "/hello%00.txt", &[]).status(), 400);
+        }
+    }
+}

@@ -3,8 +3,8 @@
 //! window so that a repeated request is answered with no blocking hop and no system call
 //! (nginx's `open_file_cache`).
 //!
-//! An entry is keyed by what decides the resolution: the sanitised path below the mount
-//! (with its trailing slash), whether the mount point is redirected, and the client's accept
+//! An entry is keyed by what decides the resolution: the path below the mount as received
+//! (only a path that passed sanitising has an entry), whether the mount point is redirected, and the client's accept
 //! class (which precompressed sibling it would be sent). Only successful file resolutions are
 //! cached: `404`, `403`, redirects and listings are decided afresh each time. The cache is made
 //! when a [`StaticFiles`](super::StaticFiles) is mounted, so one mount's policy (dotfiles,
@@ -33,10 +33,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::HeaderMap;
-use http::HeaderValue;
 use weft_service::file::FileIdentity;
 
-use super::path::SafePath;
 use super::validators::Version;
 use crate::compression::{AcceptEncoding, Choice, Coding};
 use crate::conditional::{ETag, Validators};
@@ -145,7 +143,9 @@ pub(crate) struct Served {
     /// `ETag`, `Last-Modified`, `Cache-Control`, `Vary`: what every answer about the file,
     /// `304` included, carries.
     pub(crate) validator_headers: HeaderMap,
-    pub(crate) content_type: HeaderValue,
+    /// Those and `Accept-Ranges`, `Content-Type`, `Content-Encoding`, `Content-Length`: a
+    /// `200` with the whole file.
+    pub(crate) whole_file_headers: HeaderMap,
     pub(crate) modified: Option<SystemTime>,
 }
 
@@ -162,19 +162,20 @@ impl Served {
 /// What decides a resolution: see the [module](self).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
-    path: String,
-    trailing_slash: bool,
+    /// The request path below the mount, as received (still percent-encoded): only one that
+    /// was sanitised and resolved to a file has an entry, so a hit needs neither again.
+    /// Spellings of one file are separate entries, within the same bounds.
+    raw_path: Box<str>,
     redirect_root: bool,
     accept: u8,
 }
 
 impl Key {
-    /// The key of a request for `path` with `accept` (already emptied when precompressed
-    /// siblings are off).
-    pub(crate) fn new(path: &SafePath, redirect_root: bool, accept: &AcceptEncoding) -> Key {
+    /// The key of a request for `raw_path` (below the mount) with `accept` (already emptied
+    /// when precompressed siblings are off).
+    pub(crate) fn new(raw_path: &str, redirect_root: bool, accept: &AcceptEncoding) -> Key {
         Key {
-            path: path.segments().join("/"),
-            trailing_slash: path.trailing_slash(),
+            raw_path: raw_path.into(),
             redirect_root,
             accept: accept_class(accept),
         }
@@ -362,14 +363,13 @@ mod tests {
             validators: Validators::new(Some(ETag::strong("t")), None),
             etag: ETag::strong("t"),
             validator_headers: HeaderMap::new(),
-            content_type: HeaderValue::from_static("text/plain"),
+            whole_file_headers: HeaderMap::new(),
             modified: None,
         })
     }
 
     fn key(name: &str) -> Key {
-        let path = super::super::path::sanitize(name).unwrap();
-        Key::new(&path, false, &AcceptEncoding::parse(""))
+        Key::new(name, false, &AcceptEncoding::parse(""))
     }
 
     #[test]

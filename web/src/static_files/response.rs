@@ -67,21 +67,23 @@ pub(super) async fn serve(
         )
     })?;
     let remainder = remainder(&request).ok_or_else(not_found)?;
-    let safe = path::sanitize(remainder).map_err(path_error)?;
     let accept = if files.precompressed {
         AcceptEncoding::from_headers(request.headers())
     } else {
         AcceptEncoding::parse("")
     };
+    // Keyed by the raw path: an entry exists only for a path that was sanitised and resolved
+    // to a file, so a hit needs neither again.
     let key = cache
         .settings()
         .is_enabled()
-        .then(|| Key::new(&safe, redirect_root, &accept));
+        .then(|| Key::new(remainder, redirect_root, &accept));
     let previous = match key.as_ref().map(|key| cache.get(key, Instant::now())) {
         Some(Lookup::Fresh(served)) => return file_response(&served, &request),
         Some(Lookup::Stale(served)) => Some(served),
         Some(Lookup::Missing) | None => None,
     };
+    let safe = path::sanitize(remainder).map_err(path_error)?;
     let had_entry = previous.is_some();
     let prepared = prepare(files, root, safe, accept, redirect_root, cache, previous).await;
     if had_entry
@@ -189,7 +191,7 @@ fn read_content(file: &mut File, version: Version, len: u64) -> Option<Bytes> {
 fn served(files: &StaticFiles, opened: Opened, etag: ETag, content: Option<Bytes>) -> Served {
     let modified = opened.metadata.modified().ok();
     let validator_headers = validator_headers(files, &opened, &etag, modified);
-    let content_type = mime::content_type(&opened.logical);
+    let whole_file_headers = whole_file_headers(&validator_headers, &opened);
     let version = Version::of(&opened.metadata);
     let len = opened.metadata.len();
     let source = match content {
@@ -212,7 +214,7 @@ fn served(files: &StaticFiles, opened: Opened, etag: ETag, content: Option<Bytes
         validators: Validators::new(Some(etag.clone()), modified),
         etag,
         validator_headers,
-        content_type,
+        whole_file_headers,
         modified,
     }
 }
@@ -357,8 +359,19 @@ fn validator_headers(
     headers
 }
 
+/// The fields of a `200` with the whole file: the validators' and the content's.
+fn whole_file_headers(validator_headers: &HeaderMap, opened: &Opened) -> HeaderMap {
+    let mut headers = validator_headers.clone();
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(CONTENT_TYPE, mime::content_type(&opened.logical));
+    if let Some(coding) = opened.coding {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
+    }
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(opened.metadata.len()));
+    headers
+}
+
 fn file_response(served: &Served, request: &Request) -> Outcome {
-    let mut headers = served.validator_headers.clone();
     match served
         .validators
         .evaluate(request.method(), request.headers())
@@ -366,16 +379,15 @@ fn file_response(served: &Served, request: &Request) -> Outcome {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response.headers_mut().extend(headers);
+            response
+                .headers_mut()
+                .extend(served.validator_headers.clone());
             return Ok(response);
         }
         Precondition::Failed => return Err(precondition_failed()),
     }
-    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(CONTENT_TYPE, served.content_type.clone());
-    if let Some(coding) = served.coding {
-        headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
-    }
+    // One clone of fields built once per version of the file; a range changes two.
+    let mut headers = served.whole_file_headers.clone();
     let len = served.len;
     let (status, body, length) = match requested_ranges(request, &served.etag, served.modified, len)
     {
