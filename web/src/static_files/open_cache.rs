@@ -21,8 +21,8 @@
 //! - a file replaced by rename, deleted, or whose permissions changed is served as it was for
 //!   at most the window (and the one resolution that notices); a new file at a path that was `404` is found at once (misses are not
 //!   cached);
-//! - memory is bounded: entries (each holding at most one file handle), and the bytes of the
-//!   small files' content held in memory.
+//! - what it holds is bounded: entries, the files they keep open (only files too large to hold
+//!   in memory keep one), and the bytes of the small files' content held in memory.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -42,8 +42,9 @@ use crate::conditional::{ETag, Validators};
 /// The settings of a mount's open-file cache: how long an entry is trusted, and its bounds.
 ///
 /// [`StaticFiles`](super::StaticFiles) has none unless [`open_file_cache`] is called;
-/// [`OpenFileCache::new`] trusts an entry for 1 s, holds up to 1 024 entries, and keeps in
-/// memory the content of files up to 32 KiB, 32 MiB in all. A validity of zero turns the cache
+/// [`OpenFileCache::new`] trusts an entry for 1 s, holds up to 1 024 entries of which up to
+/// 256 keep a file open (well under the usual limit of 1 024 descriptors a process), and
+/// keeps in memory the content of files up to 32 KiB, 32 MiB in all. A validity of zero turns the cache
 /// off. See the [module](self) for what is cached and what the window allows.
 ///
 /// [`open_file_cache`]: super::StaticFiles::open_file_cache
@@ -51,6 +52,7 @@ use crate::conditional::{ETag, Validators};
 pub struct OpenFileCache {
     valid: Duration,
     max_entries: usize,
+    max_open_files: usize,
     max_bytes: usize,
     max_file_bytes: u64,
 }
@@ -60,6 +62,7 @@ impl Default for OpenFileCache {
         OpenFileCache {
             valid: Duration::from_secs(1),
             max_entries: 1024,
+            max_open_files: 256,
             max_bytes: 32 * 1024 * 1024,
             max_file_bytes: 32 * 1024,
         }
@@ -87,6 +90,14 @@ impl OpenFileCache {
     /// At most this many entries (each holds at most one open file handle).
     pub fn max_entries(mut self, entries: usize) -> Self {
         self.max_entries = entries;
+        self
+    }
+
+    /// At most this many entries keep a file open (those of files over
+    /// [`max_file_size`](Self::max_file_size)); each open file is a descriptor the server
+    /// cannot use for a connection.
+    pub fn max_open_files(mut self, files: usize) -> Self {
+        self.max_open_files = files;
         self
     }
 
@@ -157,6 +168,11 @@ impl Served {
             Source::Handle(..) => 0,
         }
     }
+
+    /// The files this entry keeps open (0 or 1).
+    fn open_files(&self) -> usize {
+        usize::from(matches!(self.source, Source::Handle(..)))
+    }
 }
 
 /// What decides a resolution: see the [module](self).
@@ -205,11 +221,12 @@ struct Slot {
     checked: AtomicU64,
 }
 
-/// The entries and the content bytes they hold.
+/// The entries, the content bytes and the open files they hold.
 #[derive(Debug, Default)]
 struct Entries {
     map: HashMap<Key, Slot>,
     bytes: usize,
+    open_files: usize,
 }
 
 /// A duration in nanoseconds, saturating (585 years).
@@ -288,23 +305,23 @@ impl OpenCache {
         if !self.settings.is_enabled() {
             return;
         }
-        let size = served.content_bytes();
-        if size > self.settings.max_bytes {
+        let (size, files) = (served.content_bytes(), served.open_files());
+        if size > self.settings.max_bytes || files > self.settings.max_open_files {
             return;
         }
         // A panic elsewhere while holding the lock leaves a map that is still consistent.
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = entries.map.remove(&key) {
-            entries.bytes -= old.served.content_bytes();
-        }
+        entries.remove(&key);
         while entries.map.len() >= self.settings.max_entries
             || entries.bytes + size > self.settings.max_bytes
+            || entries.open_files + files > self.settings.max_open_files
         {
             if !entries.evict_oldest() {
                 break;
             }
         }
         entries.bytes += size;
+        entries.open_files += files;
         let checked = AtomicU64::new(self.nanos(now));
         entries.map.insert(key, Slot { served, checked });
     }
@@ -312,21 +329,29 @@ impl OpenCache {
     /// Forgets the entry for `key`: its path no longer resolves to a file (its handle is
     /// closed once the answers being sent from it are done).
     pub(crate) fn remove(&self, key: &Key) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = entries.map.remove(key) {
-            entries.bytes -= old.served.content_bytes();
-        }
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
-    /// How many entries, and how many content bytes, are held.
+    /// How many entries, content bytes and open files are held.
     #[cfg(test)]
-    pub(crate) fn usage(&self) -> (usize, usize) {
+    pub(crate) fn usage(&self) -> (usize, usize, usize) {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        (entries.map.len(), entries.bytes)
+        (entries.map.len(), entries.bytes, entries.open_files)
     }
 }
 
 impl Entries {
+    /// Drops the entry for `key`, if any, and what it counted.
+    fn remove(&mut self, key: &Key) {
+        if let Some(old) = self.map.remove(key) {
+            self.bytes -= old.served.content_bytes();
+            self.open_files -= old.served.open_files();
+        }
+    }
+
     /// Drops the entry checked longest ago; `false` when there is none. A linear scan: it
     /// runs only when a full cache takes a new entry, at most once per path and window.
     fn evict_oldest(&mut self) -> bool {
@@ -338,9 +363,7 @@ impl Entries {
         else {
             return false;
         };
-        if let Some(slot) = self.map.remove(&victim) {
-            self.bytes -= slot.served.content_bytes();
-        }
+        self.remove(&victim);
         true
     }
 }
@@ -350,12 +373,26 @@ mod tests {
     use super::*;
 
     fn served(content: &[u8]) -> Arc<Served> {
+        with_source(
+            Source::Content(Bytes::copy_from_slice(content)),
+            content.len(),
+        )
+    }
+
+    /// An entry keeping a file open (the executable itself: any file will do).
+    fn handle() -> Arc<Served> {
+        let file = File::open(std::env::current_exe().unwrap()).unwrap();
+        let identity = FileIdentity::of(&file).unwrap();
+        with_source(Source::Handle(Arc::new(file), identity), 0)
+    }
+
+    fn with_source(source: Source, len: usize) -> Arc<Served> {
         // Any metadata makes a version: the cache never looks at the disk.
         let path = std::env::temp_dir();
         let metadata = std::fs::metadata(&path).unwrap();
         Arc::new(Served {
-            source: Source::Content(Bytes::copy_from_slice(content)),
-            len: content.len() as u64,
+            source,
+            len: len as u64,
             version: Version::of(&metadata),
             disk_path: path,
             coding: None,
@@ -381,7 +418,7 @@ mod tests {
             cache.insert(key(name), served(b"1234"), at);
         }
         // Four entries of 4 bytes: the bytes bound (10) keeps two, the newest.
-        assert_eq!(cache.usage(), (2, 8));
+        assert_eq!(cache.usage(), (2, 8, 0));
         assert!(matches!(cache.get(&key("a"), start), Lookup::Missing));
         assert!(matches!(cache.get(&key("d"), start), Lookup::Fresh(_)));
         for (i, name) in ["e", "f", "g", "h"].into_iter().enumerate() {
@@ -392,6 +429,23 @@ mod tests {
         // Larger than the whole cache: not kept.
         cache.insert(key("big"), served(&[0; 11]), start);
         assert!(matches!(cache.get(&key("big"), start), Lookup::Missing));
+    }
+
+    #[test]
+    fn open_files_stay_within_their_bound() {
+        let cache = OpenCache::new(OpenFileCache::new().max_open_files(2));
+        let start = Instant::now();
+        for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            cache.insert(key(name), handle(), start + Duration::from_millis(i as u64));
+        }
+        cache.insert(key("small"), served(b"x"), start + Duration::from_millis(9));
+        assert_eq!(cache.usage(), (3, 1, 2));
+        assert!(matches!(cache.get(&key("d"), start), Lookup::Fresh(_)));
+        cache.remove(&key("d"));
+        assert_eq!(cache.usage(), (2, 1, 1));
+        let none = OpenCache::new(OpenFileCache::new().max_open_files(0));
+        none.insert(key("a"), handle(), start);
+        assert_eq!(none.usage(), (0, 0, 0));
     }
 
     #[test]
