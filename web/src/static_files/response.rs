@@ -1,5 +1,5 @@
-//! One request answered: the path below the mount, resolution and hashing on the blocking
-//! pool, then preconditions, ranges and headers.
+//! One request answered: the path below the mount, then a fresh entry of the open-file cache
+//! or resolution and hashing on the blocking pool, then preconditions, ranges and headers.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
