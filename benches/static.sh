@@ -5,9 +5,9 @@
 # Equal footing: nginx with one worker process and weft with --workers 1, each pinned to
 # SERVER_CPU (taskset), wrk pinned to CLIENT_CPU with one thread; no access log on either
 # (nginx `access_log off`, weft WEFT_LOG=warn); nginx with sendfile, tcp_nopush, tcp_nodelay and
-# open_file_cache. Reported per server and file: req/s, the server's CPU time per request (user +
-# system from /proc/PID/stat over the run, every nginx process summed: the master is idle), and
-# the ratios weft/nginx. The goal: weft ≥ 1.0× nginx's req/s and ≤ 1.0× its µs/req on both.
+# open_file_cache (weft serve has its own, on by default). Reported per server and file: req/s,
+# the server's CPU time per request (user + system from /proc/PID/stat over the run, every nginx
+# process summed: the master is idle), the ratios weft/nginx, and wrk's own CPU per request. The goal: weft ≥ 1.0× nginx's req/s and ≤ 1.0× its µs/req on both.
 #
 # Not run by CI. Needs root or sudo the first time, to install nginx and wrk (apt-get).
 #
@@ -17,7 +17,7 @@
 #   DURATION    seconds per wrk run                           [10]
 #   WARMUP      seconds of unrecorded load per server and file [2]
 #   CONNECTIONS wrk's connections                             [64]
-#   RUNTIME     weft's runtime                                [mio]
+#   RUNTIME     weft's runtime (mio is `weft serve`'s default) [mio]
 #   SERVER_CPU / CLIENT_CPU  cores for the servers and wrk    [0 / 1]
 #   BUILD       0 to use the weft binary already built        [1]
 #   OUT         where wrk's and the servers' output go        [target/static/DATE-TIME]
@@ -165,25 +165,31 @@ RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 echo "== $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg), output in $OUT" >&2
 
-# measure NAME FILE: one wrk run; appends `name file req/s µs/req problems` to RESULTS.
+# measure NAME FILE: one wrk run; appends `name file req/s µs/req problems wrk-µs/req` to
+# RESULTS. wrk's own CPU per request (user + system, from the shell's `times` around the run)
+# tells whether the client, not the server, set the pace.
 measure() {
     local name=$1 file=$2 log=$OUT/$1.$2.wrk c0 c1 rc=0
     c0=$(server_ticks)
+    children_cpu >"$OUT/client0"
     timeout -k 5 $((DURATION + 30)) taskset -c "$CLIENT_CPU" \
         wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$SERVER_URL/$file" >"$log" 2>&1 || rc=$?
+    children_cpu >"$OUT/client1"
     kill -0 "$SERVER_PID" 2>/dev/null || die "$name died during $file (see $OUT)"
     c1=$(server_ticks)
-    awk -v name="$name" -v file="$file" -v rc="$rc" -v ticks=$((c1 - c0)) -v hz="$CLK_TCK" '
+    awk -v name="$name" -v file="$file" -v rc="$rc" -v ticks=$((c1 - c0)) -v hz="$CLK_TCK" \
+        -v client="$(awk 'NR == FNR { a = $1; next } { print $1 - a }' "$OUT/client0" "$OUT/client1")" '
         /requests in/ { reqs = $1 }
         /^Requests\/sec:/ { rps = $2 }
         /Socket errors:/ { sub(/^ *Socket errors: */, ""); problems = problems "socket errors: " $0 "; " }
         /Non-2xx or 3xx responses:/ { problems = problems $NF " non-2xx/3xx; " }
         END {
             if (rc != 0) problems = problems "wrk exit " rc "; "
-            if (reqs + 0 == 0) { printf "%s\t%s\t0\t-\t%sno response\n", name, file, problems; exit }
-            printf "%s\t%s\t%.0f\t%.2f\t%s\n", name, file, rps, ticks / hz * 1e6 / reqs, problems
+            if (reqs + 0 == 0) { printf "%s\t%s\t0\t-\t%sno response\t-\n", name, file, problems; exit }
+            printf "%s\t%s\t%.0f\t%.2f\t%s\t%.2f\n", name, file, rps, ticks / hz * 1e6 / reqs,
+                problems, client * 1e6 / reqs
         }' "$log" >>"$RESULTS"
-    tail -n1 "$RESULTS" | awk -F'\t' '{ printf "   %-6s %-7s %9s req/s  %8s µs/req  %s\n", $1, $2, $3, $4, $5 }' >&2
+    tail -n1 "$RESULTS" | awk -F'\t' '{ printf "   %-6s %-7s %9s req/s  %8s µs/req  wrk %8s µs/req  %s\n", $1, $2, $3, $4, $6, $5 }' >&2
 }
 
 for name in nginx weft; do
@@ -202,18 +208,19 @@ done
     echo "Static files, $(date -u +%F), weft $COMMIT ($RUNTIME, --workers 1) vs $("$NGINX" -v 2>&1 | sed 's/.*: //') (1 worker)"
     echo "servers on CPU $SERVER_CPU, wrk -t1 -c$CONNECTIONS on CPU $CLIENT_CPU, ${DURATION} s a run"
     echo
-    echo "| file | nginx req/s | weft req/s | weft/nginx req/s | nginx µs/req | weft µs/req | weft/nginx µs/req |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| file | nginx req/s | weft req/s | weft/nginx req/s | nginx µs/req | weft µs/req | weft/nginx µs/req | wrk µs/req (nginx / weft) |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     awk -F'\t' '
-        { rps[$1, $2] = $3; us[$1, $2] = $4 }
+        { rps[$1, $2] = $3; us[$1, $2] = $4; client[$1, $2] = $6 }
         function ratio(a, b) { return (b + 0 > 0 && a + 0 > 0) ? sprintf("%.2f", a / b) : "-" }
         END {
             split("1k.bin 1m.bin", files, " ")
             for (i = 1; i <= 2; i++) {
                 f = files[i]
-                printf "| %s | %s | %s | %s | %s | %s | %s |\n", f, rps["nginx", f], rps["weft", f],
-                    ratio(rps["weft", f], rps["nginx", f]), us["nginx", f], us["weft", f],
-                    ratio(us["weft", f], us["nginx", f])
+                printf "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", f, rps["nginx", f],
+                    rps["weft", f], ratio(rps["weft", f], rps["nginx", f]), us["nginx", f],
+                    us["weft", f], ratio(us["weft", f], us["nginx", f]), client["nginx", f],
+                    client["weft", f]
             }
         }' "$RESULTS"
 } | tee "$OUT/table.md"

@@ -68,9 +68,9 @@ enum Command {
 /// Where and how a subcommand serves.
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// The runtime to serve on.
-    #[arg(long, default_value = "smol", value_parser = clap::builder::PossibleValuesParser::new(Runtime::names()))]
-    runtime: String,
+    /// The runtime to serve on [default: smol; mio for `serve`].
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Runtime::names()))]
+    runtime: Option<String>,
     /// Address to listen on, HOST:PORT (repeat for several): an IP address (`[::1]:8080` for
     /// IPv6) or a host name, which is listened on at every address it resolves to
     /// (`localhost:8080`); port 0 picks a free port.
@@ -213,7 +213,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The runtime of `echo` and `demo` when `--runtime` is not given.
+const DEFAULT_RUNTIME: &str = "smol";
+
+/// The runtime of `weft serve` when `--runtime` is not given: an event loop that sends files
+/// with `sendfile(2)` on cleartext HTTP/1.1 (smol polls them in 64 KiB reads on the blocking
+/// pool: about 4x the CPU per 1 MiB file in `benches/static.sh`).
+const SERVE_RUNTIME: &str = if cfg!(feature = "mio") {
+    "mio"
+} else {
+    DEFAULT_RUNTIME
+};
+
 impl ServeArgs {
+    /// The runtime asked for with `--runtime`, else `default`.
+    fn runtime_name<'a>(&'a self, default: &'a str) -> &'a str {
+        self.runtime.as_deref().unwrap_or(default)
+    }
+
     /// The server's configuration: addresses, workers, connections, TLS, signals.
     fn config(&self) -> ServerConfig {
         let mut config = ServerConfig::new(self.listen.iter().flat_map(|listen| listen.0.clone()));
@@ -241,7 +258,7 @@ impl ServeArgs {
         for address in addresses {
             println!(
                 "weft {command} listening on {scheme}://{address} ({})",
-                self.runtime
+                self.runtime_name(DEFAULT_RUNTIME)
             );
         }
     }
@@ -251,7 +268,7 @@ fn echo(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = args.config();
     // The echo server streams large bodies through: a limit fit for load and soak tests.
     config.dispatch.limits.max_body_size = 16 * 1024 * 1024 * 1024;
-    let runtime: Runtime = args.runtime.parse()?;
+    let runtime: Runtime = args.runtime_name(DEFAULT_RUNTIME).parse()?;
     let announced = config.clone();
     let server: ServerHandle =
         weft_runtime::start_on(runtime, config, weft_cli::echo::echo_service())?;
@@ -264,7 +281,7 @@ fn demo(
     options: weft_cli::demo::Options,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.config();
-    let runtime: Runtime = args.runtime.parse()?;
+    let runtime: Runtime = args.runtime_name(DEFAULT_RUNTIME).parse()?;
     let announced = config.clone();
     let app = weft_cli::demo::app_with(&options).build()?;
     let server = app.listen_on(runtime, config)?;
@@ -291,7 +308,7 @@ fn serve_files(
     let root = serve::root(dir)?;
     let mut config = args.config();
     config.dispatch.h2c = h2c;
-    let runtime: Runtime = args.runtime.parse()?;
+    let runtime: Runtime = args.runtime_name(SERVE_RUNTIME).parse()?;
     let scheme = if config.tls.is_some() {
         "https"
     } else {

@@ -93,13 +93,19 @@ pub fn app(options: &Options) -> App {
 }
 
 /// The file service: the defences are [`StaticFiles`]' defaults (dotfiles hidden, symlinks
-/// followed only within the root).
+/// followed only within the root), with the open-file cache on (as a production nginx
+/// configures its `open_file_cache`): a file requested again within a second is answered
+/// from memory without touching the disk, the price being that a changed file may be served
+/// as it was for up to that second.
+///
+/// [`StaticFiles`]: weft::static_files::StaticFiles
 fn files(options: &Options) -> weft::static_files::StaticFiles {
     weft::static_files::StaticFiles::new(&options.root)
         .index_file("index.html")
         .list_directories(options.list_dirs)
         .spa_fallback(options.spa)
         .precompressed(true)
+        .open_file_cache(weft::static_files::OpenFileCache::new())
 }
 
 /// The variable that sets the port when `--listen` is not given (as on most hosting

@@ -721,3 +721,137 @@ fn content_hashed_names_of_a_manifest_are_served_from_their_logical_files_while_
         );
     }
 }
+
+/// Settings of an open-file cache whose entries stay valid for the whole test.
+fn long_cache() -> weft::static_files::OpenFileCache {
+    weft::static_files::OpenFileCache::new().valid_for(std::time::Duration::from_secs(3600))
+}
+
+#[test]
+fn the_open_file_cache_answers_within_its_window_without_the_disk() {
+    let site = Site::new("open-cache-hit");
+    let clients = serve(StaticFiles::new(site.root()).open_file_cache(long_cache()));
+    for (i, client) in clients.into_iter().enumerate() {
+        site.write("root/hello.txt", b"hello, world");
+        let first = get(&client, "/hello.txt", &[]);
+        assert_eq!(text(&first), "hello, world");
+        let etag = first.header("etag").unwrap().to_owned();
+        // Gone from the disk: a resolution would answer 404, the cached entry does not.
+        std::fs::remove_file(site.root().join("hello.txt")).unwrap();
+        let again = get(&client, "/hello.txt", &[]);
+        assert_eq!(again.status(), 200);
+        assert_eq!(text(&again), "hello, world");
+        assert_eq!(again.header("etag"), Some(etag.as_str()));
+        assert_eq!(again.header("content-type"), first.header("content-type"));
+        let range = get(&client, "/hello.txt", &[("range", "bytes=0-4")]);
+        assert_eq!(range.status(), 206);
+        assert_eq!(text(&range), "hello");
+        let cached = get(&client, "/hello.txt", &[("if-none-match", &etag)]);
+        assert_eq!(cached.status(), 304);
+        // Misses are not cached: a file created at a path that was 404 is found at once.
+        let new = format!("new-{i}.txt");
+        assert_eq!(get(&client, &format!("/{new}"), &[]).status(), 404);
+        site.write(&format!("root/{new}"), b"new");
+        assert_eq!(text(&get(&client, &format!("/{new}"), &[])), "new");
+    }
+    // Without the cache (the default), every request looks at the disk.
+    site.write("root/hello.txt", b"hello, world");
+    for client in serve(StaticFiles::new(site.root())) {
+        assert_eq!(get(&client, "/hello.txt", &[]).status(), 200);
+    }
+    std::fs::remove_file(site.root().join("hello.txt")).unwrap();
+    for client in serve(StaticFiles::new(site.root())) {
+        assert_eq!(get(&client, "/hello.txt", &[]).status(), 404);
+    }
+}
+
+#[test]
+fn after_the_window_a_changed_file_gets_new_validators_and_a_deleted_one_is_404() {
+    let site = Site::new("open-cache-stale");
+    let window = std::time::Duration::from_millis(20);
+    // Sleeping longer than the window only guarantees the entry is stale; no timing is measured.
+    let past_the_window = || std::thread::sleep(window * 5);
+    let settings = weft::static_files::OpenFileCache::new().valid_for(window);
+    for client in serve(StaticFiles::new(site.root()).open_file_cache(settings)) {
+        site.write("root/page.txt", b"first version");
+        let first = get(&client, "/page.txt", &[]);
+        let etag = first.header("etag").unwrap().to_owned();
+        past_the_window();
+        // Unchanged: the same validators after the revalidation.
+        let same = get(&client, "/page.txt", &[]);
+        assert_eq!(same.header("etag"), Some(etag.as_str()));
+        site.write("root/page.txt", b"second, longer version");
+        past_the_window();
+        let changed = get(&client, "/page.txt", &[("if-none-match", &etag)]);
+        assert_eq!(changed.status(), 200);
+        assert_eq!(text(&changed), "second, longer version");
+        assert_ne!(changed.header("etag"), Some(etag.as_str()));
+        assert_eq!(changed.header("content-length"), Some("22"));
+        std::fs::remove_file(site.root().join("page.txt")).unwrap();
+        past_the_window();
+        assert_eq!(get(&client, "/page.txt", &[]).status(), 404);
+    }
+}
+
+#[test]
+fn files_over_the_content_limit_are_cached_as_handles_and_ranges_still_work() {
+    let site = Site::new("open-cache-handle");
+    let settings = long_cache().max_file_size(4);
+    for client in serve(StaticFiles::new(site.root()).open_file_cache(settings)) {
+        for _ in 0..2 {
+            let whole = get(&client, "/digits.txt", &[]);
+            assert_eq!(text(&whole), "0123456789");
+            let single = get(&client, "/digits.txt", &[("range", "bytes=2-4")]);
+            assert_eq!(text(&single), "234");
+            let several = get(&client, "/digits.txt", &[("range", "bytes=0-1,8-9")]);
+            assert_eq!(several.status(), 206);
+            let body = text(&several);
+            assert!(body.contains("\r\n\r\n01\r\n") && body.contains("\r\n\r\n89\r\n"));
+        }
+    }
+}
+
+#[test]
+fn cached_entries_follow_the_accept_class_and_never_cross_mounts() {
+    let site = Site::new("open-cache-class");
+    site.write("root/hello.txt.gz", b"gzipped bytes");
+    for client in serve(StaticFiles::new(site.root()).open_file_cache(long_cache())) {
+        for _ in 0..2 {
+            let gzip = get(&client, "/hello.txt", &[("accept-encoding", "gzip")]);
+            assert_eq!(gzip.header("content-encoding"), Some("gzip"));
+            assert_eq!(text(&gzip), "gzipped bytes");
+            let plain = get(&client, "/hello.txt", &[]);
+            assert_eq!(plain.header("content-encoding"), None);
+            assert_eq!(text(&plain), "hello, world");
+            assert_eq!(plain.header("vary"), Some("accept-encoding"));
+        }
+    }
+    // One settings value, two policies: each mount caches for its own.
+    let files = StaticFiles::new(site.root()).open_file_cache(long_cache());
+    let app = App::new()
+        .static_files("/open", files.clone().dotfiles(true))
+        .static_files("/closed", files);
+    for client in clients(app) {
+        for _ in 0..2 {
+            assert_eq!(text(&get(&client, "/open/.env", &[])), "SECRET=1");
+            assert_eq!(get(&client, "/closed/.env", &[]).status(), 404);
+        }
+    }
+}
+
+#[test]
+fn with_the_open_file_cache_refusals_stay_refusals() {
+    let site = Site::new("open-cache-refusals");
+    for client in serve(StaticFiles::new(site.root()).open_file_cache(long_cache())) {
+        assert_eq!(text(&get(&client, "/hello%2Etxt", &[])), "hello, world");
+        for _ in 0..2 {
+            for path in ["/..%2Foutside/secret.txt", "/%2e%2e/outside/secret.txt"] {
+                let refused = get(&client, path, &[]);
+                assert_eq!(refused.status(), 403, "{path}");
+                assert!(!text(&refused).contains(SECRET), "{path}");
+            }
+            assert_eq!(get(&client, "/.env", &[]).status(), 404);
+            assert_eq!(get(&client, "/hello%00.txt", &[]).status(), 400);
+        }
+    }
+}

@@ -48,11 +48,21 @@ impl CachedCompression {
 
 impl Middleware for CachedCompression {
     async fn handle(&self, request: Request, next: Next) -> Outcome {
-        let method = request.method().clone();
+        // Only GET answers are compressed: anything else passes through untouched.
+        if request.method() != Method::GET {
+            return Ok(next.run(request).await);
+        }
         let accept = AcceptEncoding::from_headers(request.headers());
-        let path = request.uri().path().to_owned();
+        // A clone shares the path's bytes: no copy per request.
+        let uri = request.uri().clone();
         let response = next.run(request).await;
-        Ok(self.compress(&method, &accept, &path, response).await)
+        // Checked before any compression state is set up: most answers are not candidates.
+        let Some(candidate) = self.candidate(&Method::GET, uri.path(), &response) else {
+            return Ok(response);
+        };
+        Ok(self
+            .compress(candidate, &accept, uri.path(), response)
+            .await)
     }
 }
 
@@ -63,17 +73,14 @@ struct Candidate {
 }
 
 impl CachedCompression {
-    /// `response`, compressed when it is a candidate and the client accepts a coding.
+    /// `response`, a `candidate`, compressed when the client accepts a coding.
     async fn compress(
         &self,
-        method: &Method,
+        candidate: Candidate,
         accept: &AcceptEncoding,
         path: &str,
         mut response: Response,
     ) -> Response {
-        let Some(candidate) = self.candidate(method, path, &response) else {
-            return response;
-        };
         // The answer depends on Accept-Encoding whichever coding is chosen.
         add_vary(response.headers_mut());
         let Choice::Encode(coding) = accept.choose(&OFFERED) else {

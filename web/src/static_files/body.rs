@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use weft_service::body::Body;
 use weft_service::file::{FileError, FileRegion};
 use weft_service::runtime::RuntimeHandle;
 
@@ -26,6 +27,15 @@ pub(crate) enum Piece {
 }
 
 impl Piece {
+    /// The piece as a whole body: bytes in memory go out with the head, a region as a file
+    /// body (which a driver may send with `sendfile(2)`).
+    pub(crate) fn into_body(self) -> Body {
+        match self {
+            Piece::Bytes(bytes) => Body::full(bytes),
+            Piece::Region(region) => Body::file(region),
+        }
+    }
+
     fn len(&self) -> u64 {
         match self {
             Piece::Bytes(bytes) => bytes.len() as u64,

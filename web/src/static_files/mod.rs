@@ -31,7 +31,10 @@
 //!   ([`CacheControl`]);
 //! - directories: the index file, a `308` to the slash form, a listing when enabled, or the
 //!   SPA fallback (the root's index for any unknown path);
-//! - the body is read in 64 KiB chunks from the opened handle, never whole.
+//! - the body is read in 64 KiB chunks from the opened handle, never whole (or sent with
+//!   `sendfile(2)` where the driver can);
+//! - with [`StaticFiles::open_file_cache`] on, a path resolved within the last window is
+//!   answered from memory with no blocking hop: see [`OpenFileCache`].
 //!
 //! # Validators
 //! A file's tag is the SHA-256 of its content (128 bits shown), computed once per version
@@ -45,6 +48,7 @@ mod body;
 mod cache_control;
 mod listing;
 mod mime;
+pub mod open_cache;
 pub mod path;
 pub mod range;
 mod resolve;
@@ -58,12 +62,14 @@ use std::sync::Arc;
 use http::Method;
 
 pub use cache_control::CacheControl;
+pub use open_cache::OpenFileCache;
 pub use validators::HASH_LIMIT;
 
 use crate::Request;
 use crate::app::{Group, Route};
 use crate::assets::AssetManifest;
 use crate::handler::{Endpoint, Outcome};
+use open_cache::OpenCache;
 use resolve::Config;
 use validators::EtagCache;
 
@@ -122,6 +128,7 @@ pub struct StaticFiles {
     cache_control: CacheControl,
     manifest: Option<Arc<AssetManifest>>,
     etags: Arc<EtagCache>,
+    open_file_cache: OpenFileCache,
 }
 
 impl StaticFiles {
@@ -158,6 +165,8 @@ impl StaticFiles {
             cache_control: CacheControl::default(),
             manifest: None,
             etags: Arc::new(EtagCache::new(ETAG_CACHE_ENTRIES)),
+            // Off, as nginx's: with it, a changed file may be served as it was for the window.
+            open_file_cache: OpenFileCache::disabled(),
         }
     }
 
@@ -235,6 +244,17 @@ impl StaticFiles {
         self
     }
 
+    /// Turns on an open-file cache with these settings (default off, as nginx's
+    /// `open_file_cache`): repeated requests for a file are then answered without touching the
+    /// disk and without a blocking hop, small files from memory, in one write with the head.
+    /// The price: a file changed, replaced or deleted is served as it was for up to the
+    /// window ([`OpenFileCache::valid_for`], 1 s by default). Each mount has its own cache.
+    /// See [`OpenFileCache`].
+    pub fn open_file_cache(mut self, settings: OpenFileCache) -> Self {
+        self.open_file_cache = settings;
+        self
+    }
+
     /// Adds the routes serving these files under `prefix` to `group`: `prefix`,
     /// `prefix/` and `prefix/{*path}`, `GET` (and so `HEAD`). An unusable root becomes a
     /// build error of the app.
@@ -244,8 +264,11 @@ impl StaticFiles {
         if let Err(error) = &self.root {
             group = group.static_root_error(prefix, error.to_string());
         }
+        // Made here, once the settings are final: a mount's cache answers for its policy only.
+        let cache = Arc::new(OpenCache::new(self.open_file_cache));
         let endpoint = |redirect_root| ServeFiles {
             files: self.clone(),
+            cache: Arc::clone(&cache),
             redirect_root,
         };
         if prefix.is_empty() {
@@ -287,11 +310,12 @@ impl StaticFiles {
 /// The endpoint of a mount.
 struct ServeFiles {
     files: StaticFiles,
+    cache: Arc<OpenCache>,
     redirect_root: bool,
 }
 
 impl Endpoint for ServeFiles {
     async fn handle(&self, request: Request) -> Outcome {
-        response::serve(&self.files, self.redirect_root, request).await
+        response::serve(&self.files, &self.cache, self.redirect_root, request).await
     }
 }

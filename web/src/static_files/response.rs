@@ -1,8 +1,10 @@
-//! One request answered: the path below the mount, resolution and hashing on the blocking
-//! pool, then preconditions, ranges and headers.
+//! One request answered: the path below the mount, then a fresh entry of the open-file cache
+//! or resolution and hashing on the blocking pool, then preconditions, ranges and headers.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{
@@ -16,9 +18,11 @@ use weft_service::runtime::RuntimeHandle;
 
 use super::body::{Piece, PiecesBody};
 use super::listing::{self, Entry};
+use super::open_cache::{Key, Lookup, OpenCache, Served, Source};
 use super::path::{self, PathError};
 use super::range::{self, ByteRange, Evaluated};
 use super::resolve::{self, Opened, Resolved};
+use super::validators::{self, EtagCache, Version};
 use super::{StaticFiles, mime};
 use crate::Request;
 use crate::compression::AcceptEncoding;
@@ -31,7 +35,7 @@ use crate::response::{IntoResponse, Response};
 
 /// What the blocking part found.
 enum Prepared {
-    File(Box<Opened>, ETag),
+    File(Found),
     Listing(Vec<Entry>),
     RedirectToSlash,
     NotFound,
@@ -39,8 +43,22 @@ enum Prepared {
     Failed(std::io::Error),
 }
 
-/// Answers `request` from `files`.
-pub(super) async fn serve(files: &StaticFiles, redirect_root: bool, request: Request) -> Outcome {
+/// A file resolved on the blocking pool.
+enum Found {
+    /// The cached entry, checked and unchanged.
+    Unchanged(Arc<Served>),
+    /// Opened now: its tag, and its content when small enough to hold in memory.
+    Opened(Box<Opened>, ETag, Option<Bytes>),
+}
+
+/// Answers `request` from `files`: from the open-file `cache` when it holds a fresh entry (no
+/// blocking hop), else by resolving the path on the blocking pool.
+pub(super) async fn serve(
+    files: &StaticFiles,
+    cache: &OpenCache,
+    redirect_root: bool,
+    request: Request,
+) -> Outcome {
     let root = files.root().map_err(|error| {
         problem(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -49,39 +67,155 @@ pub(super) async fn serve(files: &StaticFiles, redirect_root: bool, request: Req
         )
     })?;
     let remainder = remainder(&request).ok_or_else(not_found)?;
-    let safe = path::sanitize(remainder).map_err(path_error)?;
     let accept = if files.precompressed {
         AcceptEncoding::from_headers(request.headers())
     } else {
         AcceptEncoding::parse("")
     };
-    let config = files.config(root.to_owned());
-    let etags = files.etags.clone();
-    let prepared =
-        blocking(
-            move || match resolve::resolve(&config, &safe, &accept, redirect_root) {
-                Resolved::File(mut opened) => {
-                    let metadata = opened.metadata.clone();
-                    match etags.etag(&opened.disk_path, &mut opened.file, &metadata) {
-                        Ok(tag) if !matches_manifest(&opened, &tag) => Prepared::NotFound,
-                        Ok(tag) => Prepared::File(opened, tag),
-                        Err(error) => Prepared::Failed(error),
-                    }
-                }
-                Resolved::Listing(entries) => Prepared::Listing(entries),
-                Resolved::RedirectToSlash => Prepared::RedirectToSlash,
-                Resolved::NotFound => Prepared::NotFound,
-                Resolved::Forbidden => Prepared::Forbidden,
-            },
-        )
-        .await;
+    // Keyed by the raw path: an entry exists only for a path that was sanitised and resolved
+    // to a file, so a hit needs neither again.
+    let key = cache
+        .settings()
+        .is_enabled()
+        .then(|| Key::new(remainder, redirect_root, &accept));
+    let previous = match key.as_ref().map(|key| cache.get(key, Instant::now())) {
+        Some(Lookup::Fresh(served)) => return file_response(&served, &request),
+        Some(Lookup::Stale(served)) => Some(served),
+        Some(Lookup::Missing) | None => None,
+    };
+    let safe = path::sanitize(remainder).map_err(path_error)?;
+    let had_entry = previous.is_some();
+    let prepared = prepare(files, root, safe, accept, redirect_root, cache, previous).await;
+    if had_entry
+        && !matches!(prepared, Prepared::File(_))
+        && let Some(key) = &key
+    {
+        // The path no longer names a file: the stale entry (and its handle) goes.
+        cache.remove(key);
+    }
     match prepared {
-        Prepared::File(opened, etag) => file_response(files, opened, etag, &request),
+        Prepared::File(found) => {
+            let served = match found {
+                Found::Unchanged(served) => served,
+                Found::Opened(opened, etag, content) => {
+                    Arc::new(served(files, *opened, etag, content))
+                }
+            };
+            if let Some(key) = key {
+                cache.insert(key, Arc::clone(&served), Instant::now());
+            }
+            file_response(&served, &request)
+        }
         Prepared::Listing(entries) => Ok(listing_response(files, &request, &entries)),
         Prepared::RedirectToSlash => Ok(redirect_to_slash(&request)),
         Prepared::NotFound => Err(not_found()),
         Prepared::Forbidden => Err(forbidden()),
         Prepared::Failed(error) => Err(Error::from(error)),
+    }
+}
+
+/// Resolves `safe` on the blocking pool, keeping `previous` when it still describes the file.
+async fn prepare(
+    files: &StaticFiles,
+    root: &std::path::Path,
+    safe: path::SafePath,
+    accept: AcceptEncoding,
+    redirect_root: bool,
+    cache: &OpenCache,
+    previous: Option<Arc<Served>>,
+) -> Prepared {
+    let config = files.config(root.to_owned());
+    let etags = files.etags.clone();
+    let content_limit = cache.settings().content_limit();
+    blocking(
+        move || match resolve::resolve(&config, &safe, &accept, redirect_root) {
+            Resolved::File(opened) => found(opened, &etags, previous, content_limit),
+            Resolved::Listing(entries) => Prepared::Listing(entries),
+            Resolved::RedirectToSlash => Prepared::RedirectToSlash,
+            Resolved::NotFound => Prepared::NotFound,
+            Resolved::Forbidden => Prepared::Forbidden,
+        },
+    )
+    .await
+}
+
+/// The file resolution found (blocking): the `previous` entry when the same file is still
+/// there unchanged, else its tag and, up to `content_limit` bytes, its content.
+fn found(
+    mut opened: Box<Opened>,
+    etags: &EtagCache,
+    previous: Option<Arc<Served>>,
+    content_limit: u64,
+) -> Prepared {
+    let version = Version::of(&opened.metadata);
+    if let Some(previous) = previous
+        && previous.version == version
+        && previous.disk_path == opened.disk_path
+        && previous.coding == opened.coding
+        && previous.vary == opened.vary
+    {
+        return Prepared::File(Found::Unchanged(previous));
+    }
+    let content = if opened.metadata.len() <= content_limit {
+        read_content(&mut opened.file, version, opened.metadata.len())
+    } else {
+        None
+    };
+    // Held content is hashed as it is held: its tag names exactly those bytes.
+    let tag = match &content {
+        Some(bytes) => Ok(validators::content_tag(bytes)),
+        None => {
+            let metadata = opened.metadata.clone();
+            etags.etag(&opened.disk_path, &mut opened.file, &metadata)
+        }
+    };
+    match tag {
+        Ok(tag) if !matches_manifest(&opened, &tag) => Prepared::NotFound,
+        Ok(tag) => Prepared::File(Found::Opened(opened, tag, content)),
+        Err(error) => Prepared::Failed(error),
+    }
+}
+
+/// The whole content of a small file (blocking); `None` when it could not be read whole or
+/// changed while read (it is then sent from its handle, as a larger file is).
+fn read_content(file: &mut File, version: Version, len: u64) -> Option<Bytes> {
+    let mut content = Vec::with_capacity(usize::try_from(len).ok()?);
+    file.seek(SeekFrom::Start(0)).ok()?;
+    (&mut *file).take(len).read_to_end(&mut content).ok()?;
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let unchanged = Version::of(&file.metadata().ok()?) == version;
+    (unchanged && content.len() as u64 == len).then(|| Bytes::from(content))
+}
+
+/// What answers about the file need, built once per version of the file.
+fn served(files: &StaticFiles, opened: Opened, etag: ETag, content: Option<Bytes>) -> Served {
+    let modified = opened.metadata.modified().ok();
+    let validator_headers = validator_headers(files, &opened, &etag, modified);
+    let whole_file_headers = whole_file_headers(&validator_headers, &opened);
+    let version = Version::of(&opened.metadata);
+    let len = opened.metadata.len();
+    let source = match content {
+        Some(bytes) => Source::Content(bytes),
+        None => {
+            // The regions carry the identity the validators were computed from: a file
+            // changed in place afterwards ends the body with an error instead of mixing
+            // versions.
+            let identity = FileIdentity::from_metadata(&opened.metadata);
+            Source::Handle(Arc::new(opened.file), identity)
+        }
+    };
+    Served {
+        source,
+        len,
+        version,
+        disk_path: opened.disk_path,
+        coding: opened.coding,
+        vary: opened.vary,
+        validators: Validators::new(Some(etag.clone()), modified),
+        etag,
+        validator_headers,
+        whole_file_headers,
+        modified,
     }
 }
 
@@ -225,53 +359,53 @@ fn validator_headers(
     headers
 }
 
-fn file_response(
-    files: &StaticFiles,
-    opened: Box<Opened>,
-    etag: ETag,
-    request: &Request,
-) -> Outcome {
-    let modified = opened.metadata.modified().ok();
-    let mut headers = validator_headers(files, &opened, &etag, modified);
-    let validators = Validators::new(Some(etag.clone()), modified);
-    match validators.evaluate(request.method(), request.headers()) {
-        Precondition::Proceed => {}
-        Precondition::NotModified => {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response.headers_mut().extend(headers);
-            return Ok(response);
-        }
-        Precondition::Failed => return Err(precondition_failed()),
-    }
+/// The fields of a `200` with the whole file: the validators' and the content's.
+fn whole_file_headers(validator_headers: &HeaderMap, opened: &Opened) -> HeaderMap {
+    let mut headers = validator_headers.clone();
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(CONTENT_TYPE, mime::content_type(&opened.logical));
     if let Some(coding) = opened.coding {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
     }
-    let len = opened.metadata.len();
-    // The regions carry the identity the validators were computed from: a file changed in
-    // place afterwards ends the body with an error instead of mixing versions.
-    let identity = FileIdentity::from_metadata(&opened.metadata);
-    let file = Arc::new(opened.file);
-    let region = |offset: u64, len: u64| {
-        FileRegion::with_identity(Arc::clone(&file), offset, len, identity).map_err(Error::from)
-    };
-    let (status, body, length) = match requested_ranges(request, &etag, modified, len) {
-        None => (StatusCode::OK, Body::file(region(0, len)?), len),
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(opened.metadata.len()));
+    headers
+}
+
+fn file_response(served: &Served, request: &Request) -> Outcome {
+    match served
+        .validators
+        .evaluate(request.method(), request.headers())
+    {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            response
+                .headers_mut()
+                .extend(served.validator_headers.clone());
+            return Ok(response);
+        }
+        Precondition::Failed => return Err(precondition_failed()),
+    }
+    // One clone of fields built once per version of the file; a range changes two.
+    let mut headers = served.whole_file_headers.clone();
+    let len = served.len;
+    let (status, body, length) = match requested_ranges(request, &served.etag, served.modified, len)
+    {
+        None => (StatusCode::OK, piece(served, 0, len)?.into_body(), len),
         Some(Evaluated::Unsatisfiable) => return Err(unsatisfiable(len)),
         Some(Evaluated::Satisfiable(ranges)) => match ranges.as_slice() {
             [single] => {
                 headers.insert(CONTENT_RANGE, header(&single.content_range(len)));
-                let body = Body::file(region(single.start, single.len())?);
+                let body = piece(served, single.start, single.len())?.into_body();
                 (StatusCode::PARTIAL_CONTENT, body, single.len())
             }
             several => {
                 let content_type = headers[CONTENT_TYPE].clone();
-                let mut regions = Vec::with_capacity(several.len());
+                let mut parts = Vec::with_capacity(several.len());
                 for range in several {
-                    regions.push((*range, region(range.start, range.len())?));
+                    parts.push((*range, piece(served, range.start, range.len())?));
                 }
-                let (boundary, body) = multipart(regions, &content_type, len);
+                let (boundary, body) = multipart(parts, &content_type, len);
                 headers.insert(
                     CONTENT_TYPE,
                     header(&format!("multipart/byteranges; boundary={boundary}")),
@@ -284,8 +418,30 @@ fn file_response(
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().extend(headers);
+    // A new response has no fields: the map is moved in, not merged field by field.
+    *response.headers_mut() = headers;
     Ok(response)
+}
+
+/// `len` bytes of the file from `offset` (within it): a slice of the content held in
+/// memory, or a region of the open handle.
+fn piece(served: &Served, offset: u64, len: u64) -> Result<Piece, Error> {
+    match &served.source {
+        Source::Content(bytes) => {
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let end = usize::try_from(offset.saturating_add(len))
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            Ok(Piece::Bytes(bytes.slice(start..end)))
+        }
+        Source::Handle(file, identity) => {
+            FileRegion::with_identity(Arc::clone(file), offset, len, *identity)
+                .map(Piece::Region)
+                .map_err(Error::from)
+        }
+    }
 }
 
 fn header(value: &str) -> HeaderValue {
@@ -347,7 +503,7 @@ fn unsatisfiable(len: u64) -> Error {
 
 /// The body of a `multipart/byteranges` answer (RFC 9110 §14.6) and its boundary.
 fn multipart(
-    regions: Vec<(ByteRange, FileRegion)>,
+    regions: Vec<(ByteRange, Piece)>,
     content_type: &HeaderValue,
     len: u64,
 ) -> (String, PiecesBody) {
@@ -360,7 +516,7 @@ fn multipart(
             range.content_range(len)
         );
         pieces.push(Piece::Bytes(Bytes::from(head)));
-        pieces.push(Piece::Region(region));
+        pieces.push(region);
     }
     pieces.push(Piece::Bytes(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
     (boundary, PiecesBody::new(pieces))

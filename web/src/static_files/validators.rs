@@ -43,7 +43,8 @@ impl Version {
         }
     }
 
-    fn weak_tag(&self) -> ETag {
+    /// The weak tag of size and modification time, for files not hashed.
+    pub(crate) fn weak_tag(&self) -> ETag {
         let nanos = self
             .modified
             .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
@@ -140,9 +141,21 @@ fn hash(file: &mut File, len: u64) -> std::io::Result<ETag> {
         hasher.update(&buffer[..n]);
     }
     file.seek(SeekFrom::Start(0))?;
+    Ok(digest_tag(hasher))
+}
+
+/// The tag of `content` held in memory: the same as [`hash`] gives the file it was read from.
+pub(crate) fn content_tag(content: &[u8]) -> ETag {
+    let mut hasher = Sha256::new();
+    hasher.update(content);
+    digest_tag(hasher)
+}
+
+/// The first 128 bits of the digest, in hex, as a strong tag.
+fn digest_tag(hasher: Sha256) -> ETag {
     let digest = hasher.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    Ok(ETag::strong(hex))
+    ETag::strong(hex)
 }
 
 #[cfg(test)]
