@@ -1,6 +1,7 @@
 //! The app behind `weft serve [DIR]`: a production file server for one folder.
 //!
-//! Every request is logged on one access line (target `weft::access`); files are served by
+//! Every request is logged on one access line (target `weft::access`); errors are HTML pages
+//! for browsers and problem+json for other clients ([`ErrorPages`]); files are served by
 //! [`weft::static_files::StaticFiles`] (conditional requests, ranges, precompressed `.br` /
 //! `.gz` siblings, traversal and symlink defences), and files of compressible types the folder
 //! has no precompressed sibling for are compressed on the fly, once per version of the file
@@ -13,11 +14,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use weft::access_log::AccessLog;
+use weft::compressed_cache::CachedCompression;
+use weft::error_pages::ErrorPages;
 use weft::prelude::*;
-
-mod cached_compression;
-
-pub use cached_compression::CachedCompression;
 
 /// What `weft serve` serves, and how.
 #[derive(Debug, Clone)]
@@ -83,9 +82,11 @@ pub fn root(dir: &Path) -> Result<PathBuf, ServeError> {
 
 /// The `weft serve` app for `options` (its root already made absolute by [`root`]).
 pub fn app(options: &Options) -> App {
-    App::new()
-        // Outermost: the access line sees every answer.
-        .middleware(AccessLog::new())
+    // Outermost: the access line sees every answer, error pages included.
+    let app = App::new().middleware(AccessLog::new());
+    // Errors (404, 403, 416...) as an HTML page for browsers, problem+json for other clients.
+    ErrorPages::new()
+        .mount(app)
         // Compressible files, compressed once per version; ranges, precompressed siblings
         // and 304s are left alone.
         .middleware(CachedCompression::new())

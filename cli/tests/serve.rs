@@ -419,6 +419,20 @@ fn listings_escape_names_and_spa_falls_back_to_the_index() {
 
         let plain = serve(site.root(), runtime, &[]);
         assert_eq!(get(&plain, "/sub/", &[]).status, 404, "{runtime}");
+        // Errors are a page for a browser, problem+json for everything else.
+        let browser = get(&plain, "/missing", &["-H", "accept: text/html,*/*;q=0.8"]);
+        assert_eq!(browser.status, 404, "{runtime}");
+        let content_type = header(&browser, "content-type").unwrap_or_default();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{runtime}: {content_type}"
+        );
+        let api = get(&plain, "/missing", &[]);
+        assert_eq!(
+            header(&api, "content-type").as_deref(),
+            Some("application/problem+json"),
+            "{runtime}"
+        );
         plain.stop(runtime);
 
         let spa = serve(site.root(), runtime, &["--spa"]);

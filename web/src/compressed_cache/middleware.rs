@@ -1,9 +1,9 @@
 //! [`CachedCompression`]: `weft serve`'s on-the-fly compression of static files, each version
 //! of a file compressed once (brotli or gzip) and then answered from a bounded cache.
 //!
-//! It sits outside [`StaticFiles`](weft::static_files::StaticFiles) and takes its `200`
+//! It sits outside [`StaticFiles`](crate::static_files::StaticFiles) and takes its `200`
 //! answers as they are: a `GET` for a file of a compressible type
-//! ([`is_compressible`](weft::compressed_cache::is_compressible)) within the cache's size
+//! ([`is_compressible`](super::is_compressible)) within the cache's size
 //! bounds, with a strong `ETag` (a hash of the file's content) and no `Content-Encoding` yet
 //! (a precompressed sibling wins). The cache key is the request path and that ETag, so a file
 //! that changed is a new entry and an old one ages out of the LRU. Ranges (`206`), `304`s,
@@ -12,18 +12,18 @@
 
 use std::path::PathBuf;
 
+use super::{CompressedCache, FileIdentity, is_compressible};
+use crate::compression::{AcceptEncoding, Choice, Coding};
+use crate::handler::Outcome;
+use crate::middleware::{Middleware, Next};
+use crate::prelude::Request;
+use crate::{Body, IntoResponse, Response};
 use http::header::{
     ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap,
     HeaderValue, VARY,
 };
 use http::{Method, StatusCode};
 use http_body::Body as _;
-use weft::compressed_cache::{CompressedCache, FileIdentity, is_compressible};
-use weft::compression::{AcceptEncoding, Choice, Coding};
-use weft::handler::Outcome;
-use weft::middleware::{Middleware, Next};
-use weft::prelude::Request;
-use weft::{Body, IntoResponse, Response};
 
 /// The codings offered: brotli first (smaller), gzip for every other client.
 const OFFERED: [Coding; 2] = [Coding::Brotli, Coding::Gzip];
@@ -176,9 +176,9 @@ fn add_vary(headers: &mut HeaderMap) {
 mod tests {
     use std::path::PathBuf;
 
-    use weft::prelude::*;
-    use weft::static_files::StaticFiles;
-    use weft::test::TestClient;
+    use crate::prelude::*;
+    use crate::static_files::StaticFiles;
+    use crate::test::TestClient;
 
     use super::CachedCompression;
 

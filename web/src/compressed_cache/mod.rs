@@ -9,6 +9,10 @@
 //! [`CacheLimits::min_file_size`] and [`CacheLimits::max_file_size`] (1 MiB by default) are
 //! compressed, so memory stays bounded whatever the requests.
 //!
+//! [`CachedCompression`] is the middleware that puts it in front of
+//! [`StaticFiles`](crate::static_files::StaticFiles) (what `weft serve` does): each version of
+//! a compressible file is compressed once, then answered from the cache.
+//!
 //! Compressing runs on the runtime's blocking pool (in place when there is no runtime).
 //! Requests for an entry being compressed wait for that one compression instead of starting
 //! their own, and at most [`CacheLimits::max_pending`] compressions run at once: beyond that
@@ -27,6 +31,10 @@
 //! }
 //! # Ok(()) }
 //! ```
+
+mod middleware;
+
+pub use middleware::CachedCompression;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
