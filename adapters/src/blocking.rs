@@ -63,6 +63,10 @@ pub trait BlockingIo: Read + Write {
     fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
         crate::file::copy(self, region)
     }
+
+    /// Corks the socket while a file body follows the output and uncorks it after
+    /// ([`crate::file::Cork`]); nothing by default, for streams without `TCP_CORK`.
+    fn sync_cork(&mut self, _cork: &mut crate::file::Cork, _file_follows: bool) {}
 }
 
 impl BlockingIo for TcpStream {
@@ -72,6 +76,10 @@ impl BlockingIo for TcpStream {
 
     fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
         crate::file::transmit(self, region)
+    }
+
+    fn sync_cork(&mut self, cork: &mut crate::file::Cork, file_follows: bool) {
+        cork.sync(self, file_follows);
     }
 }
 
@@ -168,6 +176,8 @@ pub struct Connection<IO> {
     /// Where the application's wake-ups go while the owner has the connection parked.
     wake_hook: Option<WakeHook>,
     shutdown_seen: bool,
+    /// Whether the socket is corked for a file response's head and body.
+    cork: crate::file::Cork,
 }
 
 /// What a connection's owner is told through when the application wakes a connection it
@@ -193,6 +203,7 @@ where
             waker: Weak::new(),
             wake_hook: None,
             shutdown_seen: false,
+            cork: crate::file::Cork::default(),
         }
     }
 
@@ -394,6 +405,8 @@ where
     /// Writes all queued output; true when anything was written.
     fn write_output(&mut self) -> io::Result<bool> {
         let mut wrote = false;
+        self.io
+            .sync_cork(&mut self.cork, self.dispatcher.file_pending());
         while let Some(bytes) = self.dispatcher.poll_transmit(Instant::now()) {
             self.io.write_all(&bytes)?;
             wrote = true;
@@ -415,10 +428,13 @@ where
                 // cut short and the dispatcher closes the connection.
                 Err(error) => {
                     self.dispatcher.file_failed(&error);
-                    return Ok(true);
+                    wrote = true;
                 }
             }
         }
+        // The file is sent (or failed): its last segment goes out now, not after 200 ms.
+        self.io
+            .sync_cork(&mut self.cork, self.dispatcher.file_pending());
         Ok(wrote)
     }
 

@@ -76,6 +76,8 @@ pub struct MioConnection {
     writable: bool,
     /// The exchange is over, its output written and our side of the socket shut.
     closed: bool,
+    /// Whether the socket is corked for a file response's head and body.
+    cork: crate::file::Cork,
 }
 
 impl MioConnection {
@@ -97,6 +99,7 @@ impl MioConnection {
             readable: true,
             writable: true,
             closed: false,
+            cork: crate::file::Cork::default(),
         }
     }
 
@@ -217,9 +220,11 @@ impl MioConnection {
     /// bytes went out.
     fn write(&mut self, now: Instant) -> io::Result<bool> {
         let mut wrote = false;
+        self.cork.sync(&self.stream, self.dispatcher.file_pending());
         while self.writable {
             let Some(mut bytes) = self.dispatcher.poll_transmit(now) else {
                 wrote |= self.write_file(now);
+                self.cork.sync(&self.stream, self.dispatcher.file_pending());
                 break;
             };
             match self.stream.write(&bytes) {

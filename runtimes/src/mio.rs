@@ -56,6 +56,10 @@ impl Socket for TcpStream {
     fn transmit_file(&mut self, region: &weft_service::file::FileRegion) -> io::Result<usize> {
         weft_adapters::file::transmit(self, region)
     }
+
+    fn sync_cork(&mut self, cork: &mut weft_adapters::file::Cork, file_follows: bool) {
+        cork.sync(self, file_follows);
+    }
 }
 
 impl Reactor for MioReactor {

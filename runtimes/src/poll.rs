@@ -115,6 +115,10 @@ impl Socket for Polled<TcpStream> {
     fn transmit_file(&mut self, region: &weft_service::file::FileRegion) -> io::Result<usize> {
         weft_adapters::file::transmit(&mut self.io, region)
     }
+
+    fn sync_cork(&mut self, cork: &mut weft_adapters::file::Cork, file_follows: bool) {
+        cork.sync(&self.io, file_follows);
+    }
 }
 
 /// Wakes a poller's wait.

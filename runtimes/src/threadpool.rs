@@ -525,6 +525,13 @@ impl BlockingIo for Transport {
         }
     }
 
+    fn sync_cork(&mut self, cork: &mut weft_adapters::file::Cork, file_follows: bool) {
+        // No file region goes out over TLS: only the plain socket is ever corked.
+        if let Transport::Plain(socket) = self {
+            cork.sync(&*socket.0, file_follows);
+        }
+    }
+
     fn has_buffered_input(&self) -> bool {
         match self {
             Transport::Plain(_) => false,

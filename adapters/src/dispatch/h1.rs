@@ -125,6 +125,11 @@ impl Http1 {
         Some(region.clone())
     }
 
+    /// See [`Dispatcher::file_pending`](super::Dispatcher::file_pending).
+    pub(super) fn file_pending(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// See [`Dispatcher::file_sent`](super::Dispatcher::file_sent).
     pub(super) fn file_sent(&mut self, now: Instant, sent: u64) {
         let Some(region) = &mut self.file else {

@@ -283,6 +283,17 @@ impl Dispatcher {
         }
     }
 
+    /// Whether a file region is owed after the output queued now: from the moment a file
+    /// response's head is queued until its last byte is sent (or the file failed). A driver
+    /// corks the socket meanwhile ([`crate::file::Cork`]), so the head shares a packet with the
+    /// file's first bytes.
+    pub fn file_pending(&self) -> bool {
+        match &self.protocol {
+            Protocol::Http1(http1) => http1.file_pending(),
+            _ => false,
+        }
+    }
+
     /// The driver sent `sent` bytes of the region from [`poll_transmit_file`] at `now`; the
     /// last of them complete the response (the connection then reads the next request: poll
     /// again).

@@ -40,6 +40,10 @@ pub(crate) trait Socket: Read + Write + Send + 'static {
     fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
         weft_adapters::file::copy(self, region)
     }
+
+    /// Corks the socket while a file body follows the output and uncorks it after
+    /// ([`weft_adapters::file::Cork`]); nothing by default, for sockets without `TCP_CORK`.
+    fn sync_cork(&mut self, _cork: &mut weft_adapters::file::Cork, _file_follows: bool) {}
 }
 
 /// The readiness a connection waits for.
@@ -106,6 +110,8 @@ pub(crate) struct Connection<So> {
     read_closed: bool,
     /// No write has answered `WouldBlock` since the last writable event.
     write_ready: bool,
+    /// Whether the socket is corked for a file response's head and body.
+    cork: weft_adapters::file::Cork,
     waker: Waker,
     wake_mark: Arc<dyn WakeMark>,
     /// The deadline of this connection's live entry in the loop's timer heap.
@@ -147,6 +153,7 @@ impl<So: Socket> Connection<So> {
             read_ready: true,
             read_closed: false,
             write_ready: true,
+            cork: weft_adapters::file::Cork::default(),
             waker,
             wake_mark,
             timer: None,
@@ -332,6 +339,7 @@ impl<So: Socket> Connection<So> {
     /// moved.
     fn write(&mut self, now: Instant) -> io::Result<bool> {
         let mut moved = false;
+        self.sync_cork();
         loop {
             if let Some(tls) = self.tls.as_deref_mut() {
                 // Records already sealed go first; new plaintext waits until they are out, so
@@ -352,7 +360,9 @@ impl<So: Socket> Connection<So> {
                 return Ok(moved);
             }
             let Some(mut bytes) = self.dispatcher().poll_transmit(now) else {
-                return Ok(moved | self.write_file(now));
+                moved |= self.write_file(now);
+                self.sync_cork();
+                return Ok(moved);
             };
             if self.in_tls > 0 {
                 // Their records are out: those bytes are sent (progress, for the dispatcher).
@@ -385,6 +395,13 @@ impl<So: Socket> Connection<So> {
             // Offered again first by the next `poll_transmit`.
             self.dispatcher().unsent(now, bytes);
         }
+    }
+
+    /// Corks the socket while a file body follows the output, uncorks it once none does
+    /// ([`weft_adapters::file::Cork`]).
+    fn sync_cork(&mut self) {
+        let follows = self.dispatcher().file_pending();
+        self.socket.sync_cork(&mut self.cork, follows);
     }
 
     /// Sends a file body straight from the file to the socket (cleartext only: the dispatcher
