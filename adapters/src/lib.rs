@@ -12,7 +12,7 @@
 //!   a thread per connection or a pool that parks quiet connections elsewhere.
 //! - `futures_io` (feature `futures-io`): `AsyncRead + AsyncWrite`, for smol, async-std,
 //!   and tokio through its compat layer.
-//! - [`file`]: file response bodies sent straight to the socket (`sendfile(2)` on Linux), for
+//! - [`file`](mod@file): file response bodies sent straight to the socket (`sendfile(2)` on Linux), for
 //!   the cleartext HTTP/1.1 drivers ([`Dispatcher::poll_transmit_file`]).
 //! - `mio` (feature `mio`): readiness-driven, for a `mio::Poll` the application owns; see
 //!   `examples/embed_mio.rs`.

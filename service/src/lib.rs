@@ -3,7 +3,7 @@
 //! - [`service`]: the [`Service`](service::Service) contract (a request in, a response future
 //!   out) and [`ConnectionInfo`](service::ConnectionInfo);
 //! - [`body`]: [`Body`](body::Body), streaming both ways with backpressure, `Send + Sync`;
-//! - [`file`]: [`FileRegion`](file::FileRegion), a region of an open file sent as a body
+//! - [`file`](mod@file): [`FileRegion`](file::FileRegion), a region of an open file sent as a body
 //!   ([`Body::file`](body::Body::file)), which a driver may send with `sendfile(2)`;
 //! - [`request`]: [`RequestTarget`](request::RequestTarget), what a request was addressed
 //!   to, the same over HTTP/1.1 and HTTP/2;

@@ -1,14 +1,4 @@
-//! [`CachedCompression`]: `weft serve`'s on-the-fly compression of static files, each version
-//! of a file compressed once (brotli or gzip) and then answered from a bounded cache.
-//!
-//! It sits outside [`StaticFiles`](crate::static_files::StaticFiles) and takes its `200`
-//! answers as they are: a `GET` for a file of a compressible type
-//! ([`is_compressible`](super::is_compressible)) within the cache's size
-//! bounds, with a strong `ETag` (a hash of the file's content) and no `Content-Encoding` yet
-//! (a precompressed sibling wins). The cache key is the request path and that ETag, so a file
-//! that changed is a new entry and an old one ages out of the LRU. Ranges (`206`), `304`s,
-//! listings, `HEAD`, other types and larger files pass untouched (`HEAD` answers identity
-//! headers: it carries no body to compress).
+//! [`CachedCompression`], the middleware in front of a static file service.
 
 use std::path::PathBuf;
 
@@ -28,7 +18,17 @@ use http_body::Body as _;
 /// The codings offered: brotli first (smaller), gzip for every other client.
 const OFFERED: [Coding; 2] = [Coding::Brotli, Coding::Gzip];
 
-/// The middleware; see the [module](self). Cloning shares the cache.
+/// On-the-fly compression of static files, each version of a file compressed once (brotli
+/// or gzip) and then answered from a bounded cache; cloning shares the cache.
+///
+/// It sits outside [`StaticFiles`](crate::static_files::StaticFiles) and takes its `200`
+/// answers as they are: a `GET` for a file of a compressible type
+/// ([`is_compressible`](crate::compressed_cache::is_compressible)) within the cache's size
+/// bounds, with a strong `ETag` (a hash of the file's content) and no `Content-Encoding` yet
+/// (a precompressed sibling wins). The cache key is the request path and that ETag, so a file
+/// that changed is a new entry and an old one ages out of the LRU. Ranges (`206`), `304`s,
+/// listings, `HEAD`, other types and larger files pass untouched (`HEAD` answers identity
+/// headers: it carries no body to compress).
 #[derive(Debug, Clone, Default)]
 pub struct CachedCompression {
     cache: CompressedCache,
