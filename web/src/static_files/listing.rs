@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::problem::escape_html;
+
 /// At most this many entries are listed.
 pub(crate) const MAX_ENTRIES: usize = 10_000;
 
@@ -53,7 +55,7 @@ pub(crate) fn read_entries(dir: &Path, dotfiles: bool) -> std::io::Result<Vec<En
 
 /// The HTML page listing `entries` of the directory shown as `title` (the request path).
 pub(crate) fn render(title: &str, entries: &[Entry]) -> String {
-    let title = escape(title);
+    let title = escape_html(title);
     let mut page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {title}</title>\
          </head>\n<body><h1>Index of {title}</h1>\n<table>\n\
@@ -75,27 +77,11 @@ pub(crate) fn render(title: &str, entries: &[Entry]) -> String {
         let _ = writeln!(
             page,
             "<tr><td><a href=\"./{href}{slash}\">{}{slash}</a></td><td>{size}</td><td>{date}</td></tr>",
-            escape(&entry.name)
+            escape_html(&entry.name)
         );
     }
     page.push_str("</table></body></html>\n");
     page
-}
-
-/// HTML-escapes text for element content and quoted attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
