@@ -401,6 +401,20 @@ where
     }
 }
 
+/// Runs blocking `work` on the current server's blocking pool, or in place when no runtime is
+/// current (a test, a user's own event loop): for file-system work and the like that must not
+/// stall an event-loop thread inside a server, but must still happen outside one.
+pub async fn spawn_blocking_or_inline<T, F>(work: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    match RuntimeHandle::try_current() {
+        Some(handle) => handle.spawn_blocking(work).await,
+        None => work(),
+    }
+}
+
 /// The current server's shutdown signal.
 ///
 /// # Panics

@@ -46,7 +46,7 @@ use http::HeaderMap;
 use http_body_util::BodyExt;
 use weft_core::multipart::{Event, Parser, PartHead};
 use weft_service::body::{Body, BoxError};
-use weft_service::runtime::RuntimeHandle;
+use weft_service::runtime::spawn_blocking_or_inline;
 
 pub use weft_core::multipart::MultipartLimits;
 
@@ -366,7 +366,7 @@ impl Field<'_> {
         let path = path.as_ref().to_path_buf();
         let opened = {
             let path = path.clone();
-            blocking(move || File::create(path)).await?
+            spawn_blocking_or_inline(move || File::create(path)).await?
         };
         self.write_to(opened, path).await
     }
@@ -380,7 +380,10 @@ impl Field<'_> {
             .join(format!("weft-upload-{}", uuid::Uuid::new_v4().simple()));
         let opened = {
             let path = path.clone();
-            blocking(move || File::options().write(true).create_new(true).open(path)).await?
+            spawn_blocking_or_inline(move || {
+                File::options().write(true).create_new(true).open(path)
+            })
+            .await?
         };
         self.write_to(opened, path).await
     }
@@ -394,7 +397,9 @@ impl Field<'_> {
                 let Some(mut open) = file.take() else {
                     break;
                 };
-                file = Some(blocking(move || open.write_all(&chunk).map(|()| open)).await?);
+                file = Some(
+                    spawn_blocking_or_inline(move || open.write_all(&chunk).map(|()| open)).await?,
+                );
             }
             Ok(())
         }
@@ -402,7 +407,7 @@ impl Field<'_> {
         drop(file);
         if let Err(error) = written {
             let partial = path.clone();
-            let _ = blocking(move || std::fs::remove_file(partial)).await;
+            let _ = spawn_blocking_or_inline(move || std::fs::remove_file(partial)).await;
             return Err(error);
         }
         Ok(SavedFile {
@@ -411,18 +416,6 @@ impl Field<'_> {
             file_name: self.head.filename.take(),
             content_type: self.head.content_type.take(),
         })
-    }
-}
-
-/// Runs blocking file work on the current server's blocking pool, or in place outside one.
-async fn blocking<T, F>(work: F) -> T
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    match RuntimeHandle::try_current() {
-        Some(handle) => handle.spawn_blocking(work).await,
-        None => work(),
     }
 }
 
@@ -436,7 +429,9 @@ mod tests {
     use http_body::Frame;
     use http_body_util::StreamBody;
     use weft_core::multipart::MultipartError as Core;
-    use weft_service::runtime::{BlockingWork, BoxFuture, RuntimeServices, ShutdownSignal};
+    use weft_service::runtime::{
+        BlockingWork, BoxFuture, RuntimeHandle, RuntimeServices, ShutdownSignal,
+    };
 
     use super::*;
 

@@ -46,7 +46,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use weft_service::runtime::RuntimeHandle;
+use weft_service::runtime::spawn_blocking_or_inline;
 
 use crate::compression::{Coding, compress_all};
 
@@ -286,10 +286,7 @@ impl CompressedCache {
                     slot: Arc::clone(&slot),
                     done: false,
                 };
-                match RuntimeHandle::try_current() {
-                    Some(runtime) => runtime.spawn_blocking(move || job.run(load)).await,
-                    None => job.run(load),
-                }
+                spawn_blocking_or_inline(move || job.run(load)).await;
                 slot
             }
         };
@@ -593,7 +590,9 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use futures_lite::future::{block_on, poll_once};
-    use weft_service::runtime::{BlockingWork, BoxFuture, RuntimeServices, ShutdownSignal};
+    use weft_service::runtime::{
+        BlockingWork, BoxFuture, RuntimeHandle, RuntimeServices, ShutdownSignal,
+    };
 
     use super::*;
 

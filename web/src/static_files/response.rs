@@ -14,7 +14,7 @@ use http::header::{
 use http::{Method, StatusCode};
 use weft_service::body::Body;
 use weft_service::file::{FileIdentity, FileRegion};
-use weft_service::runtime::RuntimeHandle;
+use weft_service::runtime::spawn_blocking_or_inline;
 
 use super::body::{Piece, PiecesBody};
 use super::listing::{self, Entry};
@@ -127,15 +127,15 @@ async fn prepare(
     let config = files.config(root.to_owned());
     let etags = files.etags.clone();
     let content_limit = cache.settings().content_limit();
-    blocking(
-        move || match resolve::resolve(&config, &safe, &accept, redirect_root) {
+    spawn_blocking_or_inline(move || {
+        match resolve::resolve(&config, &safe, &accept, redirect_root) {
             Resolved::File(opened) => found(opened, &etags, previous, content_limit),
             Resolved::Listing(entries) => Prepared::Listing(entries),
             Resolved::RedirectToSlash => Prepared::RedirectToSlash,
             Resolved::NotFound => Prepared::NotFound,
             Resolved::Forbidden => Prepared::Forbidden,
-        },
-    )
+        }
+    })
     .await
 }
 
@@ -244,18 +244,6 @@ fn matches_manifest(opened: &Opened, tag: &ETag) -> bool {
             "a content-hashed name no longer matches its file's content: 404"
         );
         false
-    }
-}
-
-/// Runs `work` on the runtime's blocking pool, or here when there is no runtime.
-async fn blocking<T, F>(work: F) -> T
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    match RuntimeHandle::try_current() {
-        Some(runtime) => runtime.spawn_blocking(work).await,
-        None => work(),
     }
 }
 
