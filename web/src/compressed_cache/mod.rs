@@ -868,14 +868,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn compresses_on_the_blocking_pool_inside_a_runtime() {
+    /// A runtime whose blocking pool counts its jobs (and runs them, unless `drop_work`).
+    fn pool_runtime(drop_work: bool) -> (RuntimeHandle, Arc<AtomicUsize>) {
         let ran = Arc::new(AtomicUsize::new(0));
         let pool = Pool {
             ran: Arc::clone(&ran),
-            drop_work: false,
+            drop_work,
         };
-        let runtime = RuntimeHandle::new(pool, ShutdownSignal::never());
+        (RuntimeHandle::new(pool, ShutdownSignal::never()), ran)
+    }
+
+    #[test]
+    fn compresses_on_the_blocking_pool_inside_a_runtime() {
+        let (runtime, ran) = pool_runtime(false);
         let cache = CompressedCache::new();
         let loads = Arc::new(AtomicUsize::new(0));
         let data = text("a");
@@ -887,12 +892,7 @@ mod tests {
 
     #[test]
     fn work_the_pool_drops_still_ends_the_wait() {
-        let ran = Arc::new(AtomicUsize::new(0));
-        let pool = Pool {
-            ran: Arc::clone(&ran),
-            drop_work: true,
-        };
-        let runtime = RuntimeHandle::new(pool, ShutdownSignal::never());
+        let (runtime, ran) = pool_runtime(true);
         let cache = CompressedCache::new();
         let loads = Arc::new(AtomicUsize::new(0));
         let data = text("a");
