@@ -876,6 +876,19 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_over_the_size_limit_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        // Sparse: one byte past the limit costs no disk.
+        fs::File::create(&path)
+            .unwrap()
+            .set_len(MAX_MANIFEST_BYTES + 1)
+            .unwrap();
+        let error = AssetManifest::load(&path).unwrap_err();
+        assert!(matches!(error, AssetError::ManifestTooLarge(_)), "{error}");
+    }
+
+    #[test]
     fn hashed_copies_go_alongside_and_a_second_run_adds_nothing() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "js/app.js", b"console.log(1)");

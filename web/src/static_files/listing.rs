@@ -89,6 +89,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_huge_directory_lists_at_most_max_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        for index in 0..=MAX_ENTRIES {
+            std::fs::File::create(dir.path().join(index.to_string())).unwrap();
+        }
+        assert_eq!(read_entries(dir.path(), false).unwrap().len(), MAX_ENTRIES);
+    }
+
+    #[test]
     fn names_are_escaped_and_links_encoded() {
         let entries = [Entry {
             name: "<script>alert(1)</script>\".txt".to_owned(),

@@ -194,6 +194,14 @@ mod tests {
     }
 
     #[test]
+    fn paths_deeper_than_the_limit_are_refused() {
+        let at_limit = "a/".repeat(MAX_SEGMENTS);
+        assert_eq!(sanitize(&at_limit).unwrap().segments().len(), MAX_SEGMENTS);
+        let deeper = "a/".repeat(MAX_SEGMENTS + 1);
+        assert_eq!(sanitize(&deeper), Err(PathError::TooDeep));
+    }
+
+    #[test]
     fn decoding_happens_once() {
         let path = sanitize("%252e%252e/x").unwrap();
         assert_eq!(path.segments(), ["%2e%2e", "x"]);
