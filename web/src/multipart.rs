@@ -361,7 +361,7 @@ impl Field<'_> {
 
     /// Streams the field body into a new file at `path` (replacing one there), a chunk at a
     /// time; on failure the partial file is removed. Disk writes run on the server's blocking
-    /// pool ([`RuntimeHandle::spawn_blocking`]) inside a weft server, in place elsewhere.
+    /// pool ([`spawn_blocking_or_inline`]) inside a weft server, in place elsewhere.
     pub async fn save_to_file(self, path: impl AsRef<Path>) -> Result<SavedFile, MultipartError> {
         let path = path.as_ref().to_path_buf();
         let opened = {
