@@ -86,6 +86,21 @@ type StartFn = dyn Fn(&[SocketAddr]) + Send + Sync;
 #[derive(Clone)]
 pub struct ShutdownHook(pub(crate) Arc<dyn Fn() + Send + Sync>);
 
+impl StartHook {
+    /// Runs the hook, as the server does once it listens: lets a layer above wrap a hook it
+    /// was given with its own (the framework starts its background work this way).
+    pub fn call(&self, addresses: &[SocketAddr]) {
+        (self.0)(addresses);
+    }
+}
+
+impl ShutdownHook {
+    /// Runs the hook, as the server does when it starts draining.
+    pub fn call(&self) {
+        (self.0)();
+    }
+}
+
 impl std::fmt::Debug for StartHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("StartHook")

@@ -282,11 +282,15 @@ impl Group {
 /// ```
 pub struct App {
     root: Group,
-    providers: Vec<Provider>,
+    pub(crate) providers: Vec<Provider>,
     scoped: HashMap<TypeId, (ScopedFactory, &'static str)>,
     trailing_slash: TrailingSlash,
     body_limits: BodyLimits,
     fallback: Option<BoxedHandler>,
+    pub(crate) background: crate::background::BackgroundSet,
+    /// One value per type that the framework's modules keep on the app while it is built
+    /// (its scheduler, its event emitter): see [`App::part`].
+    parts: http::Extensions,
 }
 
 impl Default for App {
@@ -305,7 +309,32 @@ impl App {
             trailing_slash: TrailingSlash::default(),
             body_limits: BodyLimits::default(),
             fallback: None,
+            background: crate::background::BackgroundSet::default(),
+            parts: http::Extensions::new(),
         }
+    }
+
+    /// The app's one value of type `T`, made by `make` on first use (which may register it,
+    /// as a service or a background component). Lets a module (the scheduler, the events)
+    /// keep its own state on the app without the app naming it.
+    pub(crate) fn part<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        make: impl FnOnce(&mut App) -> T,
+    ) -> T {
+        if let Some(part) = self.parts.get::<T>() {
+            return part.clone();
+        }
+        let part = make(self);
+        self.parts.insert(part.clone());
+        part
+    }
+
+    /// Runs `component` in the background of the served app: started once the server
+    /// listens, stopped when it drains, its running work waited for up to the drain deadline
+    /// (see [`crate::background`]).
+    pub fn background(mut self, component: impl crate::background::Background) -> Self {
+        self.background.push(Arc::new(component));
+        self
     }
 
     /// Adds a route with its own layers.
@@ -460,6 +489,7 @@ impl App {
                     entries: lifecycle,
                     started: 0,
                 }),
+                background: self.background,
             }),
         })
     }
@@ -744,6 +774,7 @@ struct AppInner {
     not_found: Arc<Chain>,
     redirect: Arc<Chain>,
     lifecycle: Mutex<Lifecycle>,
+    background: crate::background::BackgroundSet,
 }
 
 /// A built app: a [`Service`] any weft runtime serves, and the app's services and routes.
@@ -912,9 +943,10 @@ impl AppService {
     pub fn listen_on(
         self,
         runtime: Runtime,
-        mut config: ServerConfig,
+        config: ServerConfig,
     ) -> Result<AppServer, ServeError> {
         self.start().map_err(ServeError::Start)?;
+        let mut config = self.hook_background(config);
         if config.dispatch.error_pages.is_empty() {
             config.dispatch.error_pages = problem_error_pages();
         }
@@ -929,6 +961,33 @@ impl AppService {
                 Err(error.into())
             }
         }
+    }
+
+    /// Starts the app's background work once the server listens (after the caller's own start
+    /// hook), and stops it when the server drains (after the caller's shutdown hook), waiting
+    /// for its running work up to the drain deadline.
+    fn hook_background(&self, mut config: ServerConfig) -> ServerConfig {
+        let background = self.inner.background.clone();
+        if background.is_empty() {
+            return config;
+        }
+        let user_start = config.start_hook.take();
+        let starting = background.clone();
+        config = config.on_start(move |addresses| {
+            if let Some(hook) = &user_start {
+                hook.call(addresses);
+            }
+            starting.start(&weft_service::runtime::RuntimeHandle::current());
+        });
+        let user_shutdown = config.shutdown_hook.take();
+        let drain_timeout = config.drain_timeout;
+        config.on_shutdown(move || {
+            let deadline = std::time::Instant::now() + drain_timeout;
+            if let Some(hook) = &user_shutdown {
+                hook.call();
+            }
+            background.stop(deadline);
+        })
     }
 
     async fn dispatch(inner: Arc<AppInner>, mut request: Request) -> Response {

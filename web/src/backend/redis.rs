@@ -1,0 +1,1 @@
+//! The Redis backend: a Redis server shared by several instances.

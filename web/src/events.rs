@@ -1,0 +1,1 @@
+//! A typed in-process event emitter: the event's type is its name.
