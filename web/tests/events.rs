@@ -194,7 +194,11 @@ fn errors_and_panics_are_isolated_and_reported() {
     });
 
     events.emit(user("ada"));
-    assert_eq!(log.entries(), ["ada"], "the listener after the failures ran");
+    assert_eq!(
+        log.entries(),
+        ["ada"],
+        "the listener after the failures ran"
+    );
     let reports = reports.lock().unwrap().clone();
     assert_eq!(reports.len(), 2, "{reports:?}");
     let event = std::any::type_name::<UserCreated>();
@@ -210,7 +214,11 @@ fn errors_and_panics_are_isolated_and_reported() {
         reports[1].failure,
         ListenerFailure::Panic("no mailbox for ada".into())
     );
-    assert!(reports[1].to_string().contains("panicked: no mailbox for ada"));
+    assert!(
+        reports[1]
+            .to_string()
+            .contains("panicked: no mailbox for ada")
+    );
 }
 
 #[test]
@@ -329,12 +337,15 @@ fn a_once_async_listener_runs_once() {
     let events = Events::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&calls);
-    events.listener().once().on_async(move |_: Arc<UserCreated>| {
-        let counted = Arc::clone(&counted);
-        async move {
-            counted.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    events
+        .listener()
+        .once()
+        .on_async(move |_: Arc<UserCreated>| {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        });
     let first = block_on(events.emit_and_wait(user("ada")));
     let second = block_on(events.emit_and_wait(user("bob")));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
