@@ -21,6 +21,12 @@ impl ListenerId {
         ListenerId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// An id chosen by a unit test.
+    #[cfg(test)]
+    pub(super) fn for_test(id: u64) -> ListenerId {
+        ListenerId(id)
+    }
+
     /// The id as a number, for logs and metrics.
     pub fn get(self) -> u64 {
         self.0
@@ -35,6 +41,9 @@ impl fmt::Display for ListenerId {
 
 /// What a listener returns: `()`, or `Result<(), E>` with `E: Display` (an error is logged and
 /// reported as a [`ListenerFailed`](super::ListenerFailed) event).
+///
+/// A closure whose body only panics has the never type, which is neither: give it a return
+/// type (`|e: &E| -> () { panic!(..) }`).
 pub trait ListenerResult {
     /// `Ok`, or the error's message. The message, not the error: listeners of one event may
     /// fail with different error types, and the report is one event type every listener of

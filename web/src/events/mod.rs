@@ -144,6 +144,9 @@ impl Events {
     /// Sends `event` as [`emit`](Self::emit) does, at once (not when awaited); the future
     /// completes when its async and blocking listeners have ended too. For tests, and for
     /// work that must follow the listeners.
+    ///
+    /// Await it; do not `block_on` it on a runtime's task thread, where the listeners it
+    /// waits for may need that very thread to run.
     pub fn emit_and_wait<E: Send + Sync + 'static>(
         &self,
         event: E,

@@ -194,3 +194,49 @@ impl Registry {
         counts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Ping;
+
+    fn entry(id: u64, priority: i32) -> Entry<Ping> {
+        Entry::new(
+            ListenerId::for_test(id),
+            priority,
+            false,
+            Call::Sync(Box::new(|_| Ok(()))),
+        )
+    }
+
+    fn ids(registry: &Registry) -> Vec<u64> {
+        registry
+            .snapshot::<Ping>()
+            .map(|listeners| listeners.entries.iter().map(|e| e.id.get()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn keeps_listeners_by_priority_then_registration_order() {
+        let registry = Registry::default();
+        for (id, priority) in [(1, 0), (2, 5), (3, 0), (4, -1), (5, 5)] {
+            registry.add(entry(id, priority));
+        }
+        assert_eq!(ids(&registry), [2, 5, 1, 3, 4]);
+    }
+
+    #[test]
+    fn removing_the_last_listener_drops_the_event_type() {
+        let registry = Registry::default();
+        registry.add(entry(1, 0));
+        let held = registry.snapshot::<Ping>().unwrap();
+        assert!(registry.remove(ListenerId::for_test(1)));
+        // An emit that took its snapshot before the removal skips the listener.
+        assert!(!held.entries[0].claim());
+        assert!(registry.snapshot::<Ping>().is_none());
+        assert_eq!(registry.count::<Ping>(), 0);
+        assert!(registry.counts().is_empty());
+        assert!(!registry.remove(ListenerId::for_test(1)));
+    }
+}
