@@ -26,6 +26,29 @@ const JOB: &str = "noop";
 /// Runs `scenario` once.
 pub fn run(scenario: &Scenario) -> Result<Sample, RunError> {
     let store = open(scenario)?;
+    let sample = measure(scenario, Arc::clone(&store));
+    close(store)?;
+    sample
+}
+
+/// Waits until `store` is only referenced here (the worker's tasks, which hold it, end a
+/// little after the worker stops), then drops it: the SQLite file is closed (its last
+/// connection checkpoints and removes the `-wal` file by name) before apalis's run removes
+/// and re-creates the file.
+fn close(store: Arc<dyn QueueStore>) -> Result<(), RunError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Arc::strong_count(&store) > 1 {
+        if Instant::now() > deadline {
+            return Err(RunError("weft's store is still in use 30 s after the run".to_owned()));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(store);
+    Ok(())
+}
+
+/// The phased or the mixed measurement.
+fn measure(scenario: &Scenario, store: Arc<dyn QueueStore>) -> Result<Sample, RunError> {
     let queue = Queue::new("jobs-bench", store);
     let runtime = weft_runtime::background_runtime();
     match scenario.mode {
