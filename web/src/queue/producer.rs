@@ -157,7 +157,7 @@ impl Queue {
         match added {
             Added::New(id) => {
                 if run_at <= now {
-                    self.signal.notify();
+                    self.signal.notify_one();
                 }
                 Ok(JobId(id))
             }

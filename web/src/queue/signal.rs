@@ -50,6 +50,26 @@ impl Signal {
         }
     }
 
+    /// Wakes one waiter: one job was added, and one idle worker slot is enough to take it.
+    /// Waking every slot for each job would have all but one look at the store for nothing
+    /// (a round trip each on Redis or SQLite). A slot that finishes a job looks for the next
+    /// without waiting, so no job is left behind; waiters that had not started waiting yet
+    /// see the new generation and look too.
+    pub(crate) fn notify_one(&self) {
+        let waker = {
+            let mut state = self.lock();
+            state.generation = state.generation.wrapping_add(1);
+            if state.wakers.is_empty() {
+                None
+            } else {
+                Some(state.wakers.remove(0).1)
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     /// Completes once the generation is no longer `seen`.
     pub(crate) fn changed(self: &Arc<Self>, seen: u64) -> Changed {
         let id = {
