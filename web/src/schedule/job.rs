@@ -26,7 +26,7 @@ pub enum Overlap {
 
 /// What happens to ticks that came while the process stalled or before the wall clock jumped
 /// forward: ticks the scheduler saw only later than its
-/// [tolerance](super::Scheduler::with_tolerance). See [`timing`](super::timing) for the rules.
+/// [tolerance](super::Scheduler::with_tolerance). See the [scheduler module](super#missed-ticks-and-clock-jumps) for the rules.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Missed {
     /// They are skipped (and counted in [`JobStatus::missed`]): the job runs at its next future

@@ -9,7 +9,7 @@
 //!   fixed delay). Each job can be stopped, started, paused, resumed, and asked for its
 //!   [`JobStatus`]. A tick that comes while the previous run still runs is skipped or queued
 //!   ([`Overlap`]); ticks missed while the process stalled or the clock jumped are skipped or
-//!   caught up once ([`Missed`]; the rules are in [`timing`]).
+//!   caught up once ([`Missed`]; see [below](#missed-ticks-and-clock-jumps)).
 //! - With a shared [`TickLease`](lease::TickLease) ([`Scheduler::with_lease`]), each cron tick
 //!   runs on one instance only.
 //! - The scheduler emits [`CronStarted`], [`CronFinished`] and [`CronSkipped`] events.
@@ -31,6 +31,20 @@
 //! let service = app.build().expect("valid schedules");
 //! # let _ = service;
 //! ```
+//!
+//! # Missed ticks and clock jumps
+//!
+//! When a job's loop wakes at `now`, every tick at or before `now` since the last one handled is
+//! *due*. Only the latest due tick may run; the ones before it are *missed*. The latest runs
+//! when it is on time (at most the [tolerance](Scheduler::with_tolerance) before
+//! `now`); when it is older, the process stalled or the wall clock jumped forward, and the
+//! job's [`Missed`] policy decides: [`Missed::Skip`] runs nothing and waits for the next future
+//! tick, [`Missed::RunOnce`] runs one catch-up now.
+//!
+//! A cron job's next tick is always searched after the last tick handled, so a wall clock
+//! that jumps back never runs a tick twice: the job waits until the clock passes its last
+//! tick again. Interval jobs count durations, not wall-clock times: after a jump back they
+//! start their period again from `now`.
 
 mod app;
 pub mod cron;
@@ -39,9 +53,9 @@ mod job;
 pub mod lease;
 mod nudge;
 mod scheduler;
-pub mod timing;
+mod timing;
 
-pub use app::CronTask;
+pub use app::{CronTask, IntoCronTask};
 pub use cron::{CronError, CronSchedule};
 pub use event::{CronFinished, CronSkipped, CronStarted, SkipReason};
 pub use job::{Interval, IntoJob, Job, JobError, JobOutput, JobSpec, JobStatus, Missed, Overlap};

@@ -2,19 +2,7 @@
 //! core. It never reads a clock nor sleeps: the scheduler's loop gives it `now` and does what
 //! it answers ([`Timing::poll`]), so every rule about late wake-ups and clock jumps is here.
 //!
-//! # Late wake-ups, stalls and clock jumps
-//!
-//! When the loop wakes at `now`, every tick at or before `now` since the last one handled is
-//! *due*. Only the latest due tick may run; the ones before it are *missed*. The latest runs
-//! when it is on time (at most the [tolerance](super::Scheduler::with_tolerance) before
-//! `now`); when it is older, the process stalled or the wall clock jumped forward, and the
-//! job's [`Missed`] policy decides: [`Missed::Skip`] runs nothing and waits for the next future
-//! tick, [`Missed::RunOnce`] runs one catch-up now.
-//!
-//! A cron job's next tick is always searched after the last tick handled, so a wall clock
-//! that jumps back never runs a tick twice: the job waits until the clock passes its last
-//! tick again. Interval jobs count durations, not wall-clock times: after a jump back they
-//! start their period again from `now`.
+//! The rules are documented in the [module](super#missed-ticks-and-clock-jumps).
 
 use std::time::{Duration, SystemTime};
 
