@@ -132,7 +132,8 @@ impl CronSchedule {
     }
 
     /// Whether `time` (to the second) is a time the expression's fields match, on the zone's
-    /// wall clock.
+    /// wall clock. Every tick matches but one kind: a fixed-time tick carried past a
+    /// spring-forward gap (02:30 run at 03:00), whose wall-clock time never happened.
     pub fn matches(&self, time: SystemTime) -> bool {
         self.zoned(time)
             .is_some_and(|zoned| self.cron.is_time_matching(&zoned).unwrap_or(false))
