@@ -23,8 +23,11 @@ fn field(min: u32, max: u32) -> impl Strategy<Value = String> {
         value.clone().prop_map(|v| v.to_string()),
         (value.clone(), value.clone()).prop_map(|(a, b)| format!("{}-{}", a.min(b), a.max(b))),
         (1..(max - min + 1).min(31)).prop_map(|step| format!("*/{step}")),
-        (value.clone(), value.clone(), 1..=10u32)
-            .prop_map(|(a, b, s)| format!("{}-{}/{s}", a.min(b), a.max(b))),
+        (value.clone(), value.clone(), 1..=10u32).prop_map(|(a, b, s)| format!(
+            "{}-{}/{s}",
+            a.min(b),
+            a.max(b)
+        )),
         prop::collection::btree_set(value, 1..4).prop_map(|values| {
             values
                 .into_iter()
@@ -58,16 +61,11 @@ fn expression() -> impl Strategy<Value = String> {
         (Just("*".to_owned()), weekdays()),
         (Just("*".to_owned()), Just("*".to_owned())),
     ];
-    (
-        field(0, 59),
-        field(0, 59),
-        field(0, 23),
-        days,
-        field(1, 12),
-    )
-        .prop_map(|(second, minute, hour, (dom, dow), month)| {
+    (field(0, 59), field(0, 59), field(0, 23), days, field(1, 12)).prop_map(
+        |(second, minute, hour, (dom, dow), month)| {
             format!("{second} {minute} {hour} {dom} {month} {dow}")
-        })
+        },
+    )
 }
 
 /// A start time between 2000 and 2040, with milliseconds.

@@ -37,7 +37,9 @@ impl Parse for CronArgs {
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown argument `{other}`: `#[weft::cron]` takes `tz` and `name`"),
+                        format!(
+                            "unknown argument `{other}`: `#[weft::cron]` takes `tz` and `name`"
+                        ),
                     ));
                 }
             };
@@ -126,7 +128,13 @@ mod tests {
 
     #[test]
     fn rejects_arguments() {
-        let error = expand(quote!("@daily"), quote!(async fn job(x: u8) {})).unwrap_err();
+        let error = expand(
+            quote!("@daily"),
+            quote!(
+                async fn job(x: u8) {}
+            ),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("takes no arguments"));
     }
 }

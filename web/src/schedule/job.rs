@@ -186,7 +186,8 @@ impl Job {
             JobWork::Async(work) => {
                 let work = Arc::clone(work);
                 let run = AssertUnwindSafe(async move { work().await }).catch_unwind();
-                run.await.unwrap_or_else(|panic| Err(panicked(panic.as_ref())))
+                run.await
+                    .unwrap_or_else(|panic| Err(panicked(panic.as_ref())))
             }
             JobWork::Blocking(work) => {
                 let work = Arc::clone(work);

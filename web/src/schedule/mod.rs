@@ -10,7 +10,7 @@
 //!   [`JobStatus`]. A tick that comes while the previous run still runs is skipped or queued
 //!   ([`Overlap`]); ticks missed while the process stalled or the clock jumped are skipped or
 //!   caught up once ([`Missed`]; see [below](#missed-ticks-and-clock-jumps)).
-//! - With a shared [`TickLease`](lease::TickLease) ([`Scheduler::with_lease`]), each cron tick
+//! - With a shared [`TickLease`] ([`Scheduler::with_lease`]), each cron tick
 //!   runs on one instance only.
 //! - The scheduler emits [`CronStarted`], [`CronFinished`] and [`CronSkipped`] events.
 //! - In an app: `App::cron("report", "0 */5 * * *", job)`, or `#[weft::cron(..)]` on an async

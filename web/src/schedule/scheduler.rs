@@ -313,7 +313,10 @@ impl Scheduler {
         if state.jobs.contains_key(name) {
             return Err(ScheduleError::Duplicate(name.to_owned()));
         }
-        let mut entry = Entry::new(job.into_job(), Timing::new(spec.trigger, spec.missed, tolerance));
+        let mut entry = Entry::new(
+            job.into_job(),
+            Timing::new(spec.trigger, spec.missed, tolerance),
+        );
         entry.overlap = spec.overlap;
         state.jobs.insert(name.to_owned(), entry);
         if state.runtime.is_some() && !state.stopping {
@@ -746,7 +749,11 @@ impl Entry {
             name: name.to_owned(),
             schedule: self.timing.describe(),
             last_run: self.last_run,
-            next_run: if self.stopped { None } else { self.timing.next() },
+            next_run: if self.stopped {
+                None
+            } else {
+                self.timing.next()
+            },
             running: self.running,
             last_error: self.last_error.clone(),
             runs: self.runs,

@@ -128,7 +128,8 @@ impl Timing {
         }
         let (tick, due) = self.latest_due(next, now);
         let late = now.duration_since(tick).unwrap_or(Duration::ZERO) > self.tolerance;
-        let run = !late || self.missed == Missed::RunOnce || matches!(self.trigger, Trigger::Once(_));
+        let run =
+            !late || self.missed == Missed::RunOnce || matches!(self.trigger, Trigger::Once(_));
         self.last_tick = Some(tick);
         self.next = match &self.trigger {
             Trigger::Cron(schedule) => schedule.next_after(now.max(tick)),
