@@ -541,31 +541,25 @@ impl Scheduler {
     /// Starts a run of `name` for `tick`, or queues or skips the tick; `true` if it started
     /// or was queued.
     async fn start_run(&self, name: &str, generation: u64, tick: SystemTime) -> bool {
-        let (decision, is_cron) = {
-            let mut state = self.lock();
-            let Some(entry) = state.jobs.get_mut(name) else {
+        let (refused, is_cron) = {
+            let state = self.lock();
+            let Some(entry) = state.jobs.get(name) else {
                 return false;
             };
-            let decision = if entry.paused {
-                Err(SkipReason::Paused)
-            } else if !entry.running {
-                Ok(false)
-            } else if entry.overlap == Overlap::Queue && entry.queued.is_none() {
-                entry.queued = Some(tick);
-                Ok(true)
+            let refused = if entry.paused {
+                Some(SkipReason::Paused)
+            } else if entry.running && (entry.overlap == Overlap::Skip || entry.queued.is_some()) {
+                Some(SkipReason::Overlap)
             } else {
-                Err(SkipReason::Overlap)
+                None
             };
-            (decision, entry.timing.is_cron())
+            (refused, entry.timing.is_cron())
         };
-        match decision {
-            Err(reason) => {
-                self.skip(name, tick, reason);
-                return false;
-            }
-            Ok(true) => return true,
-            Ok(false) => {}
+        if let Some(reason) = refused {
+            self.skip(name, tick, reason);
+            return false;
         }
+        // A queued tick is claimed too: the lease decides every tick that runs.
         if is_cron && !self.claim(name, tick).await {
             return false;
         }
@@ -578,6 +572,17 @@ impl Scheduler {
                 return false;
             };
             if entry.generation != generation {
+                return false;
+            }
+            if entry.running {
+                // Still running (the claim took a while): queue the tick, or skip it if one
+                // waits already.
+                if entry.queued.is_none() && entry.overlap == Overlap::Queue {
+                    entry.queued = Some(tick);
+                    return true;
+                }
+                drop(state);
+                self.skip(name, tick, SkipReason::Overlap);
                 return false;
             }
             entry.running = true;

@@ -205,3 +205,103 @@ impl Timing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn at(seconds: u64) -> SystemTime {
+        // 2026-06-10 12:00:00 UTC, plus `seconds`.
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_781_092_800 + seconds)
+    }
+
+    fn hourly(missed: Missed) -> Timing {
+        let schedule = CronSchedule::parse("0 * * * *").unwrap();
+        Timing::new(Trigger::Cron(Box::new(schedule)), missed, MINUTE)
+    }
+
+    fn due(tick: SystemTime, run: bool, missed: u64) -> Wake {
+        Wake::Due(Due { tick, run, missed })
+    }
+
+    #[test]
+    fn an_on_time_tick_runs_and_plans_the_next() {
+        let mut timing = hourly(Missed::Skip);
+        timing.start(at(0));
+        assert_eq!(timing.next(), Some(at(3600)));
+        assert_eq!(
+            timing.poll(at(1800)),
+            Wake::Sleep(Duration::from_secs(1800))
+        );
+        assert_eq!(timing.poll(at(3601)), due(at(3600), true, 0));
+        assert_eq!(timing.next(), Some(at(7200)));
+    }
+
+    #[test]
+    fn a_jump_forward_misses_every_tick_but_may_catch_up_once() {
+        let mut skip = hourly(Missed::Skip);
+        skip.start(at(0));
+        assert_eq!(skip.poll(at(5 * 3600 + 90)), due(at(5 * 3600), false, 5));
+        assert_eq!(skip.next(), Some(at(6 * 3600)));
+
+        let mut once = hourly(Missed::RunOnce);
+        once.start(at(0));
+        assert_eq!(once.poll(at(5 * 3600 + 90)), due(at(5 * 3600), true, 4));
+        // Within the tolerance, the latest tick runs whatever the policy.
+        let mut late = hourly(Missed::Skip);
+        late.start(at(0));
+        assert_eq!(late.poll(at(2 * 3600 + 30)), due(at(2 * 3600), true, 1));
+    }
+
+    #[test]
+    fn a_jump_back_never_finds_a_handled_tick_again() {
+        let mut timing = hourly(Missed::Skip);
+        timing.start(at(0));
+        assert_eq!(timing.poll(at(3600)), due(at(3600), true, 0));
+        // Back two hours: sleep until the tick after the last one handled.
+        assert!(matches!(timing.poll(at(0)), Wake::Sleep(_)));
+        assert_eq!(timing.next(), Some(at(7200)));
+        // Restarted while the clock is behind: still after the last tick.
+        timing.start(at(10));
+        assert_eq!(timing.next(), Some(at(7200)));
+    }
+
+    #[test]
+    fn a_fixed_rate_counts_the_periods_it_missed() {
+        let every = Trigger::Every(Interval::FixedRate(Duration::from_secs(10)));
+        let mut timing = Timing::new(every, Missed::Skip, Duration::from_secs(1));
+        timing.start(at(0));
+        assert_eq!(timing.poll(at(10)), due(at(10), true, 0));
+        assert_eq!(timing.poll(at(65)), due(at(60), false, 5)); // 20 to 60
+        assert_eq!(timing.next(), Some(at(70)));
+    }
+
+    #[test]
+    fn an_interval_starts_its_period_again_after_a_jump_back() {
+        let every = Trigger::Every(Interval::FixedRate(Duration::from_secs(10)));
+        let mut timing = Timing::new(every, Missed::Skip, MINUTE);
+        timing.start(at(3600));
+        assert_eq!(timing.poll(at(0)), Wake::Sleep(Duration::from_secs(10)));
+        assert_eq!(timing.next(), Some(at(10)));
+    }
+
+    #[test]
+    fn a_one_shot_runs_once_even_late_and_a_fixed_delay_waits_for_its_run() {
+        let mut once = Timing::new(Trigger::Once(MINUTE), Missed::Skip, MINUTE);
+        once.start(at(0));
+        assert_eq!(once.poll(at(3600)), due(at(60), true, 0));
+        assert_eq!(once.poll(at(7200)), Wake::Idle);
+        once.start(at(7200));
+        assert_eq!(once.poll(at(9000)), Wake::Idle);
+
+        let delay = Trigger::Every(Interval::FixedDelay(Duration::from_secs(10)));
+        let mut timing = Timing::new(delay, Missed::Skip, MINUTE);
+        timing.start(at(0));
+        assert_eq!(timing.poll(at(10)), due(at(10), true, 0));
+        assert_eq!(timing.poll(at(30)), Wake::Idle);
+        timing.run_ended(at(30));
+        assert_eq!(timing.next(), Some(at(40)));
+    }
+}
