@@ -14,8 +14,8 @@
 //! | `p:job:<id>` | hash | the job's fields, its lease token while active |
 //! | `p:q:<queue>:wait:<0..2>` | sorted set | waiting jobs of one priority, by due time, then order added |
 //! | `p:q:<queue>:active` | sorted set | ids of the running jobs, by lease end |
-//! | `p:q:<queue>:dead` | sorted set | ids of the dead jobs, in the order they died |
-//! | `p:seq` | counter | the order jobs were added and died in |
+//! | `p:q:<queue>:dead` | sorted set | dead jobs, by time added, then order added |
+//! | `p:seq` | counter | the order jobs were added in |
 //! | `p:tick:<job>:<tick>` | string | the holder of a cron tick, until it expires |
 //!
 //! Delayed jobs sit in the waiting sets with a due time in the future: a reservation takes
@@ -50,7 +50,7 @@ use record::Fields;
 pub const DEFAULT_KEY_PREFIX: &str = "weft";
 
 /// What [`QueueStore::recover_stalled`] records as the last error of a job whose lease ended.
-const STALLED_ERROR: &str = "stalled: the lease ended before the job finished";
+const STALLED_ERROR: &str = "stalled: its lease ended while it ran";
 
 /// The queue and cron-lease backend on a Redis server.
 pub struct RedisBackend {

@@ -7,8 +7,8 @@ local function job_key(id)
   return prefix .. ':job:' .. id
 end
 
--- One of a queue's sorted sets: 'active' (ids by lease end), 'dead' (ids by order of death),
--- or 'wait:<priority>' (members by due time; see add.lua for the members).
+-- One of a queue's sorted sets: 'active' (ids by lease end), 'dead' (members by time added)
+-- or 'wait:<priority>' (members by due time). Members are described below.
 local function queue_key(queue, part)
   return prefix .. ':q:' .. queue .. ':' .. part
 end
@@ -17,13 +17,14 @@ local function wait_key(queue, priority)
   return queue_key(queue, 'wait:' .. priority)
 end
 
--- A counter that orders jobs as they are added (ties in due time) and as they die.
+-- A counter that orders jobs as they are added.
 local function next_seq()
   return redis.call('INCR', prefix .. ':seq')
 end
 
--- Members of the waiting sets are a 16-digit sequence number then the id, so that jobs due
--- at the same millisecond come out in the order they were added (ties sort by member).
+-- Members of the waiting and dead sets are a 16-digit sequence number then the id, so that
+-- jobs with the same score come out in the order they were added (ties sort by member).
+-- A job keeps its member (hash field 'member') for life.
 local SEQ_DIGITS = 16
 local function id_of_member(member)
   return string.sub(member, SEQ_DIGITS + 1)

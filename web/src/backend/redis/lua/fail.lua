@@ -5,8 +5,8 @@ if not leased(id, token) then
   return 0
 end
 local key = job_key(id)
-local job = redis.call('HMGET', key, 'queue', 'priority', 'member')
-local queue, priority, member = job[1], job[2], job[3]
+local job = redis.call('HMGET', key, 'queue', 'priority', 'member', 'created_at')
+local queue, priority, member, created_at = job[1], job[2], job[3], job[4]
 redis.call('ZREM', queue_key(queue, 'active'), id)
 redis.call('HDEL', key, 'token')
 redis.call('HSET', key, 'last_error', reason)
@@ -15,6 +15,6 @@ if retry_at ~= '' then
   redis.call('ZADD', wait_key(queue, priority), retry_at, member)
 else
   redis.call('HSET', key, 'state', 'dead')
-  redis.call('ZADD', queue_key(queue, 'dead'), next_seq(), id)
+  redis.call('ZADD', queue_key(queue, 'dead'), created_at, member)
 end
 return 1

@@ -5,7 +5,7 @@ local active = queue_key(queue, 'active')
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', active, '-inf', '(' .. now)) do
   local key = job_key(id)
-  local job = redis.call('HMGET', key, 'attempts', 'max_attempts', 'priority', 'member')
+  local job = redis.call('HMGET', key, 'attempts', 'max_attempts', 'priority', 'member', 'created_at')
   redis.call('ZREM', active, id)
   redis.call('HDEL', key, 'token')
   redis.call('HSET', key, 'last_error', reason)
@@ -16,7 +16,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', active, '-inf', '(' .. now)) do
     table.insert(out, 'waiting')
   else
     redis.call('HSET', key, 'state', 'dead')
-    redis.call('ZADD', queue_key(queue, 'dead'), next_seq(), id)
+    redis.call('ZADD', queue_key(queue, 'dead'), job[5], job[4])
     table.insert(out, id)
     table.insert(out, 'dead')
   end

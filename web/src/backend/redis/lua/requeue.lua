@@ -6,8 +6,7 @@ if job[1] ~= 'dead' then
   return 0
 end
 local queue, priority, member = job[2], job[3], job[4]
-redis.call('ZREM', queue_key(queue, 'dead'), id)
+redis.call('ZREM', queue_key(queue, 'dead'), member)
 redis.call('HSET', key, 'state', 'waiting', 'run_at', now, 'attempts', 0)
-redis.call('HDEL', key, 'progress_percent', 'progress_message')
 redis.call('ZADD', wait_key(queue, priority), now, member)
 return 1
