@@ -234,3 +234,197 @@ fn the_backend_reconnects_after_the_server_restarts() {
     assert!(answered, "no answer after the restart");
     drop(restarted);
 }
+
+/// The environment variables that make [`kill_worker_process`] a worker: the server's URL
+/// and the key prefix.
+const WORKER_URL: &str = "WEFT_REDIS_WORKER_URL";
+const WORKER_PREFIX: &str = "WEFT_REDIS_WORKER_PREFIX";
+
+/// The queue the kill test's jobs are in.
+const KILL_QUEUE: &str = "kill";
+
+/// How long a worker's lease lasts; it extends it while its job runs.
+const KILL_LEASE_MS: i64 = 1_500;
+
+/// A job of the kill test runs this many steps of [`KILL_STEP`], extending its lease after
+/// each: long enough for the test to kill the worker in the middle.
+const KILL_STEPS: u32 = 6;
+const KILL_STEP: Duration = Duration::from_millis(200);
+
+fn now_ms() -> i64 {
+    weft::clock::unix_millis(std::time::SystemTime::now())
+}
+
+/// A raw connection, for the keys the kill test records its runs in.
+fn raw(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .expect("a connection to the test's redis-server")
+}
+
+/// A worker process (this test binary re-executed as [`kill_worker_process`]), killed with
+/// SIGKILL when dropped, so that no exit path of the test leaves it running.
+struct WorkerProcess(std::process::Child);
+
+impl WorkerProcess {
+    fn spawn(url: &str, prefix: &str) -> WorkerProcess {
+        let child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                "--exact",
+                "kill_worker_process",
+                "--nocapture",
+                "--include-ignored",
+            ])
+            .env(WORKER_URL, url)
+            .env(WORKER_PREFIX, prefix)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("re-execute the test binary as a worker");
+        WorkerProcess(child)
+    }
+
+    /// SIGKILL, and reap it.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The worker of [`a_worker_killed_mid_job_loses_nothing`]: does nothing unless re-executed
+/// by it with [`WORKER_URL`] set. It recovers stalled jobs, reserves, runs each job for
+/// [`KILL_STEPS`] steps extending the lease, records the run (`INCR p:done:<id>`), then
+/// completes it; it stops when `p:stop` is set, or after two minutes.
+#[test]
+#[ignore = "a worker process that a_worker_killed_mid_job_loses_nothing starts"]
+fn kill_worker_process() {
+    let (Ok(url), Ok(prefix)) = (std::env::var(WORKER_URL), std::env::var(WORKER_PREFIX)) else {
+        return;
+    };
+    let store = RedisBackend::new(redis::Client::open(url.as_str()).unwrap(), prefix.as_str());
+    let mut record = raw(&url);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let stop: bool = redis::cmd("EXISTS")
+            .arg(format!("{prefix}:stop"))
+            .query(&mut record)
+            .unwrap();
+        if stop {
+            return;
+        }
+        store.recover_stalled(KILL_QUEUE, now_ms()).unwrap();
+        let now = now_ms();
+        let Some(reserved) = store.reserve(KILL_QUEUE, now, now + KILL_LEASE_MS).unwrap() else {
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let id = &reserved.job.id;
+        let _: i64 = redis::cmd("RPUSH")
+            .arg(format!("{prefix}:started"))
+            .arg(id)
+            .query(&mut record)
+            .unwrap();
+        for _ in 0..KILL_STEPS {
+            thread::sleep(KILL_STEP);
+            let extended = store
+                .extend_lease(id, &reserved.token, now_ms() + KILL_LEASE_MS)
+                .unwrap();
+            assert!(extended, "{id}: lost the lease while running");
+        }
+        let _: i64 = redis::cmd("INCR")
+            .arg(format!("{prefix}:done:{id}"))
+            .query(&mut record)
+            .unwrap();
+        assert!(store.complete(id, &reserved.token).unwrap());
+    }
+}
+
+/// Issue 14's Done-when: a worker process killed with SIGKILL in the middle of a job; a new
+/// worker recovers the job once its lease ends, and every job completes exactly once.
+#[test]
+fn a_worker_killed_mid_job_loses_nothing() {
+    const JOBS: usize = 5;
+    let server = RedisServer::start();
+    let (url, prefix) = (server.url(), "kill-test");
+    let store = backend(&server, prefix);
+    let mut record = raw(&url);
+    let ids: Vec<String> = (0..JOBS).map(|n| format!("job-{n}")).collect();
+    for id in &ids {
+        let mut new = job(id, Priority::Normal, now_ms());
+        new.queue = KILL_QUEUE.to_owned();
+        store.add(new, now_ms()).unwrap();
+    }
+    let started = |record: &mut redis::Connection| -> Vec<String> {
+        redis::cmd("LRANGE")
+            .arg(format!("{prefix}:started"))
+            .arg(0)
+            .arg(-1)
+            .query(record)
+            .unwrap()
+    };
+    let done = |record: &mut redis::Connection, id: &str| -> i64 {
+        redis::cmd("GET")
+            .arg(format!("{prefix}:done:{id}"))
+            .query::<Option<i64>>(record)
+            .unwrap()
+            .unwrap_or(0)
+    };
+
+    // Kill the first worker once it has finished a job and is running the next one.
+    let mut first = WorkerProcess::spawn(&url, prefix);
+    let mut killed = None;
+    for _ in 0..3_000 {
+        let started = started(&mut record);
+        if let [.., previous, current] = started.as_slice() {
+            if done(&mut record, previous) == 1 && done(&mut record, current) == 0 {
+                first.kill();
+                killed = Some(current.clone());
+                break;
+            }
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let killed = killed.expect("the first worker never got to a second job within 30 s");
+    assert_eq!(
+        done(&mut record, &killed),
+        0,
+        "the kill came after {killed} finished: the test proves nothing"
+    );
+
+    // A new worker takes over, recovers the killed job when its lease ends, and runs the rest.
+    let _second = WorkerProcess::spawn(&url, prefix);
+    let mut finished = false;
+    for _ in 0..600 {
+        if ids.iter().all(|id| done(&mut record, id) >= 1)
+            && store.counts(KILL_QUEUE, now_ms()).unwrap() == QueueCounts::default()
+        {
+            finished = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let runs: Vec<(String, i64)> = ids
+        .iter()
+        .map(|id| (id.clone(), done(&mut record, id)))
+        .collect();
+    assert!(finished, "not every job completed within 60 s: {runs:?}");
+    for (id, count) in &runs {
+        assert_eq!(*count, 1, "{id} completed {count} times");
+    }
+    let starts = started(&mut record);
+    assert_eq!(
+        starts.iter().filter(|id| **id == killed).count(),
+        2,
+        "the killed job ran again: {starts:?}"
+    );
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:stop"))
+        .arg(1)
+        .query(&mut record)
+        .unwrap();
+}
