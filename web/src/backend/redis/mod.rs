@@ -128,8 +128,8 @@ impl RedisBackend {
 
 impl QueueStore for RedisBackend {
     fn add(&self, job: NewJob, now: UnixMillis) -> Result<Added, StoreError> {
-        let added = self.run_flag(&self.scripts.add, |s| {
-            s.arg(&job.id)
+        let added = self.run_flag(&self.scripts.add, |args| {
+            args.arg(&job.id)
                 .arg(&job.queue)
                 .arg(&job.name)
                 .arg(&job.data)
@@ -153,8 +153,8 @@ impl QueueStore for RedisBackend {
         lease_until: UnixMillis,
     ) -> Result<Option<Reserved>, StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let fields: Option<Fields> = self.run(&self.scripts.reserve, |s| {
-            s.arg(queue).arg(now).arg(lease_until).arg(&token);
+        let fields: Option<Fields> = self.run(&self.scripts.reserve, |args| {
+            args.arg(queue).arg(now).arg(lease_until).arg(&token);
         })?;
         fields
             .map(|fields| {
@@ -172,14 +172,14 @@ impl QueueStore for RedisBackend {
         token: &str,
         lease_until: UnixMillis,
     ) -> Result<bool, StoreError> {
-        self.run_flag(&self.scripts.extend, |s| {
-            s.arg(id).arg(token).arg(lease_until);
+        self.run_flag(&self.scripts.extend, |args| {
+            args.arg(id).arg(token).arg(lease_until);
         })
     }
 
     fn complete(&self, id: &str, token: &str) -> Result<bool, StoreError> {
-        self.run_flag(&self.scripts.complete, |s| {
-            s.arg(id).arg(token);
+        self.run_flag(&self.scripts.complete, |args| {
+            args.arg(id).arg(token);
         })
     }
 
@@ -192,14 +192,14 @@ impl QueueStore for RedisBackend {
     ) -> Result<bool, StoreError> {
         // The script reads an empty retry time as "no retry: the job dies".
         let retry_at = retry_at.map(|at| at.to_string()).unwrap_or_default();
-        self.run_flag(&self.scripts.fail, |s| {
-            s.arg(id).arg(token).arg(error).arg(&retry_at);
+        self.run_flag(&self.scripts.fail, |args| {
+            args.arg(id).arg(token).arg(error).arg(&retry_at);
         })
     }
 
     fn set_progress(&self, id: &str, token: &str, progress: &Progress) -> Result<bool, StoreError> {
-        self.run_flag(&self.scripts.progress, |s| {
-            s.arg(id)
+        self.run_flag(&self.scripts.progress, |args| {
+            args.arg(id)
                 .arg(token)
                 .arg(progress.percent)
                 .arg(&progress.message);
@@ -207,8 +207,8 @@ impl QueueStore for RedisBackend {
     }
 
     fn recover_stalled(&self, queue: &str, now: UnixMillis) -> Result<Vec<Stalled>, StoreError> {
-        let flat: Vec<Vec<u8>> = self.run(&self.scripts.recover, |s| {
-            s.arg(queue).arg(now).arg(STALLED_ERROR);
+        let flat: Vec<Vec<u8>> = self.run(&self.scripts.recover, |args| {
+            args.arg(queue).arg(now).arg(STALLED_ERROR);
         })?;
         flat.chunks(2)
             .map(|pair| match pair {
@@ -223,8 +223,8 @@ impl QueueStore for RedisBackend {
     }
 
     fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let fields: Option<Fields> = self.run(&self.scripts.get, |s| {
-            s.arg(id);
+        let fields: Option<Fields> = self.run(&self.scripts.get, |args| {
+            args.arg(id);
         })?;
         fields.map(record::decode).transpose()
     }
@@ -234,21 +234,21 @@ impl QueueStore for RedisBackend {
             // ZRANGE 0 -1 would be the whole set.
             return Ok(Vec::new());
         }
-        let jobs: Vec<Fields> = self.run(&self.scripts.dead, |s| {
-            s.arg(queue).arg(limit);
+        let jobs: Vec<Fields> = self.run(&self.scripts.dead, |args| {
+            args.arg(queue).arg(limit);
         })?;
         jobs.into_iter().map(record::decode).collect()
     }
 
     fn requeue_dead(&self, id: &str, now: UnixMillis) -> Result<bool, StoreError> {
-        self.run_flag(&self.scripts.requeue, |s| {
-            s.arg(id).arg(now);
+        self.run_flag(&self.scripts.requeue, |args| {
+            args.arg(id).arg(now);
         })
     }
 
     fn counts(&self, queue: &str, now: UnixMillis) -> Result<QueueCounts, StoreError> {
-        let [waiting, delayed, active, dead]: [u64; 4] = self.run(&self.scripts.counts, |s| {
-            s.arg(queue).arg(now);
+        let [waiting, delayed, active, dead]: [u64; 4] = self.run(&self.scripts.counts, |args| {
+            args.arg(queue).arg(now);
         })?;
         Ok(QueueCounts {
             waiting,
