@@ -13,12 +13,14 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis_server::RedisServer;
 use weft::backend::StoreError;
 use weft::backend::redis::RedisBackend;
+use weft::background::Background;
 use weft::queue::store::{Added, Backoff, NewJob, Priority, Progress, QueueCounts, QueueStore};
+use weft::queue::{Job, Queue, Worker};
 use weft::schedule::lease::TickLease;
 
 /// A backend on `server` with its own key prefix.
@@ -243,13 +245,12 @@ const WORKER_PREFIX: &str = "WEFT_REDIS_WORKER_PREFIX";
 /// The queue the kill test's jobs are in.
 const KILL_QUEUE: &str = "kill";
 
-/// How long a worker's lease lasts; it extends it while its job runs.
-const KILL_LEASE_MS: i64 = 1_500;
+/// The workers' lease: short, so that the killed worker's job runs again soon.
+const KILL_LEASE: Duration = Duration::from_secs(2);
 
-/// A job of the kill test runs this many steps of [`KILL_STEP`], extending its lease after
-/// each: long enough for the test to kill the worker in the middle.
-const KILL_STEPS: u32 = 6;
-const KILL_STEP: Duration = Duration::from_millis(200);
+/// How long a job of the kill test works: long enough for the test to kill its worker in the
+/// middle.
+const KILL_JOB_TIME: Duration = Duration::from_millis(1_200);
 
 fn now_ms() -> i64 {
     weft::clock::unix_millis(std::time::SystemTime::now())
@@ -283,7 +284,7 @@ impl WorkerProcess {
         WorkerProcess(child)
     }
 
-    /// SIGKILL, and reap it.
+    /// Kills it with SIGKILL (what `Child::kill` sends on Unix): no chance to clean up.
     fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -297,9 +298,9 @@ impl Drop for WorkerProcess {
 }
 
 /// The worker of [`a_worker_killed_mid_job_loses_nothing`]: does nothing unless re-executed
-/// by it with [`WORKER_URL`] set. It recovers stalled jobs, reserves, runs each job for
-/// [`KILL_STEPS`] steps extending the lease, records the run (`INCR p:done:<id>`), then
-/// completes it; it stops when `p:stop` is set, or after two minutes.
+/// by it with [`WORKER_URL`] set. A [`Worker`] with a short lease runs the jobs: each records
+/// its start (`RPUSH p:started <id>`), works for [`KILL_JOB_TIME`], and records its end
+/// (`INCR p:done:<id>`). It stops when `p:stop` is set, or after two minutes.
 #[test]
 #[ignore = "a worker process that a_worker_killed_mid_job_loses_nothing starts"]
 fn kill_worker_process() {
@@ -307,41 +308,42 @@ fn kill_worker_process() {
         return;
     };
     let store = RedisBackend::new(redis::Client::open(url.as_str()).unwrap(), prefix.as_str());
+    let queue = Queue::new(KILL_QUEUE, Arc::new(store));
+    let (job_url, job_prefix) = (url.clone(), prefix.clone());
+    let worker = Worker::new(queue)
+        .lease(KILL_LEASE)
+        .poll_interval(Duration::from_millis(50))
+        .handle_blocking("send", move |job: Job<serde_json::Value>| {
+            let mut record = raw(&job_url);
+            redis::cmd("RPUSH")
+                .arg(format!("{job_prefix}:started"))
+                .arg(job.id())
+                .query::<i64>(&mut record)
+                .map_err(|e| e.to_string())?;
+            thread::sleep(KILL_JOB_TIME);
+            redis::cmd("INCR")
+                .arg(format!("{job_prefix}:done:{}", job.id()))
+                .query::<i64>(&mut record)
+                .map_err(|e| e.to_string())?;
+            Ok::<(), String>(())
+        });
+    worker
+        .start(&weft_runtime::background_runtime())
+        .expect("the worker starts");
     let mut record = raw(&url);
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
         let stop: bool = redis::cmd("EXISTS")
             .arg(format!("{prefix}:stop"))
             .query(&mut record)
             .unwrap();
         if stop {
-            return;
+            break;
         }
-        store.recover_stalled(KILL_QUEUE, now_ms()).unwrap();
-        let now = now_ms();
-        let Some(reserved) = store.reserve(KILL_QUEUE, now, now + KILL_LEASE_MS).unwrap() else {
-            thread::sleep(Duration::from_millis(20));
-            continue;
-        };
-        let id = &reserved.job.id;
-        let _: i64 = redis::cmd("RPUSH")
-            .arg(format!("{prefix}:started"))
-            .arg(id)
-            .query(&mut record)
-            .unwrap();
-        for _ in 0..KILL_STEPS {
-            thread::sleep(KILL_STEP);
-            let extended = store
-                .extend_lease(id, &reserved.token, now_ms() + KILL_LEASE_MS)
-                .unwrap();
-            assert!(extended, "{id}: lost the lease while running");
-        }
-        let _: i64 = redis::cmd("INCR")
-            .arg(format!("{prefix}:done:{id}"))
-            .query(&mut record)
-            .unwrap();
-        assert!(store.complete(id, &reserved.token).unwrap());
+        thread::sleep(Duration::from_millis(50));
     }
+    worker.begin_stop();
+    worker.wait_stopped(Instant::now() + Duration::from_secs(10));
 }
 
 /// Issue 14's Done-when: a worker process killed with SIGKILL in the middle of a job; a new
