@@ -247,9 +247,10 @@ impl QueueStore for RedisBackend {
     }
 
     fn counts(&self, queue: &str, now: UnixMillis) -> Result<QueueCounts, StoreError> {
-        let [waiting, delayed, active, dead]: [u64; 4] = self.run(&self.scripts.counts, |args| {
-            args.arg(queue).arg(now);
-        })?;
+        let [waiting, delayed, active, dead]: [u64; 4] =
+            self.run(&self.scripts.counts, |args| {
+                args.arg(queue).arg(now);
+            })?;
         Ok(QueueCounts {
             waiting,
             delayed,
