@@ -91,7 +91,7 @@ fn next_after_is_strictly_later_inside_a_second() {
 
 #[test]
 fn refuses_bad_expressions_and_unknown_zones_with_errors() {
-    for bad in ["", "* * *", "61 * * * *", "* * * * * * * *", "@often", "a b c d e"] {
+    for bad in ["", "* * *", "61 * * * *", "* * * * * * * *", "@often", "a b c d e", " , 8 *  * *"] {
         assert!(
             matches!(CronSchedule::parse(bad), Err(CronError::Expression { .. })),
             "{bad:?} parsed"

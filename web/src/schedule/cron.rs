@@ -96,6 +96,9 @@ impl CronSchedule {
         // A year field past croner's range is accepted by its parser and then makes every
         // search fail; more than seven fields is refused by the parser.
         let cron = Cron::from_str(pattern).map_err(|error| refuse(error.to_string()))?;
+        if let Some(field) = empty_field(&cron) {
+            return Err(refuse(format!("its {field} field matches nothing")));
+        }
         Ok(CronSchedule {
             expression: expression.to_owned(),
             cron,
@@ -147,6 +150,25 @@ impl CronSchedule {
         let utc = DateTime::<Utc>::from_timestamp(seconds, 0)?;
         Some(utc.with_timezone(&self.zone))
     }
+}
+
+/// The first field that matches no value at all (croner accepts `,` as a field), if any: such
+/// an expression has no tick, and croner would search second by second for thousands of
+/// years to say so.
+fn empty_field(cron: &Cron) -> Option<&'static str> {
+    let pattern = &cron.pattern;
+    [
+        ("second", &pattern.seconds),
+        ("minute", &pattern.minutes),
+        ("hour", &pattern.hours),
+        ("day-of-month", &pattern.days),
+        ("month", &pattern.months),
+        ("day-of-week", &pattern.days_of_week),
+        ("year", &pattern.years),
+    ]
+    .into_iter()
+    .find(|(_, component)| component.values().is_empty() && !component.has_modifiers())
+    .map(|(field, _)| field)
 }
 
 impl fmt::Display for CronSchedule {
