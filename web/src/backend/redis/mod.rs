@@ -4,6 +4,19 @@
 //! [scheduler](crate::schedule) in one Redis server, so every instance of an app that points
 //! at it shares the queues, and each cron tick runs on one instance only.
 //!
+//! ```no_run
+//! use std::sync::Arc;
+//! use weft::backend::redis::RedisBackend;
+//! use weft::queue::Queue;
+//! use weft::schedule::Scheduler;
+//!
+//! let backend = Arc::new(RedisBackend::connect("redis://127.0.0.1:6379/")?);
+//! let queue = Queue::new("mail", backend.clone());
+//! let scheduler = Scheduler::new().with_lease(backend);
+//! # let _ = (queue, scheduler);
+//! # Ok::<(), weft::backend::StoreError>(())
+//! ```
+//!
 //! Each [`QueueStore`] call that reads and writes is one Lua script, which Redis runs
 //! atomically: two workers never reserve the same job, and a stale lease token changes
 //! nothing. The keys, all under the backend's key prefix `p` (so that several apps, or
