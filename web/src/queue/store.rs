@@ -217,7 +217,8 @@ pub trait QueueStore: Send + Sync + 'static {
     /// The job with this id, in any state but completed.
     fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
 
-    /// Up to `limit` jobs of `queue`'s dead-letter queue, oldest first.
+    /// Up to `limit` jobs of `queue`'s dead-letter queue, oldest first (by `created_at`, then
+    /// the order they were added).
     fn dead_letters(&self, queue: &str, limit: usize) -> Result<Vec<JobRecord>, StoreError>;
 
     /// Moves a dead job back to waiting, due at `now`, with its attempts reset. `false` if no
