@@ -1,20 +1,23 @@
-//! The SQLite backend: each store call's guarantees, data surviving a reopen, several
-//! connections on one file, and a worker process killed mid-job (issue 14's "nothing is
-//! lost"). Every database is a file in a temporary directory.
+//! The SQLite backend: the `QueueStore` contract (`support/queue_conformance.rs`), tick
+//! claims, data surviving a reopen, several connections on one file, and a worker process
+//! killed mid-job (issue 14's "nothing is lost"). Every database is a file in a temporary
+//! directory.
 #![cfg(feature = "sqlite")]
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
 use weft::backend::sqlite::SqliteBackend;
 use weft::clock::unix_millis;
-use weft::queue::store::{
-    Added, Backoff, JobState, NewJob, Priority, Progress, QueueCounts, QueueStore, Stalled,
-};
+use weft::queue::store::{Backoff, JobState, NewJob, Priority, QueueCounts, QueueStore};
 use weft::schedule::lease::TickLease;
+
+#[path = "support/queue_conformance.rs"]
+mod queue_conformance;
 
 /// A fixed "now" for the tests that drive the store by hand.
 const T0: i64 = 1_700_000_000_000;
@@ -44,253 +47,20 @@ fn reserve_id(store: &SqliteBackend, queue: &str, now: i64) -> Option<String> {
 }
 
 #[test]
-fn add_stores_the_job_and_refuses_a_duplicate_id_until_it_completes() {
+fn sqlite_backend_keeps_the_queue_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let mut new = job("a", "q");
-    new.backoff = Backoff::Exponential {
-        base_ms: 5,
-        max_ms: 50,
-        jitter: true,
-    };
-    assert_eq!(
-        store.add(new.clone(), T0 - 5).unwrap(),
-        Added::New("a".into())
-    );
-    assert_eq!(
-        store.add(job("a", "other"), T0).unwrap(),
-        Added::Duplicate("a".into())
-    );
-
-    let stored = store.get("a").unwrap().unwrap();
-    assert_eq!(stored.queue, "q");
-    assert_eq!(stored.data, b"a");
-    assert_eq!(stored.state, JobState::Waiting);
-    assert_eq!((stored.run_at, stored.created_at), (T0, T0 - 5));
-    assert_eq!((stored.attempts, stored.max_attempts), (0, 3));
-    assert_eq!(stored.backoff, new.backoff);
-    assert_eq!((stored.progress, stored.last_error), (None, None));
-
-    let reserved = store.reserve("q", T0, T0 + 1_000).unwrap().unwrap();
-    assert!(store.complete("a", &reserved.token).unwrap());
-    assert_eq!(store.get("a").unwrap(), None);
-    assert_eq!(
-        store.add(job("a", "q"), T0).unwrap(),
-        Added::New("a".into())
-    );
+    let files = AtomicUsize::new(0);
+    queue_conformance::run_all(&|| {
+        let n = files.fetch_add(1, Ordering::Relaxed);
+        Arc::new(SqliteBackend::open(dir.path().join(format!("{n}.db"))).unwrap())
+    });
 }
 
 #[test]
-fn reserve_takes_by_priority_then_due_time_then_order_added() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let specs = [
-        ("low", Priority::Low, T0 - 30),
-        ("normal-late", Priority::Normal, T0 - 10),
-        ("normal-early-1", Priority::Normal, T0 - 20),
-        ("normal-early-2", Priority::Normal, T0 - 20),
-        ("urgent", Priority::Urgent, T0),
-        ("urgent-delayed", Priority::Urgent, T0 + 1),
-        ("elsewhere", Priority::Urgent, T0 - 100),
-    ];
-    for (id, priority, run_at) in specs {
-        let queue = if id == "elsewhere" { "other" } else { "q" };
-        let mut new = job(id, queue);
-        new.priority = priority;
-        new.run_at = run_at;
-        store.add(new, T0 - 100).unwrap();
-    }
-    let order: Vec<String> = std::iter::from_fn(|| reserve_id(&store, "q", T0)).collect();
-    assert_eq!(
-        order,
-        [
-            "urgent",
-            "normal-early-1",
-            "normal-early-2",
-            "normal-late",
-            "low"
-        ]
-    );
-    assert_eq!(
-        reserve_id(&store, "q", T0 + 1).as_deref(),
-        Some("urgent-delayed")
-    );
-}
-
-#[test]
-fn reserve_counts_the_attempt_and_leases_the_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    store.add(job("a", "q"), T0).unwrap();
-    let reserved = store.reserve("q", T0, T0 + 500).unwrap().unwrap();
-    assert_eq!(reserved.job.state, JobState::Active);
-    assert_eq!((reserved.job.attempts, reserved.job.run_at), (1, T0 + 500));
-    assert_eq!(store.get("a").unwrap().unwrap(), reserved.job);
-    assert!(store.reserve("q", T0, T0 + 500).unwrap().is_none());
-}
-
-#[test]
-fn a_stale_token_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    store.add(job("a", "q"), T0).unwrap();
-    let first = store.reserve("q", T0, T0 + 100).unwrap().unwrap();
-    // The lease runs out; the job goes back and a second worker takes it.
-    store.recover_stalled("q", T0 + 101).unwrap();
-    let second = store.reserve("q", T0 + 101, T0 + 1_000).unwrap().unwrap();
-    assert_ne!(first.token, second.token);
-
-    let progress = Progress {
-        percent: 50,
-        message: "half".into(),
-    };
-    assert!(!store.extend_lease("a", &first.token, T0 + 5_000).unwrap());
-    assert!(!store.set_progress("a", &first.token, &progress).unwrap());
-    assert!(!store.fail("a", &first.token, "boom", None).unwrap());
-    assert!(!store.complete("a", &first.token).unwrap());
-    assert!(!store.complete("missing", &first.token).unwrap());
-    let stored = store.get("a").unwrap().unwrap();
-    assert_eq!(
-        (stored.state, stored.run_at),
-        (JobState::Active, T0 + 1_000)
-    );
-    assert_eq!((stored.progress, stored.last_error), (None, None));
-
-    assert!(store.extend_lease("a", &second.token, T0 + 5_000).unwrap());
-    assert!(store.set_progress("a", &second.token, &progress).unwrap());
-    let stored = store.get("a").unwrap().unwrap();
-    assert_eq!(
-        (stored.run_at, stored.progress),
-        (T0 + 5_000, Some(progress))
-    );
-    assert!(store.complete("a", &second.token).unwrap());
-    assert!(!store.complete("a", &second.token).unwrap());
-}
-
-#[test]
-fn fail_retries_at_the_given_time_or_moves_the_job_to_the_dead_letters() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    store.add(job("a", "q"), T0).unwrap();
-    let reserved = store.reserve("q", T0, T0 + 100).unwrap().unwrap();
-    assert!(
-        store
-            .fail("a", &reserved.token, "first", Some(T0 + 50))
-            .unwrap()
-    );
-    let stored = store.get("a").unwrap().unwrap();
-    assert_eq!((stored.state, stored.run_at), (JobState::Waiting, T0 + 50));
-    assert_eq!(stored.last_error.as_deref(), Some("first"));
-    assert!(store.reserve("q", T0 + 49, T0 + 100).unwrap().is_none());
-    assert_eq!(
-        store.counts("q", T0 + 49).unwrap(),
-        QueueCounts {
-            delayed: 1,
-            ..QueueCounts::default()
-        }
-    );
-
-    let reserved = store.reserve("q", T0 + 50, T0 + 100).unwrap().unwrap();
-    assert_eq!(reserved.job.attempts, 2);
-    assert!(store.fail("a", &reserved.token, "last", None).unwrap());
-    let dead = store.get("a").unwrap().unwrap();
-    assert_eq!(dead.state, JobState::Dead);
-    assert_eq!(dead.last_error.as_deref(), Some("last"));
-    assert!(
-        store
-            .reserve("q", T0 + 10_000, T0 + 20_000)
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(store.dead_letters("q", 10).unwrap(), [dead]);
-}
-
-#[test]
-fn dead_letters_come_oldest_first_and_requeue_resets_the_attempts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    for id in ["d1", "d2", "d3", "alive"] {
-        store.add(job(id, "q"), T0).unwrap();
-    }
-    store.add(job("elsewhere", "other"), T0).unwrap();
-    for _ in 0..3 {
-        let reserved = store.reserve("q", T0, T0 + 100).unwrap().unwrap();
-        assert!(
-            store
-                .fail(&reserved.job.id, &reserved.token, "no", None)
-                .unwrap()
-        );
-    }
-    let ids = |jobs: Vec<weft::queue::store::JobRecord>| -> Vec<String> {
-        jobs.into_iter().map(|job| job.id).collect()
-    };
-    assert_eq!(
-        ids(store.dead_letters("q", 10).unwrap()),
-        ["d1", "d2", "d3"]
-    );
-    assert_eq!(ids(store.dead_letters("q", 2).unwrap()), ["d1", "d2"]);
-    assert!(store.dead_letters("other", 10).unwrap().is_empty());
-
-    assert!(store.requeue_dead("d2", T0 + 7).unwrap());
-    assert!(!store.requeue_dead("d2", T0 + 7).unwrap());
-    assert!(!store.requeue_dead("alive", T0 + 7).unwrap());
-    assert!(!store.requeue_dead("missing", T0 + 7).unwrap());
-    let requeued = store.get("d2").unwrap().unwrap();
-    assert_eq!(requeued.state, JobState::Waiting);
-    assert_eq!((requeued.attempts, requeued.run_at), (0, T0 + 7));
-    assert_eq!(ids(store.dead_letters("q", 10).unwrap()), ["d1", "d3"]);
-}
-
-#[test]
-fn recover_stalled_requeues_expired_leases_and_kills_jobs_out_of_attempts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let mut last_try = job("last-try", "q");
-    last_try.max_attempts = 1;
-    store.add(last_try, T0).unwrap();
-    store.add(job("retry", "q"), T0).unwrap();
-    store.add(job("long-lease", "q"), T0).unwrap();
-    store.add(job("other-queue", "other"), T0).unwrap();
-    store.reserve("q", T0, T0 + 100).unwrap().unwrap();
-    store.reserve("q", T0, T0 + 100).unwrap().unwrap();
-    store.reserve("q", T0, T0 + 10_000).unwrap().unwrap();
-    store.reserve("other", T0, T0 + 100).unwrap().unwrap();
-
-    assert!(store.recover_stalled("q", T0 + 100).unwrap().is_empty());
-    let mut stalled = store.recover_stalled("q", T0 + 101).unwrap();
-    stalled.sort_by(|a, b| a.id.cmp(&b.id));
-    assert_eq!(
-        stalled,
-        [
-            Stalled {
-                id: "last-try".into(),
-                state: JobState::Dead,
-            },
-            Stalled {
-                id: "retry".into(),
-                state: JobState::Waiting,
-            },
-        ]
-    );
-    let retry = store.get("retry").unwrap().unwrap();
-    assert_eq!(
-        (retry.state, retry.run_at, retry.attempts),
-        (JobState::Waiting, T0 + 101, 1)
-    );
-    assert!(store.get("last-try").unwrap().unwrap().last_error.is_some());
-    assert_eq!(
-        store.get("other-queue").unwrap().unwrap().state,
-        JobState::Active
-    );
-    assert_eq!(
-        store.counts("q", T0 + 101).unwrap(),
-        QueueCounts {
-            waiting: 1,
-            delayed: 0,
-            active: 1,
-            dead: 1,
-        }
-    );
+fn sqlite_backend_runs_on_the_blocking_pool() {
+    let store = SqliteBackend::in_memory().unwrap();
+    assert!(!QueueStore::runs_inline(&store));
+    assert!(!TickLease::runs_inline(&store));
 }
 
 #[test]

@@ -61,7 +61,7 @@ const GET: &str = concat!("SELECT ", job_columns!(), " FROM weft_jobs WHERE id =
 const DEAD_LETTERS: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM weft_jobs WHERE queue = ?1 AND state = 2 ORDER BY seq LIMIT ?2"
+    " FROM weft_jobs WHERE queue = ?1 AND state = 2 ORDER BY created_at, seq LIMIT ?2"
 );
 
 const REQUEUE: &str = "UPDATE weft_jobs SET state = 0, run_at = ?2, attempts = 0, token = NULL \
