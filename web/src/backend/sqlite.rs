@@ -34,6 +34,16 @@ use crate::backend::StoreError;
 /// How long a call waits for another connection's write lock before it fails.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// WAL pages (4 KiB each) written before SQLite copies them back into the database file:
+/// 10 times SQLite's default. Every job call rewrites the same few hot pages (the tail of
+/// the due index), so a longer WAL means far fewer page copies and fsyncs per job: about
+/// 1.5 times the throughput on a disk, for a WAL file of up to 40 MiB.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+/// The size the WAL file is truncated back to after a checkpoint, should it have grown past
+/// it (a long read holding a checkpoint back).
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
+
 /// A queue store and cron-lease store in one SQLite file.
 ///
 /// It implements [`QueueStore`](crate::queue::store::QueueStore) and
@@ -75,6 +85,16 @@ impl SqliteBackend {
     ) -> Result<SqliteBackend, StoreError> {
         connection
             .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(store_error)?;
+        connection
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .map_err(store_error)?;
+        let _limit: i64 = connection
+            .query_row(
+                &format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}"),
+                [],
+                |row| row.get(0),
+            )
             .map_err(store_error)?;
         schema::create(&mut connection)?;
         Ok(SqliteBackend {
@@ -158,5 +178,56 @@ fn store_error(error: rusqlite::Error) -> StoreError {
         | rusqlite::Error::IntegralValueOutOfRange(..)
         | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt(error.to_string()),
         other => StoreError::Backend(Box::new(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_sets_wal_normal_sync_busy_timeout_and_the_longer_checkpoint_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path().join("q.db")).unwrap();
+        let pragma = |name: &str| -> String {
+            backend
+                .with(|connection| {
+                    connection.query_row(&format!("PRAGMA {name}"), [], |row| {
+                        row.get::<_, rusqlite::types::Value>(0)
+                    })
+                })
+                .map(|value| format!("{value:?}"))
+                .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
+        assert_eq!(pragma("synchronous"), "Integer(1)", "NORMAL");
+        assert_eq!(pragma("busy_timeout"), "Integer(10000)");
+        assert_eq!(pragma("wal_autocheckpoint"), "Integer(10000)");
+        assert_eq!(
+            pragma("journal_size_limit"),
+            format!("Integer({})", 64 << 20)
+        );
+        assert_eq!(pragma("user_version"), "Integer(1)");
+    }
+
+    #[test]
+    fn a_schema_from_a_newer_weft_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        drop(SqliteBackend::open(&path).unwrap());
+        let connection = Connection::open(&path).unwrap();
+        connection.pragma_update(None, "user_version", 2).unwrap();
+        drop(connection);
+        let error = SqliteBackend::open(&path).unwrap_err();
+        let StoreError::Backend(error) = error else {
+            panic!("not a backend error: {error}");
+        };
+        assert_eq!(
+            error.downcast_ref::<OpenError>(),
+            Some(&OpenError::SchemaTooNew {
+                found: 2,
+                supported: 1
+            })
+        );
     }
 }
