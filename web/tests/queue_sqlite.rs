@@ -338,7 +338,9 @@ fn kill_test_worker_process() {
         let (id, token) = (&reserved.job.id, &reserved.token);
         taken += 1;
         if Some(taken) == hang_at {
-            std::fs::write(db.with_file_name("hung"), id).unwrap();
+            // Written aside, then renamed: the test never reads half an id.
+            std::fs::write(db.with_file_name("hung.part"), id).unwrap();
+            std::fs::rename(db.with_file_name("hung.part"), db.with_file_name("hung")).unwrap();
             std::thread::sleep(Duration::from_secs(120));
             panic!("the hung worker was not killed");
         }
