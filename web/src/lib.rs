@@ -129,6 +129,30 @@ pub use weft_runtime::{Runtime, ServerConfig, Shutdown};
 /// ```
 pub use weft_macros::debug_handler;
 
+/// Makes a cron job of an `async fn`: `#[weft::cron("0 */5 * * *", tz = "Europe/Paris")]`.
+///
+/// The function becomes one of the same name that returns its
+/// [`CronTask`](crate::schedule::CronTask) (the job named after the function, its expression
+/// and its time zone), which [`App::schedule`](crate::App::schedule) takes. The `async fn`
+/// takes no arguments and returns `()` or `Result<(), E>` with `E: Display`. Arguments after
+/// the expression: `tz = "Europe/Paris"` (an IANA time zone; UTC without it) and `name =
+/// "job"` (the job's name; the function's without it). The expression's shape (5 to 7
+/// fields, or an `@` alias) is checked at compile time, its fields and the zone when the task
+/// is added: a wrong one fails [`App::build`](crate::App::build).
+///
+/// ```
+/// use weft::prelude::*;
+///
+/// #[weft::cron("0 */5 * * *", tz = "Europe/Paris")]
+/// async fn report() -> Result<(), std::io::Error> {
+///     Ok(())
+/// }
+///
+/// let app = App::new().schedule(report);
+/// # app.build().expect("a valid schedule");
+/// ```
+pub use weft_macros::cron;
+
 /// The request type of the framework.
 pub type Request = http::Request<weft_service::body::Body>;
 

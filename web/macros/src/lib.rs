@@ -1,5 +1,5 @@
 //! Procedural macros of the weft web framework, re-exported by `weft`: use them as
-//! `#[weft::debug_handler]`, never from this crate directly (the code they generate names
+//! `#[weft::debug_handler]` and `#[weft::cron]`, never from this crate directly (the code they generate names
 //! `::weft`).
 
 use proc_macro::TokenStream;
@@ -7,6 +7,17 @@ use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType};
+
+mod cron;
+
+/// Makes a cron task of an `async fn`: see `weft::cron` for the documentation.
+#[proc_macro_attribute]
+pub fn cron(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match cron::expand(attr.into(), item.into()) {
+        Ok(task) => task.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
 
 /// Checks a handler where it is written: see `weft::debug_handler` for the documentation.
 #[proc_macro_attribute]

@@ -1,1 +1,0 @@
-//! The Redis backend: a Redis server shared by several instances.
