@@ -169,6 +169,43 @@ mod tests {
     }
 
     #[test]
+    fn notify_one_wakes_one_waiter_and_leaves_the_others_waiting() {
+        let signal = Arc::new(Signal::default());
+        let seen = signal.generation();
+        let woken: Vec<Arc<Flag>> = (0..3).map(|_| Arc::new(Flag::default())).collect();
+        let mut waiters: Vec<_> = (0..3).map(|_| Box::pin(signal.changed(seen))).collect();
+        for (waiter, flag) in waiters.iter_mut().zip(&woken) {
+            let waker = Waker::from(Arc::clone(flag));
+            let mut cx = Context::from_waker(&waker);
+            assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        }
+        signal.notify_one();
+        let count = |flags: &[Arc<Flag>]| flags.iter().filter(|f| f.is_set()).count();
+        assert_eq!(count(&woken), 1, "one waiter woken");
+        assert_eq!(signal.lock().wakers.len(), 2, "the others still registered");
+        // A waiter that read the generation before the notification sees it when it looks.
+        block_on(signal.changed(seen));
+        signal.notify();
+        assert_eq!(count(&woken), 3, "notify wakes the rest");
+    }
+
+    /// A waker that records that it was woken.
+    #[derive(Default)]
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl Flag {
+        fn is_set(&self) -> bool {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
     fn queues_with_the_same_store_and_name_share_a_signal() {
         let store: Arc<dyn QueueStore> = Arc::new(crate::backend::memory::MemoryBackend::new());
         let other: Arc<dyn QueueStore> = Arc::new(crate::backend::memory::MemoryBackend::new());
