@@ -170,4 +170,3 @@ async fn redis(scenario: &Scenario) -> Result<Sample, RunError> {
     let storage = RedisStorage::<Payload>::new(connection).poll_with_interval(POLL_INTERVAL);
     measure!(storage, scenario)
 }
-

@@ -152,10 +152,20 @@ fn measure(scenario: &Scenario, runs: usize) -> Result<Row, RunError> {
     let mut apalis = Vec::new();
     for run in 0..runs {
         let w = weft_side::run(scenario)?;
-        eprintln!("  {} weft   run {}: {}", label(scenario), run + 1, show(scenario, &w));
+        eprintln!(
+            "  {} weft   run {}: {}",
+            label(scenario),
+            run + 1,
+            show(scenario, &w)
+        );
         weft.push(w);
         let a = apalis_side::run(scenario)?;
-        eprintln!("  {} apalis run {}: {}", label(scenario), run + 1, show(scenario, &a));
+        eprintln!(
+            "  {} apalis run {}: {}",
+            label(scenario),
+            run + 1,
+            show(scenario, &a)
+        );
         apalis.push(a);
     }
     Ok(Row {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use weft::background::Background;
 use weft::backend::memory::MemoryBackend;
 use weft::backend::redis::RedisBackend;
 use weft::backend::sqlite::SqliteBackend;
+use weft::background::Background;
 use weft::queue::store::QueueStore;
 use weft::queue::{Job, Queue, Worker};
 use weft_service::runtime::RuntimeHandle;
@@ -39,7 +39,9 @@ fn close(store: Arc<dyn QueueStore>) -> Result<(), RunError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Arc::strong_count(&store) > 1 {
         if Instant::now() > deadline {
-            return Err(RunError("weft's store is still in use 30 s after the run".to_owned()));
+            return Err(RunError(
+                "weft's store is still in use 30 s after the run".to_owned(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
