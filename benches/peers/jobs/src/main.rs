@@ -213,6 +213,9 @@ fn rate(jobs: u64, time: Duration) -> f64 {
     jobs as f64 / time.as_secs_f64().max(1e-9)
 }
 
+/// Reads one timing of a sample.
+type Timing = fn(&Sample) -> Duration;
+
 /// Prints the medians as a Markdown table: jobs per second and the ratio weft/apalis.
 fn print_table(rows: &[Row]) {
     println!(
@@ -221,7 +224,7 @@ fn print_table(rows: &[Row]) {
     println!("|---|---|---|---|---|---|---|---|");
     for row in rows {
         let scenario = &row.scenario;
-        let phases: &[(&str, fn(&Sample) -> Duration)] = match scenario.mode {
+        let phases: &[(&str, Timing)] = match scenario.mode {
             Mode::Phased => &[("enqueue", |s| s.enqueue), ("process", |s| s.process)],
             Mode::Mixed => &[("enqueue+process", |s| s.enqueue)],
         };
