@@ -181,12 +181,7 @@ impl WorkerProcess {
     fn start(db: &Path, done: &Path, hang_at: Option<u32>) -> WorkerProcess {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command
-            .args([
-                "--exact",
-                "kill_test_worker_process",
-                "--nocapture",
-                "--include-ignored",
-            ])
+            .args(["--exact", "kill_test_worker_process", "--nocapture"])
             .env(WORKER_DB, db)
             .env(WORKER_DONE, done)
             .env_remove(WORKER_HANG_AT)
@@ -306,24 +301,52 @@ fn a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing() {
     assert!(store.dead_letters(KILL_QUEUE, 100).unwrap().is_empty());
 }
 
-/// The worker process of the kill test: does nothing unless that test started it (with
-/// [`WORKER_DB`] set). A [`Worker`] with a short lease runs the jobs, on the SQLite file: each
-/// job works for [`JOB_RUN`], then records its completion. With [`WORKER_HANG_AT`], one slot
-/// takes jobs one at a time (so that the job it hangs in is the only one in flight). It exits
-/// once the queue is empty.
+/// The worker process of the kill test when that test starts it (with [`WORKER_DB`] set);
+/// otherwise a check of the same worker on its own: two jobs on a fresh file, each completed
+/// exactly once, and the worker ending once the queue is empty.
 #[test]
-#[ignore = "the worker process of a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing"]
 fn kill_test_worker_process() {
-    let Some(db) = std::env::var_os(WORKER_DB).map(PathBuf::from) else {
+    if let Some(db) = std::env::var_os(WORKER_DB).map(PathBuf::from) {
+        let done = PathBuf::from(std::env::var_os(WORKER_DONE).unwrap());
+        let hang_at: Option<u32> = std::env::var(WORKER_HANG_AT)
+            .ok()
+            .map(|n| n.parse().unwrap());
+        run_kill_worker(&db, &done, hang_at);
         return;
-    };
-    let done = PathBuf::from(std::env::var_os(WORKER_DONE).unwrap());
-    let hang_at: Option<u32> = std::env::var(WORKER_HANG_AT)
-        .ok()
-        .map(|n| n.parse().unwrap());
-    let store = Arc::new(SqliteBackend::open(&db).unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("queue.db");
+    let done = dir.path().join("done");
+    std::fs::create_dir(&done).unwrap();
+    let store = SqliteBackend::open(&db).unwrap();
+    let now = unix_millis(SystemTime::now());
+    for id in ["solo-a", "solo-b"] {
+        store.add(job(id, KILL_QUEUE), now).unwrap();
+    }
+    run_kill_worker(&db, &done, None);
+    let completions = completions(&done);
+    let expected: BTreeMap<String, Vec<u32>> = [("solo-a", vec![1]), ("solo-b", vec![1])]
+        .into_iter()
+        .map(|(id, attempts)| (id.to_owned(), attempts))
+        .collect();
+    assert_eq!(completions, expected);
+    assert_eq!(
+        store
+            .counts(KILL_QUEUE, unix_millis(SystemTime::now()))
+            .unwrap(),
+        QueueCounts::default()
+    );
+}
+
+/// The kill test's worker: a [`Worker`] with a short lease runs the jobs of the SQLite file
+/// `db`; each job works for [`JOB_RUN`], then records its completion in `done`. With
+/// `hang_at`, one slot takes jobs one at a time (so that the job it hangs in is the only one in
+/// flight). Returns once the queue is empty and the worker has stopped.
+fn run_kill_worker(db: &Path, done: &Path, hang_at: Option<u32>) {
+    let store = Arc::new(SqliteBackend::open(db).unwrap());
     let queue = Queue::new(KILL_QUEUE, store.clone());
     let taken = AtomicU32::new(0);
+    let (db, done) = (db.to_owned(), done.to_owned());
     let worker = Worker::new(queue)
         .concurrency(if hang_at.is_some() { 1 } else { 4 })
         .lease(WORKER_LEASE)
