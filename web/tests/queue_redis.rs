@@ -270,18 +270,25 @@ struct WorkerProcess(std::process::Child);
 impl WorkerProcess {
     fn spawn(url: &str, prefix: &str) -> WorkerProcess {
         let child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
-            .args([
-                "--exact",
-                "kill_worker_process",
-                "--nocapture",
-                "--include-ignored",
-            ])
+            .args(["--exact", "kill_worker_process", "--nocapture"])
             .env(WORKER_URL, url)
             .env(WORKER_PREFIX, prefix)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("re-execute the test binary as a worker");
         WorkerProcess(child)
+    }
+
+    /// Waits (bounded) for it to exit by itself: its exit status, or `None` if it did not.
+    fn exit_within(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Kills it with SIGKILL (what `Child::kill` sends on Unix): no chance to clean up.
@@ -297,19 +304,33 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// The worker of [`a_worker_killed_mid_job_loses_nothing`]: does nothing unless re-executed
-/// by it with [`WORKER_URL`] set. A [`Worker`] with a short lease runs the jobs: each records
-/// its start (`RPUSH p:started <id>`), works for [`KILL_JOB_TIME`], and records its end
-/// (`INCR p:done:<id>`). It stops when `p:stop` is set, or after two minutes.
+/// How long a worker of the kill test runs at most when nothing sets its stop key.
+const KILL_WORKER_BOUND: Duration = Duration::from_secs(120);
+
+/// The worker of [`a_worker_killed_mid_job_loses_nothing`], re-executed by it with
+/// [`WORKER_URL`] set: runs [`run_kill_worker`]. Run without it (as part of the suite), it
+/// checks that worker on its own: one job, run by the same code, completes exactly once and
+/// the worker stops when its stop key is set.
 #[test]
-#[ignore = "a worker process that a_worker_killed_mid_job_loses_nothing starts"]
 fn kill_worker_process() {
-    let (Ok(url), Ok(prefix)) = (std::env::var(WORKER_URL), std::env::var(WORKER_PREFIX)) else {
+    if let (Ok(url), Ok(prefix)) = (std::env::var(WORKER_URL), std::env::var(WORKER_PREFIX)) {
+        assert!(
+            run_kill_worker(&url, &prefix, KILL_WORKER_BOUND),
+            "the worker was not stopped by its stop key"
+        );
         return;
-    };
-    let store = RedisBackend::new(redis::Client::open(url.as_str()).unwrap(), prefix.as_str());
+    }
+    kill_worker_self_check();
+}
+
+/// The worker of the kill test: a [`Worker`] with a short lease runs the jobs of
+/// [`KILL_QUEUE`]; each records its start (`RPUSH p:started <id>`), works for
+/// [`KILL_JOB_TIME`], and records its end (`INCR p:done:<id>`). It stops when `p:stop` is
+/// set, or after `bound`. `true` if the stop key stopped it and its slots then stopped.
+fn run_kill_worker(url: &str, prefix: &str, bound: Duration) -> bool {
+    let store = RedisBackend::new(redis::Client::open(url).unwrap(), prefix);
     let queue = Queue::new(KILL_QUEUE, Arc::new(store));
-    let (job_url, job_prefix) = (url.clone(), prefix.clone());
+    let (job_url, job_prefix) = (url.to_owned(), prefix.to_owned());
     let worker = Worker::new(queue)
         .lease(KILL_LEASE)
         .poll_interval(Duration::from_millis(50))
@@ -330,20 +351,83 @@ fn kill_worker_process() {
     worker
         .start(&weft_runtime::background_runtime())
         .expect("the worker starts");
-    let mut record = raw(&url);
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let stopped = wait_for_stop_key(&mut raw(url), prefix, bound);
+    worker.begin_stop();
+    worker.wait_stopped(Instant::now() + Duration::from_secs(10)) && stopped
+}
+
+/// Polls `p:stop` until it is set (`true`) or `bound` has passed (`false`).
+fn wait_for_stop_key(control: &mut redis::Connection, prefix: &str, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
     while Instant::now() < deadline {
         let stop: bool = redis::cmd("EXISTS")
             .arg(format!("{prefix}:stop"))
-            .query(&mut record)
+            .query(control)
             .unwrap();
         if stop {
-            break;
+            return true;
         }
         thread::sleep(Duration::from_millis(50));
     }
-    worker.begin_stop();
-    worker.wait_stopped(Instant::now() + Duration::from_secs(10));
+    false
+}
+
+/// Sets `p:stop`, which stops the kill test's workers.
+fn set_stop_key(control: &mut redis::Connection, prefix: &str) {
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:stop"))
+        .arg(1)
+        .query(control)
+        .unwrap();
+}
+
+/// [`kill_worker_process`] on its own: [`run_kill_worker`] on a thread, against its own
+/// server, with one job; waits (30 s at most) for the job to be done and the queue empty,
+/// then stops the worker with its stop key.
+fn kill_worker_self_check() {
+    let server = RedisServer::start();
+    let (url, prefix) = (server.url(), "worker-self-check");
+    let store = backend(&server, prefix);
+    let mut new = job("only", Priority::Normal, now_ms());
+    new.queue = KILL_QUEUE.to_owned();
+    store.add(new, now_ms()).unwrap();
+    let worker = {
+        let url = url.clone();
+        thread::spawn(move || run_kill_worker(&url, prefix, KILL_WORKER_BOUND))
+    };
+    let mut record = raw(&url);
+    let done = |record: &mut redis::Connection| -> i64 {
+        redis::cmd("GET")
+            .arg(format!("{prefix}:done:only"))
+            .query::<Option<i64>>(record)
+            .unwrap()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline
+        && !(done(&mut record) >= 1
+            && store.counts(KILL_QUEUE, now_ms()).unwrap() == QueueCounts::default())
+    {
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Stop it whatever happened, so that the thread ends before the assertions.
+    set_stop_key(&mut record, prefix);
+    let stopped = worker.join().expect("the worker thread panicked");
+
+    let starts: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{prefix}:started"))
+        .arg(0)
+        .arg(-1)
+        .query(&mut record)
+        .unwrap();
+    assert_eq!(starts, ["only"], "the job should have started once");
+    assert_eq!(done(&mut record), 1, "the job should have completed once");
+    assert_eq!(
+        store.counts(KILL_QUEUE, now_ms()).unwrap(),
+        QueueCounts::default(),
+        "the queue should be empty"
+    );
+    assert!(stopped, "the worker was not stopped by its stop key");
 }
 
 /// Issue 14's Done-when: a worker process killed with SIGKILL in the middle of a job; a new
@@ -399,7 +483,7 @@ fn a_worker_killed_mid_job_loses_nothing() {
     );
 
     // A new worker takes over, recovers the killed job when its lease ends, and runs the rest.
-    let _second = WorkerProcess::spawn(&url, prefix);
+    let mut second = WorkerProcess::spawn(&url, prefix);
     let mut finished = false;
     for _ in 0..600 {
         if ids.iter().all(|id| done(&mut record, id) >= 1)
@@ -424,9 +508,11 @@ fn a_worker_killed_mid_job_loses_nothing() {
         2,
         "the killed job ran again: {starts:?}"
     );
-    let _: () = redis::cmd("SET")
-        .arg(format!("{prefix}:stop"))
-        .arg(1)
-        .query(&mut record)
-        .unwrap();
+    // Its stop key stops the second worker, which exits as a passing test.
+    set_stop_key(&mut record, prefix);
+    let status = second.exit_within(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "the second worker did not stop cleanly: {status:?}"
+    );
 }
