@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use redis_server::RedisServer;
+use redis_server::{RedisServer, raw, set_stop_key, wait_for_stop_key};
 use weft::backend::redis::RedisBackend;
 use weft::clock::unix_millis;
 use weft::events::Events;
@@ -26,12 +26,6 @@ const INSTANCE_ID: &str = "WEFT_CRON_INSTANCE_ID";
 
 /// How many ticks the test waits for (one a second).
 const TICKS: usize = 5;
-
-fn raw(url: &str) -> redis::Connection {
-    redis::Client::open(url)
-        .and_then(|client| client.get_connection())
-        .expect("a connection to the test's redis-server")
-}
 
 /// An instance process (this test binary re-executed as [`cron_instance_process`]), killed
 /// when dropped, so that no exit path of the test leaves it running.
@@ -125,31 +119,6 @@ fn run_cron_instance(url: &str, prefix: &str, instance: &str, bound: Duration) -
     let stopped = wait_for_stop_key(&mut raw(url), prefix, bound);
     scheduler.begin_stop();
     scheduler.wait_stopped(Instant::now() + Duration::from_secs(10)) && stopped
-}
-
-/// Polls `p:stop` until it is set (`true`) or `bound` has passed (`false`).
-fn wait_for_stop_key(control: &mut redis::Connection, prefix: &str, bound: Duration) -> bool {
-    let deadline = Instant::now() + bound;
-    while Instant::now() < deadline {
-        let stop: bool = redis::cmd("EXISTS")
-            .arg(format!("{prefix}:stop"))
-            .query(control)
-            .unwrap();
-        if stop {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// Sets `p:stop`, which stops the instances.
-fn set_stop_key(control: &mut redis::Connection, prefix: &str) {
-    redis::cmd("SET")
-        .arg(format!("{prefix}:stop"))
-        .arg(1)
-        .query::<()>(control)
-        .unwrap();
 }
 
 /// The runs recorded under `prefix` (`"<tick>,<instance>"`), oldest first.

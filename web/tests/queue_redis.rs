@@ -15,7 +15,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use redis_server::RedisServer;
+use redis_server::{RedisServer, raw, set_stop_key, wait_for_stop_key};
 use weft::backend::StoreError;
 use weft::backend::redis::RedisBackend;
 use weft::background::Background;
@@ -256,13 +256,6 @@ fn now_ms() -> i64 {
     weft::clock::unix_millis(std::time::SystemTime::now())
 }
 
-/// A raw connection, for the keys the kill test records its runs in.
-fn raw(url: &str) -> redis::Connection {
-    redis::Client::open(url)
-        .and_then(|client| client.get_connection())
-        .expect("a connection to the test's redis-server")
-}
-
 /// A worker process (this test binary re-executed as [`kill_worker_process`]), killed with
 /// SIGKILL when dropped, so that no exit path of the test leaves it running.
 struct WorkerProcess(std::process::Child);
@@ -354,31 +347,6 @@ fn run_kill_worker(url: &str, prefix: &str, bound: Duration) -> bool {
     let stopped = wait_for_stop_key(&mut raw(url), prefix, bound);
     worker.begin_stop();
     worker.wait_stopped(Instant::now() + Duration::from_secs(10)) && stopped
-}
-
-/// Polls `p:stop` until it is set (`true`) or `bound` has passed (`false`).
-fn wait_for_stop_key(control: &mut redis::Connection, prefix: &str, bound: Duration) -> bool {
-    let deadline = Instant::now() + bound;
-    while Instant::now() < deadline {
-        let stop: bool = redis::cmd("EXISTS")
-            .arg(format!("{prefix}:stop"))
-            .query(control)
-            .unwrap();
-        if stop {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// Sets `p:stop`, which stops the kill test's workers.
-fn set_stop_key(control: &mut redis::Connection, prefix: &str) {
-    let _: () = redis::cmd("SET")
-        .arg(format!("{prefix}:stop"))
-        .arg(1)
-        .query(control)
-        .unwrap();
 }
 
 /// [`kill_worker_process`] on its own: [`run_kill_worker`] on a thread, against its own

@@ -126,3 +126,37 @@ fn ping(port: u16) -> bool {
         && stream.read_exact(&mut answer).is_ok()
         && &answer == b"+PONG\r\n"
 }
+
+/// A plain connection to the test's server at `url`, for the keys a test records its runs in
+/// and the stop key its helper processes watch.
+pub fn raw(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .expect("a connection to the test's redis-server")
+}
+
+/// Polls `<prefix>:stop` until it is set (`true`) or `bound` has passed (`false`): how a
+/// test's helper process (a worker, a cron instance) learns to stop.
+pub fn wait_for_stop_key(control: &mut redis::Connection, prefix: &str, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        let stop: bool = redis::cmd("EXISTS")
+            .arg(format!("{prefix}:stop"))
+            .query(control)
+            .unwrap();
+        if stop {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Sets `<prefix>:stop`, which stops the helper processes waiting in [`wait_for_stop_key`].
+pub fn set_stop_key(control: &mut redis::Connection, prefix: &str) {
+    redis::cmd("SET")
+        .arg(format!("{prefix}:stop"))
+        .arg(1)
+        .query::<()>(control)
+        .unwrap();
+}
