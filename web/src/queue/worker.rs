@@ -310,30 +310,37 @@ impl Run {
     /// One slot: takes jobs and runs them one after another until the worker stops. While
     /// jobs are due, recording one job's outcome reserves the next in the same store call.
     async fn slot(self: Arc<Self>, _alive: SlotGuard) {
-        let mut next = None;
+        let mut next = Next::Look;
         loop {
-            if let Some(reserved) = next.take() {
+            next = match next {
                 // Reserved with the last outcome: a reservation made before a stop was seen
                 // runs, as one in flight when the stop came would.
-                next = self.process(reserved).await;
-                continue;
-            }
-            // Read before looking for work, so a job added meanwhile wakes the wait below.
-            let seen = self.queue.signal.generation();
-            if self.control.stopping() {
-                return;
-            }
-            match self.reserve().await {
-                Ok(Some(reserved)) => next = self.process(reserved).await,
-                Ok(None) => {
+                Next::Run(reserved) => self.process(reserved).await,
+                Next::Wait(seen) => {
+                    if self.control.stopping() {
+                        return;
+                    }
                     let poll = self.queue.clock().sleep(self.poll_interval);
                     or(self.queue.signal.changed(seen), poll).await;
+                    Next::Look
                 }
-                Err(error) => {
-                    tracing::warn!(queue = self.queue.name(), %error, "cannot reserve a job");
-                    self.queue.clock().sleep(self.poll_interval).await;
+                Next::Look => {
+                    // Read before looking for work, so a job added meanwhile ends the wait.
+                    let seen = self.queue.signal.generation();
+                    if self.control.stopping() {
+                        return;
+                    }
+                    match self.reserve().await {
+                        Ok(Some(reserved)) => Next::Run(reserved),
+                        Ok(None) => Next::Wait(seen),
+                        Err(error) => {
+                            tracing::warn!(queue = self.queue.name(), %error, "cannot reserve a job");
+                            self.queue.clock().sleep(self.poll_interval).await;
+                            Next::Look
+                        }
+                    }
                 }
-            }
+            };
         }
     }
 
@@ -346,9 +353,8 @@ impl Run {
             .await
     }
 
-    /// Runs one reserved job and records how it ended; the next job, when recording the
-    /// outcome reserved one.
-    async fn process(&self, reserved: Reserved) -> Option<Reserved> {
+    /// Runs one reserved job and records how it ended; what the slot does next.
+    async fn process(&self, reserved: Reserved) -> Next {
         let Reserved { job: record, token } = reserved;
         let backoff = record.backoff;
         let lease = Arc::new(Lease::new(self.queue.clone(), &record, token));
@@ -416,15 +422,21 @@ impl Run {
     }
 
     /// Records the outcome: completed, retried after the backoff, or dead. Unless the worker
-    /// is stopping, the same store call reserves the slot's next job, returned here.
-    async fn finish(&self, lease: &Lease, backoff: Backoff, outcome: Outcome) -> Option<Reserved> {
+    /// is stopping, the same store call reserves the slot's next job.
+    async fn finish(&self, lease: &Lease, backoff: Backoff, outcome: Outcome) -> Next {
         let retry_in = match &outcome {
             Ok(()) => None,
             Err(_) => (lease.attempt < lease.max_attempts).then(|| backoff.delay(lease.attempt)),
         };
-        let (recorded, next) = match self.record(lease, &outcome, retry_in).await {
-            Ok((recorded, next)) => (Ok(recorded), next),
-            Err(error) => (Err(error), None),
+        // Read before the store call looks for work, as in `slot`: when it finds none, the
+        // slot can wait at once, without another look.
+        let seen = self.queue.signal.generation();
+        let and_reserve = !self.control.stopping();
+        let (recorded, next) = match self.record(lease, &outcome, retry_in, and_reserve).await {
+            Ok((recorded, Some(reserved))) => (Ok(recorded), Next::Run(reserved)),
+            Ok((recorded, None)) if and_reserve => (Ok(recorded), Next::Wait(seen)),
+            Ok((recorded, None)) => (Ok(recorded), Next::Look),
+            Err(error) => (Err(error), Next::Look),
         };
         match (recorded, &outcome) {
             (Ok(true), Ok(())) => self.emit(JobCompleted {
@@ -467,20 +479,20 @@ impl Run {
     }
 
     /// Writes the outcome to the store (`complete`, or `fail` with a retry time when
-    /// `retry_in` is some), with the reservation of the next job unless the worker is
-    /// stopping: a stopping slot must not lease a job it will not run. Whether the lease was
-    /// still this attempt's, and the next job.
+    /// `retry_in` is some), with the reservation of the next job when `and_reserve` (not
+    /// when stopping: a stopping slot must not lease a job it will not run). Whether the
+    /// lease was still this attempt's, and the next job.
     async fn record(
         &self,
         lease: &Lease,
         outcome: &Outcome,
         retry_in: Option<Duration>,
+        and_reserve: bool,
     ) -> Result<(bool, Option<Reserved>), super::QueueError> {
         let (id, token) = (lease.id.clone(), lease.token.clone());
         let queue = self.queue.name().to_owned();
         let now = self.queue.now();
         let lease_until = now.saturating_add(millis(self.lease));
-        let and_reserve = !self.control.stopping();
         match outcome {
             Ok(()) if and_reserve => {
                 self.queue
@@ -572,6 +584,17 @@ impl Run {
             events.emit(event);
         }
     }
+}
+
+/// What a slot does next.
+enum Next {
+    /// Run this job, reserved with the last outcome.
+    Run(Reserved),
+    /// Wait for a job to be added (the signal's generation was this when the store last
+    /// found nothing due) or for the poll interval, then look.
+    Wait(u64),
+    /// Look for a job.
+    Look,
 }
 
 /// Reads a job's data as `T`.
