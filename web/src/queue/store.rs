@@ -172,7 +172,10 @@ pub struct QueueCounts {
     pub dead: u64,
 }
 
-/// A queue backend. Every method is one atomic step; see the [module docs](self).
+/// A queue backend. Every method is one atomic step; see the [module docs](self). The
+/// combined methods (`complete_and_reserve`, `fail_and_reserve`, `reserve_many`) are, by
+/// default, their plain steps one after the other, each atomic; a backend may override them
+/// to save round trips.
 pub trait QueueStore: Send + Sync + 'static {
     /// Adds `job` unless a job with its id is stored.
     fn add(&self, job: NewJob, now: UnixMillis) -> Result<Added, StoreError>;

@@ -315,7 +315,7 @@ impl Run {
             next = match next {
                 // Reserved with the last outcome: a reservation made before a stop was seen
                 // runs, as one in flight when the stop came would.
-                Next::Run(reserved) => self.process(reserved).await,
+                Next::Run(reserved) => self.process(*reserved).await,
                 Next::Wait(seen) => {
                     if self.control.stopping() {
                         return;
@@ -331,7 +331,7 @@ impl Run {
                         return;
                     }
                     match self.reserve().await {
-                        Ok(Some(reserved)) => Next::Run(reserved),
+                        Ok(Some(reserved)) => Next::Run(Box::new(reserved)),
                         Ok(None) => Next::Wait(seen),
                         Err(error) => {
                             tracing::warn!(queue = self.queue.name(), %error, "cannot reserve a job");
@@ -433,7 +433,7 @@ impl Run {
         let seen = self.queue.signal.generation();
         let and_reserve = !self.control.stopping();
         let (recorded, next) = match self.record(lease, &outcome, retry_in, and_reserve).await {
-            Ok((recorded, Some(reserved))) => (Ok(recorded), Next::Run(reserved)),
+            Ok((recorded, Some(reserved))) => (Ok(recorded), Next::Run(Box::new(reserved))),
             Ok((recorded, None)) if and_reserve => (Ok(recorded), Next::Wait(seen)),
             Ok((recorded, None)) => (Ok(recorded), Next::Look),
             Err(error) => (Err(error), Next::Look),
@@ -589,7 +589,7 @@ impl Run {
 /// What a slot does next.
 enum Next {
     /// Run this job, reserved with the last outcome.
-    Run(Reserved),
+    Run(Box<Reserved>),
     /// Wait for a job to be added (the signal's generation was this when the store last
     /// found nothing due) or for the poll interval, then look.
     Wait(u64),
