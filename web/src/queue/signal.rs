@@ -25,6 +25,9 @@ struct SignalState {
     /// The waiters' wakers, by waiter; a waiter removes its own when dropped, so this holds
     /// at most one per waiter alive.
     wakers: Vec<(u64, Waker)>,
+    /// Waiters chosen by `notify_one` that have not seen it yet: each completes at its next
+    /// poll. Removed with the waiter.
+    picked: Vec<u64>,
     next_waiter: u64,
 }
 
@@ -53,16 +56,20 @@ impl Signal {
     /// Wakes one waiter: one job was added, and one idle worker slot is enough to take it.
     /// Waking every slot for each job would have all but one look at the store for nothing
     /// (a round trip each on Redis or SQLite). A slot that finishes a job looks for the next
-    /// without waiting, so no job is left behind; waiters that had not started waiting yet
-    /// see the new generation and look too.
+    /// without waiting, so no job is left behind. When a waiter is woken, the notification
+    /// is its alone (the generation stays): slots that read the generation earlier and wait
+    /// later do not look for the job it will take. With no waiter, the generation moves, so
+    /// that those slots look.
     pub(crate) fn notify_one(&self) {
         let waker = {
             let mut state = self.lock();
-            state.generation = state.generation.wrapping_add(1);
             if state.wakers.is_empty() {
+                state.generation = state.generation.wrapping_add(1);
                 None
             } else {
-                Some(state.wakers.remove(0).1)
+                let (id, waker) = state.wakers.remove(0);
+                state.picked.push(id);
+                Some(waker)
             }
         };
         if let Some(waker) = waker {
@@ -98,10 +105,14 @@ impl Future for Changed {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.signal.lock();
+        let id = self.id;
+        if let Some(at) = state.picked.iter().position(|picked| *picked == id) {
+            state.picked.swap_remove(at);
+            return Poll::Ready(());
+        }
         if state.generation != self.seen {
             return Poll::Ready(());
         }
-        let id = self.id;
         match state.wakers.iter_mut().find(|(waiter, _)| *waiter == id) {
             Some((_, waker)) => waker.clone_from(cx.waker()),
             None => state.wakers.push((id, cx.waker().clone())),
@@ -113,10 +124,9 @@ impl Future for Changed {
 impl Drop for Changed {
     fn drop(&mut self) {
         let id = self.id;
-        self.signal
-            .lock()
-            .wakers
-            .retain(|(waiter, _)| *waiter != id);
+        let mut state = self.signal.lock();
+        state.wakers.retain(|(waiter, _)| *waiter != id);
+        state.picked.retain(|picked| *picked != id);
     }
 }
 
@@ -183,8 +193,17 @@ mod tests {
         let count = |flags: &[Arc<Flag>]| flags.iter().filter(|f| f.is_set()).count();
         assert_eq!(count(&woken), 1, "one waiter woken");
         assert_eq!(signal.lock().wakers.len(), 2, "the others still registered");
-        // A waiter that read the generation before the notification sees it when it looks.
-        block_on(signal.changed(seen));
+        // The woken waiter completes; the notification was its alone.
+        for (waiter, flag) in waiters.iter_mut().zip(&woken) {
+            let waker = Waker::from(Arc::clone(flag));
+            let mut cx = Context::from_waker(&waker);
+            assert_eq!(waiter.as_mut().poll(&mut cx).is_ready(), flag.is_set());
+        }
+        assert!(signal.lock().picked.is_empty());
+        assert!(
+            block_on(poll_once(signal.changed(seen))).is_none(),
+            "a later waiter is not woken by a notification another took"
+        );
         signal.notify();
         assert_eq!(count(&woken), 3, "notify wakes the rest");
     }
@@ -203,6 +222,25 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.store(true, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn notify_one_without_waiters_moves_the_generation() {
+        let signal = Arc::new(Signal::default());
+        let seen = signal.generation();
+        signal.notify_one();
+        block_on(signal.changed(seen));
+    }
+
+    #[test]
+    fn a_picked_waiter_dropped_unpolled_leaves_nothing_behind() {
+        let signal = Arc::new(Signal::default());
+        let mut waiting = Box::pin(signal.changed(signal.generation()));
+        assert!(block_on(poll_once(waiting.as_mut())).is_none());
+        signal.notify_one();
+        drop(waiting);
+        let state = signal.lock();
+        assert!(state.wakers.is_empty() && state.picked.is_empty());
     }
 
     #[test]

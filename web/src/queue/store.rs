@@ -172,7 +172,10 @@ pub struct QueueCounts {
     pub dead: u64,
 }
 
-/// A queue backend. Every method is one atomic step; see the [module docs](self).
+/// A queue backend. Every method is one atomic step; see the [module docs](self). The
+/// combined methods (`complete_and_reserve`, `fail_and_reserve`, `reserve_many`) are, by
+/// default, their plain steps one after the other, each atomic; a backend may override them
+/// to save round trips.
 pub trait QueueStore: Send + Sync + 'static {
     /// Adds `job` unless a job with its id is stored.
     fn add(&self, job: NewJob, now: UnixMillis) -> Result<Added, StoreError>;
@@ -227,6 +230,63 @@ pub trait QueueStore: Send + Sync + 'static {
 
     /// How many jobs `queue` holds, by state (delayed: waiting with `run_at > now`).
     fn counts(&self, queue: &str, now: UnixMillis) -> Result<QueueCounts, StoreError>;
+
+    /// [`complete`](Self::complete) job `id`, then [`reserve`](Self::reserve) the next due job
+    /// of `queue`: what a worker does between two jobs, in one call so that a backend across
+    /// the network can make it one round trip (Redis: one script). The next job is reserved
+    /// whether or not the lease was still `token`'s. The default makes the two calls; an
+    /// error from `complete` skips the reservation.
+    fn complete_and_reserve(
+        &self,
+        id: &str,
+        token: &str,
+        queue: &str,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+    ) -> Result<(bool, Option<Reserved>), StoreError> {
+        let completed = self.complete(id, token)?;
+        Ok((completed, self.reserve(queue, now, lease_until)?))
+    }
+
+    /// [`fail`](Self::fail) job `id`, then [`reserve`](Self::reserve) the next due job of
+    /// `queue`, in one call, as [`complete_and_reserve`](Self::complete_and_reserve) does for
+    /// a success. A job failed with a `retry_at` not after `now` may be the one reserved.
+    #[allow(clippy::too_many_arguments)]
+    fn fail_and_reserve(
+        &self,
+        id: &str,
+        token: &str,
+        error: &str,
+        retry_at: Option<UnixMillis>,
+        queue: &str,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+    ) -> Result<(bool, Option<Reserved>), StoreError> {
+        let failed = self.fail(id, token, error, retry_at)?;
+        Ok((failed, self.reserve(queue, now, lease_until)?))
+    }
+
+    /// Up to `max` due jobs of `queue`, each reserved as [`reserve`](Self::reserve) does, in
+    /// the order `reserve` would hand them out, each with a lease of its own. The default
+    /// calls `reserve` until it finds nothing or has `max` jobs; a backend across the network
+    /// does it in one round trip. A caller takes no more jobs than it can start at once:
+    /// each lease runs from now.
+    fn reserve_many(
+        &self,
+        queue: &str,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        max: usize,
+    ) -> Result<Vec<Reserved>, StoreError> {
+        let mut jobs = Vec::new();
+        while jobs.len() < max {
+            match self.reserve(queue, now, lease_until)? {
+                Some(job) => jobs.push(job),
+                None => break,
+            }
+        }
+        Ok(jobs)
+    }
 
     /// Whether calls answer at once (in memory), so that the queue need not move them to the
     /// blocking pool. Backends doing I/O answer `false`.

@@ -307,25 +307,40 @@ struct Run {
 }
 
 impl Run {
-    /// One slot: takes jobs and runs them one after another until the worker stops.
+    /// One slot: takes jobs and runs them one after another until the worker stops. While
+    /// jobs are due, recording one job's outcome reserves the next in the same store call.
     async fn slot(self: Arc<Self>, _alive: SlotGuard) {
+        let mut next = Next::Look;
         loop {
-            // Read before looking for work, so a job added meanwhile wakes the wait below.
-            let seen = self.queue.signal.generation();
-            if self.control.stopping() {
-                return;
-            }
-            match self.reserve().await {
-                Ok(Some(reserved)) => self.process(reserved).await,
-                Ok(None) => {
+            next = match next {
+                // Reserved with the last outcome: a reservation made before a stop was seen
+                // runs, as one in flight when the stop came would.
+                Next::Run(reserved) => self.process(*reserved).await,
+                Next::Wait(seen) => {
+                    if self.control.stopping() {
+                        return;
+                    }
                     let poll = self.queue.clock().sleep(self.poll_interval);
                     or(self.queue.signal.changed(seen), poll).await;
+                    Next::Look
                 }
-                Err(error) => {
-                    tracing::warn!(queue = self.queue.name(), %error, "cannot reserve a job");
-                    self.queue.clock().sleep(self.poll_interval).await;
+                Next::Look => {
+                    // Read before looking for work, so a job added meanwhile ends the wait.
+                    let seen = self.queue.signal.generation();
+                    if self.control.stopping() {
+                        return;
+                    }
+                    match self.reserve().await {
+                        Ok(Some(reserved)) => Next::Run(Box::new(reserved)),
+                        Ok(None) => Next::Wait(seen),
+                        Err(error) => {
+                            tracing::warn!(queue = self.queue.name(), %error, "cannot reserve a job");
+                            self.queue.clock().sleep(self.poll_interval).await;
+                            Next::Look
+                        }
+                    }
                 }
-            }
+            };
         }
     }
 
@@ -338,8 +353,8 @@ impl Run {
             .await
     }
 
-    /// Runs one reserved job and records how it ended.
-    async fn process(&self, reserved: Reserved) {
+    /// Runs one reserved job and records how it ended; what the slot does next.
+    async fn process(&self, reserved: Reserved) -> Next {
         let Reserved { job: record, token } = reserved;
         let backoff = record.backoff;
         let lease = Arc::new(Lease::new(self.queue.clone(), &record, token));
@@ -354,7 +369,7 @@ impl Run {
                 self.queue.name()
             )),
         };
-        self.finish(&lease, backoff, outcome).await;
+        self.finish(&lease, backoff, outcome).await
     }
 
     /// Awaits `attempt`, extending its lease every third of the lease while it runs.
@@ -406,67 +421,112 @@ impl Run {
         }
     }
 
-    /// Records the outcome: completed, retried after the backoff, or dead.
-    async fn finish(&self, lease: &Lease, backoff: Backoff, outcome: Outcome) {
-        let (id, token) = (lease.id.clone(), lease.token.clone());
-        let recorded = match &outcome {
-            Ok(()) => {
-                self.queue
-                    .call(move |store| store.complete(&id, &token))
-                    .await
-            }
-            Err(error) => {
-                let retry_in =
-                    (lease.attempt < lease.max_attempts).then(|| backoff.delay(lease.attempt));
-                let retry_at = retry_in.map(|wait| self.queue.now().saturating_add(millis(wait)));
-                let error_text = error.clone();
-                let recorded = self
-                    .queue
-                    .call(move |store| store.fail(&id, &token, &error_text, retry_at))
-                    .await;
-                if let Ok(true) = recorded {
-                    tracing::debug!(
-                        queue = self.queue.name(),
-                        id = lease.id,
-                        error,
-                        "job failed"
-                    );
-                    self.emit(JobFailed {
-                        queue: self.queue.name().to_owned(),
-                        id: lease.id.clone(),
-                        name: lease.name.clone(),
-                        attempt: lease.attempt,
-                        error: error.clone(),
-                        will_retry: retry_in.is_some(),
-                        retry_in,
-                        dead: retry_in.is_none(),
-                    });
-                }
-                recorded
-            }
+    /// Records the outcome: completed, retried after the backoff, or dead. Unless the worker
+    /// is stopping, the same store call reserves the slot's next job.
+    async fn finish(&self, lease: &Lease, backoff: Backoff, outcome: Outcome) -> Next {
+        let retry_in = match &outcome {
+            Ok(()) => None,
+            Err(_) => (lease.attempt < lease.max_attempts).then(|| backoff.delay(lease.attempt)),
         };
-        match recorded {
-            Ok(true) => {
-                if outcome.is_ok() {
-                    self.emit(JobCompleted {
-                        queue: self.queue.name().to_owned(),
-                        id: lease.id.clone(),
-                        name: lease.name.clone(),
-                        attempt: lease.attempt,
-                    });
-                }
+        // Read before the store call looks for work, as in `slot`: when it finds none, the
+        // slot can wait at once, without another look.
+        let seen = self.queue.signal.generation();
+        let and_reserve = !self.control.stopping();
+        let (recorded, next) = match self.record(lease, &outcome, retry_in, and_reserve).await {
+            Ok((recorded, Some(reserved))) => (Ok(recorded), Next::Run(Box::new(reserved))),
+            Ok((recorded, None)) if and_reserve => (Ok(recorded), Next::Wait(seen)),
+            Ok((recorded, None)) => (Ok(recorded), Next::Look),
+            Err(error) => (Err(error), Next::Look),
+        };
+        match (recorded, &outcome) {
+            (Ok(true), Ok(())) => self.emit(JobCompleted {
+                queue: self.queue.name().to_owned(),
+                id: lease.id.clone(),
+                name: lease.name.clone(),
+                attempt: lease.attempt,
+            }),
+            (Ok(true), Err(error)) => {
+                tracing::debug!(
+                    queue = self.queue.name(),
+                    id = lease.id,
+                    error,
+                    "job failed"
+                );
+                self.emit(JobFailed {
+                    queue: self.queue.name().to_owned(),
+                    id: lease.id.clone(),
+                    name: lease.name.clone(),
+                    attempt: lease.attempt,
+                    error: error.clone(),
+                    will_retry: retry_in.is_some(),
+                    retry_in,
+                    dead: retry_in.is_none(),
+                });
             }
-            Ok(false) => tracing::warn!(
+            (Ok(false), _) => tracing::warn!(
                 queue = self.queue.name(),
                 id = lease.id,
                 "job ended after its lease was lost: its outcome is ignored (it runs again)"
             ),
-            Err(error) => tracing::error!(
+            (Err(error), _) => tracing::error!(
                 queue = self.queue.name(),
                 id = lease.id,
                 %error,
                 "cannot record a job's outcome: it runs again when its lease ends"
             ),
+        }
+        next
+    }
+
+    /// Writes the outcome to the store (`complete`, or `fail` with a retry time when
+    /// `retry_in` is some), with the reservation of the next job when `and_reserve` (not
+    /// when stopping: a stopping slot must not lease a job it will not run). Whether the
+    /// lease was still this attempt's, and the next job.
+    async fn record(
+        &self,
+        lease: &Lease,
+        outcome: &Outcome,
+        retry_in: Option<Duration>,
+        and_reserve: bool,
+    ) -> Result<(bool, Option<Reserved>), super::QueueError> {
+        let (id, token) = (lease.id.clone(), lease.token.clone());
+        let queue = self.queue.name().to_owned();
+        let now = self.queue.now();
+        let lease_until = now.saturating_add(millis(self.lease));
+        match outcome {
+            Ok(()) if and_reserve => {
+                self.queue
+                    .call(move |store| {
+                        store.complete_and_reserve(&id, &token, &queue, now, lease_until)
+                    })
+                    .await
+            }
+            Ok(()) => {
+                self.queue
+                    .call(move |store| Ok((store.complete(&id, &token)?, None)))
+                    .await
+            }
+            Err(error) => {
+                let retry_at = retry_in.map(|wait| now.saturating_add(millis(wait)));
+                let error = error.clone();
+                self.queue
+                    .call(move |store| {
+                        if and_reserve {
+                            store.fail_and_reserve(
+                                &id,
+                                &token,
+                                &error,
+                                retry_at,
+                                &queue,
+                                now,
+                                lease_until,
+                            )
+                        } else {
+                            Ok((store.fail(&id, &token, &error, retry_at)?, None))
+                        }
+                    })
+                    .await
+            }
         }
     }
 
@@ -524,6 +584,17 @@ impl Run {
             events.emit(event);
         }
     }
+}
+
+/// What a slot does next.
+enum Next {
+    /// Run this job, reserved with the last outcome.
+    Run(Box<Reserved>),
+    /// Wait for a job to be added (the signal's generation was this when the store last
+    /// found nothing due) or for the poll interval, then look.
+    Wait(u64),
+    /// Look for a job.
+    Look,
 }
 
 /// Reads a job's data as `T`.

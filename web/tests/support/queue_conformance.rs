@@ -62,6 +62,14 @@ pub fn run_all(make: MakeStore<'_>) {
             "concurrent_reserves_hand_out_each_job_once",
             concurrent_reserves_hand_out_each_job_once,
         ),
+        ("complete_and_reserve", complete_and_reserve),
+        (
+            "complete_and_reserve_with_a_stale_token",
+            complete_and_reserve_with_a_stale_token,
+        ),
+        ("fail_and_reserve", fail_and_reserve),
+        ("reserve_many_order_and_max", reserve_many_order_and_max),
+        ("reserve_many_due_times", reserve_many_due_times),
     ];
     for (name, property) in properties {
         eprintln!("queue conformance: {name}");
@@ -556,4 +564,168 @@ pub fn concurrent_reserves_hand_out_each_job_once(make: MakeStore<'_>) {
     }
     assert_eq!(seen.len(), JOBS);
     assert_eq!(store.counts("q", T0).unwrap(), QueueCounts::default());
+}
+
+/// Completes a job and reserves the next in one call: the order is `reserve`'s, and an empty
+/// queue gives no job.
+pub fn complete_and_reserve(make: MakeStore<'_>) {
+    let store = make();
+    let mut urgent = job("urgent");
+    urgent.priority = Priority::Urgent;
+    add(&*store, job("a"));
+    add(&*store, job("b"));
+    add(&*store, urgent);
+    let (id, mut token) = reserve(&*store, T0).unwrap();
+    assert_eq!(id, "urgent");
+    let mut order = vec![id.clone()];
+    let mut current = id;
+    loop {
+        let (completed, next) = store
+            .complete_and_reserve(&current, &token, "q", T0, T0 + 9_000)
+            .unwrap();
+        assert!(completed, "completing {current}");
+        assert_eq!(store.get(&current).unwrap(), None, "{current} is removed");
+        let Some(next) = next else { break };
+        assert_eq!(next.job.state, JobState::Active);
+        assert_eq!(next.job.attempts, 1);
+        assert_eq!(next.job.run_at, T0 + 9_000);
+        assert_ne!(next.token, token);
+        (current, token) = (next.job.id, next.token);
+        order.push(current.clone());
+    }
+    assert_eq!(order, ["urgent", "a", "b"]);
+    assert_eq!(store.counts("q", T0).unwrap(), QueueCounts::default());
+}
+
+/// A stale token completes nothing, and the next job is reserved all the same.
+pub fn complete_and_reserve_with_a_stale_token(make: MakeStore<'_>) {
+    let store = make();
+    add(&*store, job("a"));
+    add(&*store, job("b"));
+    let (id, token) = reserve(&*store, T0).unwrap();
+    assert_eq!(id, "a");
+    let (completed, next) = store
+        .complete_and_reserve("a", "not-a-token", "q", T0, T0 + 30_000)
+        .unwrap();
+    assert!(!completed);
+    let next = next.expect("b is due");
+    assert_eq!(next.job.id, "b");
+    // `a` is still held under its lease, and its token still works.
+    assert_eq!(store.get("a").unwrap().unwrap().state, JobState::Active);
+    let (completed, none) = store
+        .complete_and_reserve("a", &token, "q", T0, T0 + 30_000)
+        .unwrap();
+    assert!(completed);
+    assert_eq!(none, None, "b is held, nothing else is due");
+    // Completing twice: stale, and nothing to reserve.
+    assert_eq!(
+        store
+            .complete_and_reserve("a", &token, "q", T0, T0 + 30_000)
+            .unwrap(),
+        (false, None)
+    );
+    assert!(store.complete("b", &next.token).unwrap());
+}
+
+/// Fails a job and reserves the next in one call; a retry due by then may be that next job.
+pub fn fail_and_reserve(make: MakeStore<'_>) {
+    let store = make();
+    add(&*store, job("a"));
+    add(&*store, job("b"));
+    let (_, token) = reserve(&*store, T0).unwrap();
+    let (failed, next) = store
+        .fail_and_reserve("a", &token, "boom", Some(T0 + 500), "q", T0, T0 + 30_000)
+        .unwrap();
+    assert!(failed);
+    let next = next.expect("b is due");
+    assert_eq!(next.job.id, "b");
+    let a = store.get("a").unwrap().unwrap();
+    assert_eq!((a.state, a.run_at), (JobState::Waiting, T0 + 500));
+    assert_eq!(a.last_error.as_deref(), Some("boom"));
+    // b dies (no retry); at T0 + 500, a is due again and is the next job.
+    let (failed, again) = store
+        .fail_and_reserve("b", &next.token, "dead", None, "q", T0 + 500, T0 + 30_500)
+        .unwrap();
+    assert!(failed);
+    assert_eq!(store.get("b").unwrap().unwrap().state, JobState::Dead);
+    let again = again.expect("a's retry is due");
+    assert_eq!((again.job.id.as_str(), again.job.attempts), ("a", 2));
+    // A stale token fails nothing.
+    assert_eq!(
+        store
+            .fail_and_reserve("a", &token, "late", None, "q", T0 + 500, T0 + 30_500)
+            .unwrap(),
+        (false, None)
+    );
+    assert_eq!(store.get("a").unwrap().unwrap().state, JobState::Active);
+}
+
+/// `reserve_many` hands out jobs in `reserve`'s order, at most `max`, each under its own
+/// lease.
+pub fn reserve_many_order_and_max(make: MakeStore<'_>) {
+    let store = make();
+    let with = |id: &str, priority: Priority, run_at: i64| {
+        let mut new = job(id);
+        new.priority = priority;
+        new.run_at = run_at;
+        add(&*store, new);
+    };
+    with("low", Priority::Low, T0 - 50);
+    with("normal-1", Priority::Normal, T0 - 10);
+    with("normal-2", Priority::Normal, T0 - 10);
+    with("urgent", Priority::Urgent, T0);
+    with("normal-early", Priority::Normal, T0 - 20);
+    assert_eq!(store.reserve_many("q", T0, T0 + 1_000, 0).unwrap(), vec![]);
+    let first = store.reserve_many("q", T0, T0 + 1_000, 3).unwrap();
+    let ids: Vec<&str> = first.iter().map(|r| r.job.id.as_str()).collect();
+    assert_eq!(ids, ["urgent", "normal-early", "normal-1"]);
+    let tokens: HashSet<&str> = first.iter().map(|r| r.token.as_str()).collect();
+    assert_eq!(tokens.len(), 3, "one token per job");
+    for reserved in &first {
+        assert_eq!(reserved.job.state, JobState::Active);
+        assert_eq!(reserved.job.attempts, 1);
+        assert_eq!(reserved.job.run_at, T0 + 1_000);
+        assert_eq!(
+            store.get(&reserved.job.id).unwrap().unwrap().state,
+            JobState::Active
+        );
+    }
+    // Fewer left than asked for.
+    let rest = store.reserve_many("q", T0, T0 + 1_000, 10).unwrap();
+    let ids: Vec<&str> = rest.iter().map(|r| r.job.id.as_str()).collect();
+    assert_eq!(ids, ["normal-2", "low"]);
+    assert_eq!(store.reserve_many("q", T0, T0 + 1_000, 10).unwrap(), vec![]);
+    assert_eq!(store.counts("q", T0).unwrap().active, 5);
+    // Each lease is its own: completing one with its token leaves the others.
+    assert!(store.complete("urgent", &first[0].token).unwrap());
+    assert!(!store.complete("normal-early", &first[0].token).unwrap());
+    assert!(store.complete("normal-early", &first[1].token).unwrap());
+    assert_eq!(store.counts("q", T0).unwrap().active, 3);
+}
+
+/// `reserve_many` takes only due jobs, and not other queues'.
+pub fn reserve_many_due_times(make: MakeStore<'_>) {
+    let store = make();
+    let mut later = job("later");
+    later.run_at = T0 + 5_000;
+    let mut urgent_later = job("urgent-later");
+    urgent_later.priority = Priority::Urgent;
+    urgent_later.run_at = T0 + 5_000;
+    let mut other = job("other");
+    other.queue = "other".into();
+    add(&*store, later);
+    add(&*store, urgent_later);
+    add(&*store, job("now"));
+    add(&*store, other);
+    let due = store.reserve_many("q", T0, T0 + 1_000, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].job.id, "now");
+    assert_eq!(
+        store.reserve_many("q", T0 + 4_999, T0 + 9_000, 10).unwrap(),
+        vec![]
+    );
+    let due = store.reserve_many("q", T0 + 5_000, T0 + 9_000, 10).unwrap();
+    let ids: Vec<&str> = due.iter().map(|r| r.job.id.as_str()).collect();
+    assert_eq!(ids, ["urgent-later", "later"]);
+    assert_eq!(store.counts("other", T0).unwrap().waiting, 1);
 }

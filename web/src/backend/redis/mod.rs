@@ -165,18 +165,84 @@ impl QueueStore for RedisBackend {
         now: UnixMillis,
         lease_until: UnixMillis,
     ) -> Result<Option<Reserved>, StoreError> {
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        let token = new_token();
         let fields: Option<Fields> = self.run(&self.scripts.reserve, |args| {
             args.arg(queue).arg(now).arg(lease_until).arg(&token);
         })?;
-        fields
-            .map(|fields| {
+        reserved(fields, token)
+    }
+
+    fn complete_and_reserve(
+        &self,
+        id: &str,
+        token: &str,
+        queue: &str,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+    ) -> Result<(bool, Option<Reserved>), StoreError> {
+        let next_token = new_token();
+        let (completed, fields): (i64, Option<Fields>) =
+            self.run(&self.scripts.complete_reserve, |args| {
+                args.arg(id)
+                    .arg(token)
+                    .arg(queue)
+                    .arg(now)
+                    .arg(lease_until)
+                    .arg(&next_token);
+            })?;
+        Ok((completed == 1, reserved(fields, next_token)?))
+    }
+
+    fn fail_and_reserve(
+        &self,
+        id: &str,
+        token: &str,
+        error: &str,
+        retry_at: Option<UnixMillis>,
+        queue: &str,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+    ) -> Result<(bool, Option<Reserved>), StoreError> {
+        let next_token = new_token();
+        let retry_at = retry_at.map(|at| at.to_string()).unwrap_or_default();
+        let (failed, fields): (i64, Option<Fields>) =
+            self.run(&self.scripts.fail_reserve, |args| {
+                args.arg(id)
+                    .arg(token)
+                    .arg(error)
+                    .arg(&retry_at)
+                    .arg(queue)
+                    .arg(now)
+                    .arg(lease_until)
+                    .arg(&next_token);
+            })?;
+        Ok((failed == 1, reserved(fields, next_token)?))
+    }
+
+    fn reserve_many(
+        &self,
+        queue: &str,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        max: usize,
+    ) -> Result<Vec<Reserved>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        // One token per job the script may reserve; it hands them out in order.
+        let tokens: Vec<String> = (0..max).map(|_| new_token()).collect();
+        let jobs: Vec<Fields> = self.run(&self.scripts.reserve_many, |args| {
+            args.arg(queue).arg(now).arg(lease_until).arg(&tokens);
+        })?;
+        jobs.into_iter()
+            .zip(tokens)
+            .map(|(fields, token)| {
                 Ok(Reserved {
                     job: record::decode(fields)?,
                     token,
                 })
             })
-            .transpose()
+            .collect()
     }
 
     fn extend_lease(
@@ -305,6 +371,9 @@ impl TickLease for RedisBackend {
 struct Scripts {
     add: Script,
     reserve: Script,
+    complete_reserve: Script,
+    fail_reserve: Script,
+    reserve_many: Script,
     extend: Script,
     complete: Script,
     fail: Script,
@@ -323,6 +392,9 @@ impl Scripts {
         Scripts {
             add: script(include_str!("lua/add.lua")),
             reserve: script(include_str!("lua/reserve.lua")),
+            complete_reserve: script(include_str!("lua/complete_reserve.lua")),
+            fail_reserve: script(include_str!("lua/fail_reserve.lua")),
+            reserve_many: script(include_str!("lua/reserve_many.lua")),
             extend: script(include_str!("lua/extend.lua")),
             complete: script(include_str!("lua/complete.lua")),
             fail: script(include_str!("lua/fail.lua")),
@@ -334,6 +406,23 @@ impl Scripts {
             counts: script(include_str!("lua/counts.lua")),
         }
     }
+}
+
+/// A new lease token.
+fn new_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The job a reserving script answered, if any, leased under `token`.
+fn reserved(fields: Option<Fields>, token: String) -> Result<Option<Reserved>, StoreError> {
+    fields
+        .map(|fields| {
+            Ok(Reserved {
+                job: record::decode(fields)?,
+                token,
+            })
+        })
+        .transpose()
 }
 
 /// The server could not be reached, or refused a command.
