@@ -305,3 +305,123 @@ mod tests {
         assert_eq!(timing.next(), Some(at(40)));
     }
 }
+
+/// Properties of the timing core under any sequence of wake-ups: clock moves forward by
+/// small or large steps, and jumps back.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn at(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_781_092_800 + seconds)
+    }
+
+    /// Cron expressions with seconds, so that a few hundred steps cross many ticks.
+    fn expressions() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (1u32..30).prop_map(|step| format!("*/{step} * * * * *")),
+            (0u32..60).prop_map(|second| format!("{second} * * * * *")),
+            (0u32..60, 1u32..10).prop_map(|(second, step)| format!("{second} */{step} * * * *")),
+        ]
+    }
+
+    /// A wake-up: how far the clock moved since the last one (negative: it went back).
+    fn moves() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            8 => 0i64..90,             // a timely wake-up
+            1 => 90i64..20_000,        // a stall or a jump forward
+            1 => -20_000i64..0,        // a jump back
+        ]
+    }
+
+    fn moved(now: SystemTime, by: i64) -> SystemTime {
+        if by >= 0 {
+            now + Duration::from_secs(by.unsigned_abs())
+        } else {
+            now - Duration::from_secs(by.unsigned_abs())
+        }
+    }
+
+    /// Polls `timing` at each time; the ticks that ran, and how many were counted missed.
+    fn run_ticks(timing: &mut Timing, times: &[SystemTime]) -> (Vec<SystemTime>, u64) {
+        let mut ran = Vec::new();
+        let mut missed = 0;
+        for &now in times {
+            if let Wake::Due(due) = timing.poll(now) {
+                assert!(due.tick <= now, "a tick ran before its time");
+                missed += due.missed;
+                if due.run {
+                    ran.push(due.tick);
+                }
+            }
+        }
+        (ran, missed)
+    }
+
+    proptest! {
+        /// Whatever the clock does, a cron tick never runs twice (ticks that run strictly
+        /// increase), and every tick that runs is one of the expression's.
+        #[test]
+        fn a_cron_tick_never_runs_twice(
+            expression in expressions(),
+            catch_up in any::<bool>(),
+            steps in proptest::collection::vec(moves(), 1..200),
+        ) {
+            let schedule = CronSchedule::parse(&expression).unwrap();
+            let missed = if catch_up { Missed::RunOnce } else { Missed::Skip };
+            let mut timing =
+                Timing::new(Trigger::Cron(Box::new(schedule.clone())), missed, Duration::from_secs(60));
+            timing.start(at(0));
+            let mut now = at(0);
+            let times: Vec<SystemTime> = steps
+                .iter()
+                .map(|by| {
+                    now = moved(now, *by);
+                    now
+                })
+                .collect();
+            let (ran, _) = run_ticks(&mut timing, &times);
+            for pair in ran.windows(2) {
+                prop_assert!(pair[0] < pair[1], "tick {:?} ran again or out of order", pair[1]);
+            }
+            for tick in &ran {
+                prop_assert!(schedule.matches(*tick), "{tick:?} is not a tick of {expression}");
+            }
+        }
+
+        /// With timely wake-ups only (the clock moving forward by less than the tolerance),
+        /// every tick of the expression up to the last wake-up is accounted for: each wake-up
+        /// with ticks due runs the latest of them (it is on time) and counts the others as
+        /// missed, so ran + missed is every tick, and the last tick ran.
+        #[test]
+        fn timely_wake_ups_miss_no_tick(
+            expression in expressions(),
+            steps in proptest::collection::vec(0u64..60, 1..300),
+        ) {
+            let schedule = CronSchedule::parse(&expression).unwrap();
+            let mut timing =
+                Timing::new(Trigger::Cron(Box::new(schedule.clone())), Missed::Skip, Duration::from_secs(60));
+            timing.start(at(0));
+            let mut now = at(0);
+            let times: Vec<SystemTime> = steps
+                .iter()
+                .map(|by| {
+                    now += Duration::from_secs(*by);
+                    now
+                })
+                .collect();
+            let (ran, missed) = run_ticks(&mut timing, &times);
+            let mut expected = Vec::new();
+            let mut tick = schedule.next_after(at(0));
+            while let Some(t) = tick.filter(|t| *t <= now) {
+                expected.push(t);
+                tick = schedule.next_after(t);
+            }
+            prop_assert_eq!(ran.len() as u64 + missed, expected.len() as u64);
+            prop_assert!(ran.iter().all(|tick| expected.contains(tick)));
+            prop_assert_eq!(ran.last(), expected.last());
+        }
+    }
+}
