@@ -96,6 +96,14 @@ fn add(store: &dyn QueueStore, job: NewJob) {
     assert_eq!(store.add(job, T0).unwrap(), Added::New(id));
 }
 
+/// Adds job `id` of `q` with `priority`, due at `run_at`.
+fn add_at(store: &dyn QueueStore, id: &str, priority: Priority, run_at: i64) {
+    let mut new = job(id);
+    new.priority = priority;
+    new.run_at = run_at;
+    add(store, new);
+}
+
 /// Reserves the next job of `q` at `now`, leased for 30 s, and answers its id and token.
 fn reserve(store: &dyn QueueStore, now: i64) -> Option<(String, String)> {
     store
@@ -179,12 +187,7 @@ pub fn completed_ids_can_be_added_again(make: MakeStore<'_>) {
 /// added.
 pub fn reserve_order(make: MakeStore<'_>) {
     let store = make();
-    let with = |id: &str, priority: Priority, run_at: i64| {
-        let mut new = job(id);
-        new.priority = priority;
-        new.run_at = run_at;
-        add(&*store, new);
-    };
+    let with = |id: &str, priority: Priority, run_at: i64| add_at(&*store, id, priority, run_at);
     with("low", Priority::Low, T0 - 50);
     with("normal-1", Priority::Normal, T0 - 10);
     with("normal-2", Priority::Normal, T0 - 10);
@@ -664,12 +667,7 @@ pub fn fail_and_reserve(make: MakeStore<'_>) {
 /// lease.
 pub fn reserve_many_order_and_max(make: MakeStore<'_>) {
     let store = make();
-    let with = |id: &str, priority: Priority, run_at: i64| {
-        let mut new = job(id);
-        new.priority = priority;
-        new.run_at = run_at;
-        add(&*store, new);
-    };
+    let with = |id: &str, priority: Priority, run_at: i64| add_at(&*store, id, priority, run_at);
     with("low", Priority::Low, T0 - 50);
     with("normal-1", Priority::Normal, T0 - 10);
     with("normal-2", Priority::Normal, T0 - 10);
