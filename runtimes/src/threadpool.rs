@@ -1,55 +1,84 @@
 //! The `threadpool` runtime: a fixed pool of worker threads serving connections over blocking
-//! sockets, fed through a bounded queue, and one watcher thread that accepts connections and
-//! waits on all the quiet ones at once.
+//! sockets; the workers take turns at waiting on every quiet connection at once (leader and
+//! followers), so that a request is read, answered and parked again by the thread its
+//! readiness woke.
 //!
 //! # Threads
 //!
-//! - **The watcher** owns the listeners and every *parked* connection: it waits with the
-//!   `polling` crate (epoll, kqueue, IOCP) for a listener to have a client, for a parked
-//!   socket to become readable, or for a parked connection's deadline
-//!   ([`Dispatcher::poll_timeout`]: head, body-idle and keep-alive timeouts). A connection
-//!   that is ready goes into the ready queue.
-//! - **The workers** (`ServerConfig::workers`) take ready connections from that queue (a
-//!   `Mutex<VecDeque>` with two condition variables: a worker blocks while it is empty, the
-//!   watcher while it is full) and serve them with the blocking adapter
+//! - **The workers** (`ServerConfig::workers`) share one poller (the `polling` crate: epoll,
+//!   kqueue, IOCP) in which the listeners and every *parked* connection are registered, each
+//!   connection in one-shot mode. At most one worker, the **leader**, waits on it, for a
+//!   listener to have a client, a parked socket to become readable, a parked connection's
+//!   deadline ([`Dispatcher::poll_timeout`]: head, body-idle and keep-alive timeouts) or a
+//!   wake-up from the application. When it wakes, it accepts, moves the connections that are
+//!   ready into the **ready queue**, gives up the lead (the next worker waiting for it takes it
+//!   over and waits on the poller) and serves a ready connection itself. A worker that has
+//!   nothing to serve waits for the lead. A connection is served with the blocking adapter
 //!   ([`weft_adapters::blocking`]): blocking reads and writes, and a park while the
-//!   application works. Workers never spin or sleep: every wait is a blocking read with a
-//!   deadline, a park the application's waker ends, or a condition variable.
+//!   application works; once only its socket, its deadline or the application can move it,
+//!   the worker that served it parks it again (re-arms it in the poller) and moves on.
 //! - **The coordinator** waits for the shutdown and runs it.
+//!
+//! # Why leader and followers
+//!
+//! The runtime used to have a watcher thread own the poller: every request crossed it twice
+//! (readable → watcher → queue → worker, then worker → watcher to be parked), two thread
+//! switches and a poller notification per request, which made it the costliest runtime per
+//! request. Now the thread that sees a connection ready serves it, and the thread that served
+//! it parks it: with one worker there is no thread switch at all, with several the only
+//! hand-off is the lead, once per batch of events rather than once per request.
+//!
+//! What stays as before: a handler that blocks holds one worker, never the others'
+//! connections, since the leader serves only after handing the lead on and the ready queue
+//! is shared (any free worker takes the next ready connection). The trade-offs, weighed
+//! against per-worker pollers (each worker polling only its own connections, which would
+//! avoid even the hand-off of the lead but let a blocked handler delay its worker's other
+//! connections, or need work stealing to bound that delay):
+//! - while every worker is busy (handlers blocking), nobody waits on the poller: new clients
+//!   wait in the listen backlog and deadlines fire late, until a worker is free. With the
+//!   watcher they were accepted and parked at once, but served no sooner;
+//! - the lead changes hands once per wake-up of the poller when several workers are idle,
+//!   which costs a thread switch at low load (off the path of the response: the old leader
+//!   serves at once).
+//!
+//! The ready queue is bounded: it receives at most one poll's events at a time (the poller
+//! returns at most `QUEUE_PER_WORKER` events per worker, and a leader waits only once the
+//! queue is empty) plus the connections workers requeue themselves (a turn used up, a wake-up
+//! on the way to the poller), at most one per worker.
 //!
 //! # When a worker lets go of a connection
 //!
 //! A worker keeps a connection while it makes progress. As soon as nothing moves it and its
 //! stream buffers no input ([`Outcome::Waiting`]: an idle keep-alive connection, a request
 //! head still arriving, a body the application no longer reads, a handler waiting for
-//! something elsewhere, an open WebSocket waiting for a message either way), the worker hands
-//! the connection back to the watcher. If the application may still wake it (it holds a
-//! [`Waker`] clone), its wake-up goes through the connection's wake hook
-//! ([`weft_adapters::blocking::WakeHook`]): the hook records the key and notifies the poller,
-//! and the watcher queues the connection again. Idle connections therefore hold no worker and
-//! no read buffer: two workers serve thousands of open connections or WebSockets, and a
-//! slowloris client trickling its head costs a worker one read per trickle, not a worker.
+//! something elsewhere, an open WebSocket waiting for a message either way), the worker parks
+//! the connection. If the application may still wake it (it holds a [`Waker`] clone), its
+//! wake-up goes through the connection's wake hook ([`weft_adapters::blocking::WakeHook`]):
+//! the hook records the key and notifies the poller, and the leader queues the connection
+//! again. Idle connections therefore hold no worker and no read buffer: two workers serve
+//! thousands of open connections or WebSockets, and a slowloris client trickling its head
+//! costs a worker one read per trickle, not a worker.
 //!
 //! What still holds a worker: a request whose application is working (by design), a client
 //! that reads its response slowly (writes block, bounded by a write timeout equal to
-//! `Limits::body_idle_timeout`), and a request body streamed to an application that reads
-//! it (reads block, bounded by the body-idle timeout).
+//! `Limits::send_timeout`), and a request body streamed to an application that reads it
+//! (reads block, bounded by the body-idle timeout).
 //!
 //! # TLS
 //!
 //! With [`ServerConfig::tls`], each connection's handshake is driven one readable event at a
-//! time (a worker reads what arrived, answers, and hands the connection back), within
+//! time (a worker reads what arrived, answers, and parks the connection again), within
 //! `Limits::head_timeout` from the accept; then the connection is served over a
 //! `rustls::StreamOwned`. Decrypted bytes rustls still holds keep the connection on its
 //! worker, since the socket's readiness cannot show them.
 //!
 //! # Shutdown
 //!
-//! On [`ServerHandle::shutdown`] (or SIGINT/SIGTERM when asked): the listeners close (new
-//! clients are refused), parked idle connections close, connections with a request in
-//! progress answer it with `connection: close` and close. After
-//! [`ServerConfig::drain_timeout`] the sockets still open are shut down, which ends every
-//! blocked read and write, and the threads exit.
+//! On [`ServerHandle::shutdown`] (or SIGINT/SIGTERM when asked), the coordinator itself (not a
+//! worker, which may all be busy): closes the listeners (new clients are refused) and the
+//! parked idle connections; connections with a request in progress answer it with
+//! `connection: close` and close. After [`ServerConfig::drain_timeout`] the sockets still open
+//! are shut down, which ends every blocked read and write, and the threads exit.
 //!
 //! # Panics
 //!
@@ -59,9 +88,10 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream};
+use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -77,7 +107,7 @@ use crate::listener::{Prepared, prepare};
 use crate::services::{Lifecycle, PoolServices};
 use crate::shutdown::Shutdown;
 
-/// Ready connections the queue holds per worker before the watcher waits for room.
+/// Events one wait on the poller returns at most, per worker: the bound of the ready queue.
 const QUEUE_PER_WORKER: usize = 16;
 
 /// How long accepting pauses after an error such as running out of descriptors, rather than
@@ -112,6 +142,11 @@ pub fn start<S: Service>(mut config: ServerConfig, service: S) -> io::Result<Ser
         open: Mutex::new(HashMap::new()),
         woken: Mutex::new(Vec::new()),
     });
+    let watch = Watch::new(
+        &sockets,
+        listeners.into_iter().zip(local_addrs.iter().copied()),
+    )?;
+    let batch = NonZeroUsize::new(workers * QUEUE_PER_WORKER).unwrap_or(NonZeroUsize::MIN);
     let pool = Arc::new(Pool {
         service,
         dispatch: config.dispatch.clone(),
@@ -120,16 +155,17 @@ pub fn start<S: Service>(mut config: ServerConfig, service: S) -> io::Result<Ser
         shutdown: shutdown.clone(),
         hard_stop: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
-        ready: ReadyQueue::new(workers * QUEUE_PER_WORKER),
-        returned: Mutex::new(Vec::new()),
+        ready: Mutex::new(VecDeque::with_capacity(batch.get() + workers)),
+        lead: Mutex::new(Events::with_capacity(batch)),
+        watch: Mutex::new(watch),
+        gate_waker: Arc::new(GateWaker {
+            sockets: Arc::clone(&sockets),
+            woken: AtomicBool::new(false),
+        }),
         sockets,
     });
-    let watcher = Watcher::new(
-        Arc::clone(&pool),
-        listeners.into_iter().zip(local_addrs.iter().copied()),
-    )?;
 
-    let mut threads = Vec::with_capacity(workers + 1);
+    let mut threads = Vec::with_capacity(workers);
     let spawned = (|| {
         for i in 0..workers {
             let pool = Arc::clone(&pool);
@@ -139,11 +175,6 @@ pub fn start<S: Service>(mut config: ServerConfig, service: S) -> io::Result<Ser
                     .spawn(move || pool.work())?,
             );
         }
-        threads.push(
-            thread::Builder::new()
-                .name("weft-pool-watch".into())
-                .spawn(move || watcher.run())?,
-        );
         if config.handle_signals {
             shutdown.on_signals()?;
         }
@@ -168,7 +199,6 @@ pub fn start<S: Service>(mut config: ServerConfig, service: S) -> io::Result<Ser
         Err(error) => {
             // `threads` went into the closure that was never run; stopping is all we can do.
             pool.stopped.store(true, Ordering::SeqCst);
-            pool.ready.close();
             let _ = pool.sockets.poller.notify();
             return Err(error);
         }
@@ -192,10 +222,16 @@ struct Pool {
     hard_stop: AtomicBool,
     /// Thrown last: the threads exit.
     stopped: AtomicBool,
-    /// Connections with something to do, for the workers.
-    ready: ReadyQueue<Conn>,
-    /// Connections the workers handed back to the watcher.
-    returned: Mutex<Vec<Conn>>,
+    /// Connections with something to do, for whichever worker is free (bounded: see the
+    /// module doc). Never locked together with `watch`.
+    ready: Mutex<VecDeque<Conn>>,
+    /// The lead: the right to wait on the poller, with the buffer its events land in. Held
+    /// while waiting and sorting the events, never while serving.
+    lead: Mutex<Events>,
+    /// The listeners and the parked connections: what the leader watches.
+    watch: Mutex<Watch>,
+    /// Tells the leader when the connection gate has room again.
+    gate_waker: Arc<GateWaker>,
     sockets: Arc<Sockets>,
 }
 
@@ -204,19 +240,19 @@ struct Sockets {
     poller: Poller,
     /// Every open connection's socket, by key, to cut them all when the drain deadline passes.
     open: Mutex<HashMap<usize, Arc<TcpStream>>>,
-    /// Parked connections the application woke (by key), for the watcher to queue.
+    /// Parked connections the application woke (by key), for the leader to queue.
     woken: Mutex<Vec<usize>>,
 }
 
 impl Sockets {
     /// The hook through which the application wakes connection `key` while it is parked: the
-    /// watcher is told, and queues it.
+    /// leader is told, and queues it.
     fn wake_hook(self: &Arc<Self>, key: usize) -> WakeHook {
         let sockets = Arc::clone(self);
         Arc::new(move || {
             lock(&sockets.woken).push(key);
             if let Err(error) = sockets.poller.notify() {
-                tracing::error!(%error, "cannot wake the pool's watcher");
+                tracing::error!(%error, "cannot wake the pool's leader");
             }
         })
     }
@@ -238,19 +274,98 @@ impl Pool {
         }
     }
 
-    /// A worker: serves ready connections until the pool stops.
+    /// A worker: serves ready connections, and leads when there are none, until the pool
+    /// stops.
     fn work(&self) {
-        while let Some(conn) = self.ready.pop() {
-            let peer = conn.peer;
-            match catch_unwind(AssertUnwindSafe(|| self.serve_ready(conn))) {
-                Ok(Some(conn)) => {
-                    lock(&self.returned).push(conn);
-                    let _ = self.sockets.poller.notify();
-                }
-                Ok(None) => {}
-                Err(_) => {
-                    tracing::error!(%peer, "connection panicked outside its handler; dropped, the worker lives on");
-                }
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Some(conn) = self.next_ready() {
+                self.run(conn);
+                continue;
+            }
+            let mut events = lock(&self.lead);
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            // Connections queued while this worker waited for the lead come first.
+            if let Some(conn) = self.next_ready() {
+                drop(events);
+                self.run(conn);
+                continue;
+            }
+            if !self.lead(&mut events) {
+                return;
+            }
+        }
+    }
+
+    fn next_ready(&self) -> Option<Conn> {
+        lock(&self.ready).pop_front()
+    }
+
+    fn push_ready(&self, conns: impl IntoIterator<Item = Conn>) {
+        lock(&self.ready).extend(conns);
+    }
+
+    /// The leader's turn: waits on the poller (unless something is ready already) and queues
+    /// what became ready. False when the poller failed, which shuts the server down.
+    fn lead(&self, events: &mut Events) -> bool {
+        let mut ready = Vec::new();
+        let deadline = {
+            let mut watch = lock(&self.watch);
+            watch.resume_woken(&self.sockets, &mut ready);
+            watch.resume_accepting(self);
+            if !ready.is_empty() {
+                drop(watch);
+                self.push_ready(ready);
+                return true;
+            }
+            let next = watch.next_deadline();
+            watch.leader_waits = Some(next);
+            next
+        };
+        events.clear();
+        let waited = match deadline {
+            Some(deadline) => self.sockets.poller.wait_deadline(events, deadline),
+            None => self.sockets.poller.wait(events, None),
+        };
+        let now = Instant::now();
+        let mut watch = lock(&self.watch);
+        watch.leader_waits = None;
+        if let Err(error) = waited {
+            drop(watch);
+            tracing::error!(%error, "the pool's poller failed; shutting down");
+            self.shutdown.trigger();
+            return false;
+        }
+        for event in events.iter() {
+            watch.on_event(self, event.key, now, &mut ready);
+        }
+        watch.expire(self, now, &mut ready);
+        watch.resume_woken(&self.sockets, &mut ready);
+        drop(watch);
+        self.push_ready(ready);
+        true
+    }
+
+    /// Serves `conn`, then queues or parks it, or lets it go.
+    fn run(&self, conn: Conn) {
+        let peer = conn.peer;
+        // Parking is inside the guard too: a connection that closes there drops the
+        // application's future, which may panic.
+        let served = catch_unwind(AssertUnwindSafe(|| {
+            let mut conn = self.serve_ready(conn)?;
+            if std::mem::take(&mut conn.yielded) {
+                return Some(conn);
+            }
+            lock(&self.watch).park(self, conn)
+        }));
+        match served {
+            Ok(requeue) => self.push_ready(requeue),
+            Err(_) => {
+                tracing::error!(%peer, "connection panicked outside its handler; dropped, the worker lives on");
             }
         }
     }
@@ -337,7 +452,7 @@ impl Pool {
         )))
     }
 
-    /// Wakes every thread that may wait: the watcher in its poll, workers in a park.
+    /// Wakes every thread that may wait: the leader in its poll, workers in a park.
     fn wake_all(&self, threads: &[JoinHandle<()>]) {
         let _ = self.sockets.poller.notify();
         for thread in threads {
@@ -345,11 +460,14 @@ impl Pool {
         }
     }
 
-    /// Tells every thread to exit.
+    /// Tells every thread to exit, and drops the connections left.
     fn stop_threads(&self, threads: &[JoinHandle<()>]) {
         self.stopped.store(true, Ordering::SeqCst);
-        self.ready.close();
         self.wake_all(threads);
+        let parked = std::mem::take(&mut lock(&self.watch).parked);
+        drop(parked);
+        let queued = std::mem::take(&mut *lock(&self.ready));
+        drop(queued);
     }
 
     /// The coordinator: waits for the shutdown, drains, cuts what is left, stops the threads.
@@ -361,6 +479,8 @@ impl Pool {
     ) -> io::Result<()> {
         self.shutdown.wait_blocking_until(None);
         let deadline = Instant::now() + drain_timeout;
+        let requeue = lock(&self.watch).begin_shutdown();
+        self.push_ready(requeue);
         self.wake_all(&threads);
         lifecycle.draining();
         if !self.gate.wait_idle_until(deadline) {
@@ -373,6 +493,12 @@ impl Pool {
             for socket in lock(&self.sockets.open).values() {
                 let _ = socket.shutdown(SocketShutdown::Both);
             }
+            let parked = {
+                let mut watch = lock(&self.watch);
+                watch.deadlines.clear();
+                std::mem::take(&mut watch.parked)
+            };
+            drop(parked);
             self.wake_all(&threads);
             self.gate.wait_idle_until(Instant::now() + HARD_STOP_GRACE);
         }
@@ -388,7 +514,7 @@ impl Pool {
     }
 }
 
-/// A connection and where it stands, as it moves between the watcher and the workers.
+/// A connection and where it stands, as it moves between the poller and the workers.
 struct Conn {
     /// Its key in the poller.
     key: usize,
@@ -446,7 +572,7 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         // Before the socket can close: the poller must not watch a closed descriptor (see
-        // the `add` in `Watcher::admit`).
+        // the `add` in `Watch::admit`).
         let _ = self.sockets.poller.delete(&*self.socket);
         lock(&self.sockets.open).remove(&self.key);
     }
@@ -590,77 +716,6 @@ fn advance_handshake(
     Ok(!tls.is_handshaking())
 }
 
-/// The bounded hand-off from the watcher to the workers.
-struct ReadyQueue<T> {
-    state: Mutex<QueueState<T>>,
-    not_empty: Condvar,
-    not_full: Condvar,
-    capacity: usize,
-}
-
-struct QueueState<T> {
-    items: VecDeque<T>,
-    closed: bool,
-}
-
-impl<T> ReadyQueue<T> {
-    fn new(capacity: usize) -> Self {
-        ReadyQueue {
-            state: Mutex::new(QueueState {
-                items: VecDeque::with_capacity(capacity),
-                closed: false,
-            }),
-            not_empty: Condvar::new(),
-            not_full: Condvar::new(),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Queues `item`, waiting while the queue is full; gives it back once the queue is closed.
-    fn push(&self, item: T) -> Result<(), T> {
-        let mut state = lock(&self.state);
-        while !state.closed && state.items.len() >= self.capacity {
-            state = self
-                .not_full
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        if state.closed {
-            return Err(item);
-        }
-        state.items.push_back(item);
-        drop(state);
-        self.not_empty.notify_one();
-        Ok(())
-    }
-
-    /// The next item, waiting while the queue is empty; `None` once it is closed and empty.
-    fn pop(&self) -> Option<T> {
-        let mut state = lock(&self.state);
-        loop {
-            if let Some(item) = state.items.pop_front() {
-                drop(state);
-                self.not_full.notify_one();
-                return Some(item);
-            }
-            if state.closed {
-                return None;
-            }
-            state = self
-                .not_empty
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    /// Wakes every waiter; from now on `push` refuses and `pop` drains what is left.
-    fn close(&self) {
-        lock(&self.state).closed = true;
-        self.not_empty.notify_all();
-        self.not_full.notify_all();
-    }
-}
-
 /// A listener registered with the poller.
 struct Listening {
     listener: TcpListener,
@@ -674,7 +729,7 @@ impl Drop for Listening {
     }
 }
 
-/// Wakes the watcher when the connection gate has room again.
+/// Wakes the leader when the connection gate has room again.
 struct GateWaker {
     sockets: Arc<Sockets>,
     woken: AtomicBool,
@@ -691,9 +746,9 @@ impl Wake for GateWaker {
     }
 }
 
-/// The watcher thread: accepts, parks quiet connections, queues ready ones.
-struct Watcher {
-    pool: Arc<Pool>,
+/// What the leader watches, shared with the workers that park connections: the listeners,
+/// the parked connections and their deadlines, the state of accepting.
+struct Watch {
     listeners: Vec<Listening>,
     /// Keys below this are listeners'.
     first_connection_key: usize,
@@ -702,26 +757,22 @@ struct Watcher {
     deadlines: BTreeSet<(Instant, usize)>,
     /// A slot in the connection gate, taken ahead of the next accept.
     spare: Option<Permit>,
-    gate_waker: Arc<GateWaker>,
     /// The gate is full: accepting waits for the gate waker.
     gate_full: bool,
     /// Accepting pauses until then after an accept error.
     accept_retry: Option<Instant>,
     stopping: bool,
+    /// While a leader waits on the poller: until when (`Some(None)`: without a deadline). A
+    /// connection parked with an earlier deadline wakes it.
+    leader_waits: Option<Option<Instant>>,
 }
 
-impl Watcher {
+impl Watch {
     fn new(
-        pool: Arc<Pool>,
+        sockets: &Arc<Sockets>,
         listeners: impl IntoIterator<Item = (TcpListener, SocketAddr)>,
     ) -> io::Result<Self> {
-        let sockets = Arc::clone(&pool.sockets);
-        let mut watcher = Watcher {
-            gate_waker: Arc::new(GateWaker {
-                sockets: Arc::clone(&sockets),
-                woken: AtomicBool::new(false),
-            }),
-            pool,
+        let mut watch = Watch {
             listeners: Vec::new(),
             first_connection_key: 0,
             next_key: 0,
@@ -731,14 +782,15 @@ impl Watcher {
             gate_full: false,
             accept_retry: None,
             stopping: false,
+            leader_waits: None,
         };
         for (key, (listener, local)) in listeners.into_iter().enumerate() {
-            watcher.listeners.push(Listening {
+            watch.listeners.push(Listening {
                 listener,
                 local,
-                sockets: Arc::clone(&sockets),
+                sockets: Arc::clone(sockets),
             });
-            let listener = &watcher.listeners[key].listener;
+            let listener = &watch.listeners[key].listener;
             // SAFETY: `Listening`'s `Drop` deletes the listener from the poller before the
             // listener (a field of the same struct) is closed.
             #[allow(unsafe_code)]
@@ -746,116 +798,72 @@ impl Watcher {
                 sockets.poller.add(listener, Event::readable(key))?;
             }
         }
-        watcher.first_connection_key = watcher.listeners.len();
-        watcher.next_key = watcher.first_connection_key;
-        Ok(watcher)
+        watch.first_connection_key = watch.listeners.len();
+        watch.next_key = watch.first_connection_key;
+        Ok(watch)
     }
 
-    fn run(mut self) {
-        let mut events = Events::new();
-        loop {
-            if self.pool.stopped.load(Ordering::SeqCst) {
-                return;
-            }
-            if !self.stopping && self.pool.shutdown.is_triggered() {
-                self.begin_shutdown();
-            }
-            if self.pool.hard_stop.load(Ordering::SeqCst) {
-                self.parked.clear();
-                self.deadlines.clear();
-            }
-            let returned = std::mem::take(&mut *lock(&self.pool.returned));
-            for mut conn in returned {
-                if std::mem::take(&mut conn.yielded) {
-                    self.queue(conn);
-                } else {
-                    self.park(conn);
-                }
-            }
-            self.resume_woken();
-            self.resume_accepting();
-
-            events.clear();
-            let next = self
-                .deadlines
-                .first()
-                .map(|&(deadline, _)| deadline)
-                .into_iter()
-                .chain(self.accept_retry)
-                .min();
-            let waited = match next {
-                Some(deadline) => self
-                    .pool
-                    .sockets
-                    .poller
-                    .wait_deadline(&mut events, deadline),
-                None => self.pool.sockets.poller.wait(&mut events, None),
-            };
-            if let Err(error) = waited {
-                tracing::error!(%error, "the pool's poller failed; shutting down");
-                self.pool.shutdown.trigger();
-                return;
-            }
-            let now = Instant::now();
-            for event in events.iter() {
-                self.on_event(event.key, now);
-            }
-            self.expire(now);
-        }
+    /// When the leader must wake at the latest: the first deadline, or the end of a pause in
+    /// accepting.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines
+            .first()
+            .map(|&(deadline, _)| deadline)
+            .into_iter()
+            .chain(self.accept_retry)
+            .min()
     }
 
-    fn on_event(&mut self, key: usize, now: Instant) {
+    fn on_event(&mut self, pool: &Pool, key: usize, now: Instant, ready: &mut Vec<Conn>) {
         if key < self.first_connection_key {
-            self.accept(key, now);
-        } else if let Some(mut conn) = self.parked.remove(&key) {
-            if let Some(deadline) = conn.deadline {
-                self.deadlines.remove(&(deadline, key));
-            }
+            self.accept(pool, key, now, ready);
+        } else if let Some(mut conn) = self.unpark(key) {
             conn.readable = true;
-            self.queue(conn);
+            ready.push(conn);
         }
+    }
+
+    /// Takes connection `key` out of the parked ones, if it is parked.
+    fn unpark(&mut self, key: usize) -> Option<Conn> {
+        let conn = self.parked.remove(&key)?;
+        if let Some(deadline) = conn.deadline {
+            self.deadlines.remove(&(deadline, key));
+        }
+        Some(conn)
     }
 
     /// Queues the parked connections the application woke.
-    fn resume_woken(&mut self) {
-        let woken = std::mem::take(&mut *lock(&self.pool.sockets.woken));
+    fn resume_woken(&mut self, sockets: &Sockets, ready: &mut Vec<Conn>) {
+        let woken = std::mem::take(&mut *lock(&sockets.woken));
         for key in woken {
-            if let Some(conn) = self.parked.remove(&key) {
-                if let Some(deadline) = conn.deadline {
-                    self.deadlines.remove(&(deadline, key));
-                }
-                self.queue(conn);
+            if let Some(conn) = self.unpark(key) {
+                ready.push(conn);
             }
         }
     }
 
     /// Queues the connections whose deadline passed, and resumes accepting after an error.
-    fn expire(&mut self, now: Instant) {
+    fn expire(&mut self, pool: &Pool, now: Instant, ready: &mut Vec<Conn>) {
         while let Some(&(deadline, key)) = self.deadlines.first() {
             if deadline > now {
                 break;
             }
             self.deadlines.pop_first();
             if let Some(conn) = self.parked.remove(&key) {
-                self.queue(conn);
+                ready.push(conn);
             }
         }
         if self.accept_retry.is_some_and(|retry| retry <= now) {
             self.accept_retry = None;
-            self.arm_listeners();
+            self.arm_listeners(pool);
         }
     }
 
-    /// Hands a connection to the workers (waiting while the queue is full).
-    fn queue(&mut self, conn: Conn) {
-        // A closed queue means the pool is stopping: the connection is dropped.
-        let _ = self.pool.ready.push(conn);
-    }
-
-    /// Waits for what moves `conn` next: its socket, its deadline.
-    fn park(&mut self, mut conn: Conn) {
-        if self.pool.hard_stop.load(Ordering::SeqCst) || (self.stopping && conn.shut_down()) {
-            return;
+    /// Waits for what moves `conn` next: its socket, its deadline, the application. Gives it
+    /// back when it must be served again at once.
+    fn park(&mut self, pool: &Pool, mut conn: Conn) -> Option<Conn> {
+        if pool.hard_stop.load(Ordering::SeqCst) || (self.stopping && conn.shut_down()) {
+            return None;
         }
         // Trusted because the adapter says `app: false` only once it has seen the application
         // hold no waker *and* not have woken the connection since its last poll (in that
@@ -863,12 +871,11 @@ impl Watcher {
         // dropped keeps the connection on its worker instead. So nothing can move this one.
         if !conn.wants_read && conn.deadline.is_none() && !conn.app {
             tracing::debug!(peer = %conn.peer, "connection waits for nothing; closing it");
-            return;
+            return None;
         }
         if conn.app && conn.app_woken() {
             // Woken on its way here: its hook's call may have come before it was parked.
-            self.queue(conn);
-            return;
+            return Some(conn);
         }
         let key = conn.key;
         let interest = if conn.wants_read {
@@ -876,18 +883,31 @@ impl Watcher {
         } else {
             Event::none(key)
         };
-        if let Err(error) = self.pool.sockets.poller.modify(&*conn.socket, interest) {
-            tracing::warn!(peer = %conn.peer, %error, "cannot watch a connection; closing it");
-            return;
-        }
-        if let Some(deadline) = conn.deadline {
-            self.deadlines.insert((deadline, key));
-        }
+        // Parked before it is armed: its event, which may come at once, finds it.
+        let deadline = conn.deadline;
+        let (socket, peer) = (Arc::clone(&conn.socket), conn.peer);
         self.parked.insert(key, conn);
+        if let Err(error) = pool.sockets.poller.modify(&*socket, interest) {
+            tracing::warn!(%peer, %error, "cannot watch a connection; closing it");
+            self.parked.remove(&key);
+            return None;
+        }
+        if let Some(deadline) = deadline {
+            self.deadlines.insert((deadline, key));
+            // A leader waiting past this deadline must wait again, shorter.
+            if self
+                .leader_waits
+                .is_some_and(|until| until.is_none_or(|until| deadline < until))
+            {
+                self.leader_waits = Some(Some(deadline));
+                let _ = pool.sockets.poller.notify();
+            }
+        }
+        None
     }
 
     /// Accepts from listener `index` while it has clients and the gate has room.
-    fn accept(&mut self, index: usize, now: Instant) {
+    fn accept(&mut self, pool: &Pool, index: usize, now: Instant, ready: &mut Vec<Conn>) {
         if self.stopping || self.gate_full || index >= self.listeners.len() {
             // Re-armed once accepting resumes.
             return;
@@ -895,7 +915,7 @@ impl Watcher {
         loop {
             let permit = match self.spare.take() {
                 Some(permit) => permit,
-                None => match self.acquire() {
+                None => match self.acquire(pool) {
                     Some(permit) => permit,
                     None => return,
                 },
@@ -904,11 +924,11 @@ impl Watcher {
             match listening.listener.accept() {
                 Ok((stream, peer)) => {
                     let local = listening.local;
-                    self.admit(stream, peer, local, permit, now);
+                    self.admit(pool, stream, peer, local, permit, now, ready);
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     self.spare = Some(permit);
-                    self.arm_listener(index);
+                    self.arm_listener(pool, index);
                     return;
                 }
                 Err(error)
@@ -932,13 +952,9 @@ impl Watcher {
     }
 
     /// A slot in the connection gate, or `None` (and a wake-up once one frees) when full.
-    fn acquire(&mut self) -> Option<Permit> {
-        let waker = Waker::from(Arc::clone(&self.gate_waker));
-        match self
-            .pool
-            .gate
-            .poll_acquire(&mut Context::from_waker(&waker))
-        {
+    fn acquire(&mut self, pool: &Pool) -> Option<Permit> {
+        let waker = Waker::from(Arc::clone(&pool.gate_waker));
+        match pool.gate.poll_acquire(&mut Context::from_waker(&waker)) {
             Poll::Ready(permit) => Some(permit),
             Poll::Pending => {
                 self.gate_full = true;
@@ -948,22 +964,23 @@ impl Watcher {
     }
 
     /// Accepts again once a connection ended after the gate was full.
-    fn resume_accepting(&mut self) {
-        if self.stopping || !self.gate_full || !self.gate_waker.woken.swap(false, Ordering::SeqCst)
+    fn resume_accepting(&mut self, pool: &Pool) {
+        if self.stopping
+            || !self.gate_full
+            || !pool.gate_waker.woken.swap(false, Ordering::SeqCst)
         {
             return;
         }
         self.gate_full = false;
-        if let Some(permit) = self.acquire() {
+        if let Some(permit) = self.acquire(pool) {
             self.spare = Some(permit);
-            self.arm_listeners();
+            self.arm_listeners(pool);
         }
     }
 
-    fn arm_listener(&self, index: usize) {
+    fn arm_listener(&self, pool: &Pool, index: usize) {
         if let Some(listening) = self.listeners.get(index) {
-            if let Err(error) = self
-                .pool
+            if let Err(error) = pool
                 .sockets
                 .poller
                 .modify(&listening.listener, Event::readable(index))
@@ -973,22 +990,25 @@ impl Watcher {
         }
     }
 
-    fn arm_listeners(&self) {
+    fn arm_listeners(&self, pool: &Pool) {
         for index in 0..self.listeners.len() {
-            self.arm_listener(index);
+            self.arm_listener(pool, index);
         }
     }
 
     /// Takes in an accepted client and parks it until its first bytes arrive.
+    #[allow(clippy::too_many_arguments)]
     fn admit(
         &mut self,
+        pool: &Pool,
         stream: TcpStream,
         peer: SocketAddr,
         local: SocketAddr,
         permit: Permit,
         now: Instant,
+        ready: &mut Vec<Conn>,
     ) {
-        let limits = &self.pool.dispatch.limits;
+        let limits = &pool.dispatch.limits;
         // Accepted sockets may inherit the listener's non-blocking mode (BSDs do).
         let configured = stream
             .set_nonblocking(false)
@@ -1006,7 +1026,7 @@ impl Watcher {
         self.next_key += 1;
         let socket = Arc::new(stream);
         let info = ConnectionInfo::tcp(Some(peer), Some(local));
-        let (stage, deadline) = match &self.pool.tls {
+        let (stage, deadline) = match &pool.tls {
             Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
                 Ok(tls) => (
                     Stage::Handshake {
@@ -1023,24 +1043,24 @@ impl Watcher {
             },
             None => {
                 let dispatcher = Dispatcher::new(
-                    Arc::clone(&self.pool.service),
-                    self.pool.dispatch.clone(),
+                    Arc::clone(&pool.service),
+                    pool.dispatch.clone(),
                     info,
                     now,
                 );
                 let deadline = dispatcher.poll_timeout();
                 let transport = Transport::Plain(Socket(Arc::clone(&socket)));
                 let mut connection = Connection::new(transport, dispatcher);
-                connection.set_wake_hook(self.pool.sockets.wake_hook(key));
+                connection.set_wake_hook(pool.sockets.wake_hook(key));
                 (Stage::Serve(Box::new(connection)), deadline)
             }
         };
-        lock(&self.pool.sockets.open).insert(key, Arc::clone(&socket));
+        lock(&pool.sockets.open).insert(key, Arc::clone(&socket));
         let conn = Conn {
             key,
             peer,
             socket,
-            sockets: Arc::clone(&self.pool.sockets),
+            sockets: Arc::clone(&pool.sockets),
             stage,
             readable: false,
             yielded: false,
@@ -1054,40 +1074,35 @@ impl Watcher {
         // entry `Conn`'s `Drop` removes right after deleting the socket from the poller: the
         // deletion always comes first.
         #[allow(unsafe_code)]
-        let added = unsafe {
-            self.pool
-                .sockets
-                .poller
-                .add(&*conn.socket, Event::none(key))
-        };
+        let added = unsafe { pool.sockets.poller.add(&*conn.socket, Event::none(key)) };
         if let Err(error) = added {
             tracing::warn!(%peer, %error, "cannot watch a new connection; closing it");
             return;
         }
-        self.park(conn);
+        ready.extend(self.park(pool, conn));
     }
 
-    /// Stops accepting and closes idle connections.
-    fn begin_shutdown(&mut self) {
+    /// Stops accepting and closes idle connections; returns those with something to say
+    /// first, for the workers.
+    fn begin_shutdown(&mut self) -> Vec<Conn> {
         self.stopping = true;
         // Closed listeners refuse new clients.
         self.listeners.clear();
         self.spare = None;
         self.accept_retry = None;
+        let mut requeue = Vec::new();
         let keys: Vec<usize> = self.parked.keys().copied().collect();
         for key in keys {
-            let Some(mut conn) = self.parked.remove(&key) else {
+            let Some(mut conn) = self.unpark(key) else {
                 continue;
             };
-            if let Some(deadline) = conn.deadline {
-                self.deadlines.remove(&(deadline, key));
-            }
             if !conn.shut_down() {
                 // It has something to say first (an HTTP/2 GOAWAY): a worker writes it and
-                // serves the connection to its end or back here.
-                self.queue(conn);
+                // serves the connection to its end or back to the poller.
+                requeue.push(conn);
             }
         }
+        requeue
     }
 }
 
@@ -1097,6 +1112,7 @@ mod tests {
     use std::path::PathBuf;
     use std::process::Command;
     use std::sync::mpsc;
+    use std::sync::Condvar;
     use std::task::Waker;
 
     use http::{Request, Response, StatusCode};
