@@ -4,7 +4,9 @@
 //! The thread that serves a connection waits in one of two ways only, never in a spin or
 //! sleep loop:
 //! - a **blocking read** whose read timeout ends at the dispatcher's next deadline
-//!   ([`Dispatcher::poll_timeout`]), when the connection wants bytes;
+//!   ([`Dispatcher::poll_timeout`]), when the connection wants bytes (a short fixed one when
+//!   bytes are known to wait, which then needs no `setsockopt` per read: the timeout is set
+//!   only when it changes);
 //! - a **park** ([`std::thread::park_timeout`]) until that deadline, when it waits for the
 //!   application; the application's [`Waker`] unparks the thread.
 //!
@@ -42,6 +44,12 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Longest a blocking read may delay a wake-up from the application that comes while the
 /// connection also wants bytes (an HTTP/2 connection always does while it is open).
 const APP_WAKE_LATENCY: Duration = Duration::from_millis(2);
+
+/// The read timeout of a read expected to find bytes at once (the socket was reported
+/// readable, or a TLS layer holds input): fixed, so that the timeout set for one such read
+/// serves the next ones without a `setsockopt` each; short, because should the readiness have
+/// been spurious, the read gives up after this long and the connection waits elsewhere.
+const EXPECTED_READ_TIMEOUT: Duration = APP_WAKE_LATENCY;
 
 /// A blocking byte stream whose reads can be given a timeout.
 pub trait BlockingIo: Read + Write {
@@ -178,6 +186,9 @@ pub struct Connection<IO> {
     shutdown_seen: bool,
     /// Whether the socket is corked for a file response's head and body.
     cork: crate::file::Cork,
+    /// The read timeout last given to the stream (`None`: not given yet), so that it is set
+    /// again only when it changes.
+    read_timeout: Option<Option<Duration>>,
 }
 
 /// What a connection's owner is told through when the application wakes a connection it
@@ -204,6 +215,7 @@ where
             wake_hook: None,
             shutdown_seen: false,
             cork: crate::file::Cork::default(),
+            read_timeout: None,
         }
     }
 
@@ -227,7 +239,8 @@ where
         &self.io
     }
 
-    /// The stream, mutably.
+    /// The stream, mutably. Leave its read timeout alone: the connection sets it only when
+    /// the timeout it wants changes, trusting the stream to keep the last one.
     pub fn io_mut(&mut self) -> &mut IO {
         &mut self.io
     }
@@ -349,7 +362,7 @@ where
                     (Some(deadline), Some(check)) => Some(deadline.min(check)),
                     (deadline, check) => deadline.or(check),
                 };
-                self.read(buffer.get(), read_deadline, now)?;
+                self.read(buffer.get(), read_deadline, socket_has_bytes, now)?;
                 continue;
             }
             if app_may_wake {
@@ -439,14 +452,25 @@ where
     }
 
     /// One read, bounded by `deadline`; a timeout is not an error (the caller handles it).
+    /// `expected`: bytes are known to wait, so the read should not block at all.
     fn read(
         &mut self,
         buffer: &mut [u8],
         deadline: Option<Instant>,
+        expected: bool,
         now: Instant,
     ) -> io::Result<()> {
-        let timeout = deadline.map(|deadline| round_up_to_millis(deadline - now));
-        self.io.set_read_timeout(timeout)?;
+        let mut timeout = deadline.map(|deadline| round_up_to_millis(deadline - now));
+        if expected {
+            // Any timeout up to the deadline will do: the usual one spares a `setsockopt`.
+            timeout = Some(timeout.map_or(EXPECTED_READ_TIMEOUT, |left| {
+                left.min(EXPECTED_READ_TIMEOUT)
+            }));
+        }
+        if self.read_timeout != Some(timeout) {
+            self.io.set_read_timeout(timeout)?;
+            self.read_timeout = Some(timeout);
+        }
         let room = self.dispatcher.receive_capacity().min(buffer.len());
         match self.io.read(&mut buffer[..room]) {
             Ok(0) => self.dispatcher.receive_eof(),
