@@ -75,6 +75,31 @@ pub trait BlockingIo: Read + Write {
     /// Corks the socket while a file body follows the output and uncorks it after
     /// ([`crate::file::Cork`]); nothing by default, for streams without `TCP_CORK`.
     fn sync_cork(&mut self, _cork: &mut crate::file::Cork, _file_follows: bool) {}
+
+    /// A read that does not block, whatever the read timeout ([`io::ErrorKind::WouldBlock`]
+    /// when nothing waits), made when bytes are expected (the socket was reported readable),
+    /// so that a readiness that turns out stale costs one syscall rather than a timed-out
+    /// read. `None` when the stream cannot: a read with a short timeout is made instead. By
+    /// default `None`; sockets on Linux override it ([`read_now`]).
+    fn read_now(&mut self, _buf: &mut [u8]) -> Option<io::Result<usize>> {
+        None
+    }
+}
+
+/// A read from `socket` that does not block (`recv(2)` with `MSG_DONTWAIT`) though the
+/// socket does: for [`BlockingIo::read_now`] implementations over a [`TcpStream`]. `None` off
+/// Linux.
+pub fn read_now(socket: &TcpStream, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    #[cfg(target_os = "linux")]
+    {
+        let received = rustix::net::recv(socket, buf, rustix::net::RecvFlags::DONTWAIT);
+        Some(received.map(|(read, _)| read).map_err(io::Error::from))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (socket, buf);
+        None
+    }
 }
 
 impl BlockingIo for TcpStream {
@@ -88,6 +113,10 @@ impl BlockingIo for TcpStream {
 
     fn sync_cork(&mut self, cork: &mut crate::file::Cork, file_follows: bool) {
         cork.sync(self, file_follows);
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        read_now(self, buf)
     }
 }
 
@@ -189,6 +218,10 @@ pub struct Connection<IO> {
     /// The read timeout last given to the stream (`None`: not given yet), so that it is set
     /// again only when it changes.
     read_timeout: Option<Option<Duration>>,
+    /// The stream may hold bytes not read yet: it was reported readable, or the last read
+    /// filled all the room it was given (so the next read is made at once, rather than after
+    /// another readiness). Cleared by a read that comes back short or finds nothing.
+    unread: bool,
 }
 
 /// What a connection's owner is told through when the application wakes a connection it
@@ -216,6 +249,7 @@ where
             shutdown_seen: false,
             cork: crate::file::Cork::default(),
             read_timeout: None,
+            unread: false,
         }
     }
 
@@ -277,9 +311,12 @@ where
     /// peer's bytes or a deadline can make progress — an idle keep-alive connection, a
     /// request head still arriving — and [`Outcome::Closed`] when the connection is over.
     ///
-    /// `readable`: the socket is known to have bytes (or an EOF) to read, so one read is made
-    /// before the connection may report `Waiting` again. The serving thread may change between
-    /// calls.
+    /// `readable`: the socket is known to have bytes (or an EOF) to read, so a read is made
+    /// (without blocking where the stream can, [`BlockingIo::read_now`]) before the connection
+    /// may report `Waiting` again; reads go on while they fill the room they are given. A
+    /// short read does not prove the socket drained (an EOF may follow the bytes): watch it
+    /// level-triggered (or one-shot, re-armed), not edge-triggered. The serving thread may
+    /// change between calls.
     pub fn serve_until_waiting(
         &mut self,
         readable: bool,
@@ -291,9 +328,10 @@ where
     fn drive(
         &mut self,
         return_when_waiting: bool,
-        mut readable: bool,
+        readable: bool,
         stop: &mut dyn FnMut() -> Stop,
     ) -> io::Result<Outcome> {
+        self.unread |= readable;
         let mut buffer = ReadBuffer::default();
         let mut rounds = 0usize;
         loop {
@@ -330,7 +368,7 @@ where
             // itself on every poll does not keep the socket from being read.
             let app_may_wake = self.app_wake() != AppWake::Cannot;
             let wants_read = self.dispatcher.wants_read();
-            let socket_has_bytes = readable || self.io.has_buffered_input();
+            let socket_has_bytes = self.unread || self.io.has_buffered_input();
             if return_when_waiting && app_may_wake && !(wants_read && socket_has_bytes) {
                 if let Some(hook) = &self.wake_hook {
                     // From here on wake-ups call the hook. One that came since the check
@@ -349,11 +387,10 @@ where
             }
             if wants_read
                 && (!return_when_waiting
-                    || readable
+                    || self.unread
                     || app_may_wake
                     || self.io.has_buffered_input())
             {
-                readable = false;
                 // While the application may still wake us (a handler running elsewhere, an
                 // HTTP/2 stream in flight beside an open socket), a read may not block longer
                 // than APP_WAKE_LATENCY: its wake-up is noticed when the read returns.
@@ -460,6 +497,44 @@ where
         expected: bool,
         now: Instant,
     ) -> io::Result<()> {
+        let room = self.dispatcher.receive_capacity().min(buffer.len());
+        let read = match expected.then(|| self.io.read_now(&mut buffer[..room])) {
+            Some(Some(read)) => read,
+            _ => self.timed_read(&mut buffer[..room], deadline, expected, now),
+        };
+        match read {
+            Ok(0) => {
+                self.unread = false;
+                self.dispatcher.receive_eof();
+            }
+            Ok(n) => {
+                // A full read may have left more behind; a short one drained the socket.
+                self.unread = n == room;
+                let taken = self.dispatcher.receive(Instant::now(), &buffer[..n]);
+                debug_assert_eq!(taken, n, "reads are bounded by receive_capacity");
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                self.unread = false;
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// A read bounded by `deadline` through the stream's read timeout.
+    fn timed_read(
+        &mut self,
+        buffer: &mut [u8],
+        deadline: Option<Instant>,
+        expected: bool,
+        now: Instant,
+    ) -> io::Result<usize> {
         let mut timeout = deadline.map(|deadline| round_up_to_millis(deadline - now));
         if expected {
             // Any timeout up to the deadline will do: the usual one spares a `setsockopt`.
@@ -471,23 +546,7 @@ where
             self.io.set_read_timeout(timeout)?;
             self.read_timeout = Some(timeout);
         }
-        let room = self.dispatcher.receive_capacity().min(buffer.len());
-        match self.io.read(&mut buffer[..room]) {
-            Ok(0) => self.dispatcher.receive_eof(),
-            Ok(n) => {
-                let taken = self.dispatcher.receive(Instant::now(), &buffer[..n]);
-                debug_assert_eq!(taken, n, "reads are bounded by receive_capacity");
-            }
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(error) => return Err(error),
-        }
-        Ok(())
+        self.io.read(buffer)
     }
 }
 

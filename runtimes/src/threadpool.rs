@@ -658,6 +658,14 @@ impl BlockingIo for Transport {
         }
     }
 
+    fn read_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        match self {
+            Transport::Plain(socket) => weft_adapters::blocking::read_now(&socket.0, buf),
+            // Through rustls, whose reads from the socket block: a short read timeout instead.
+            Transport::Tls(_) => None,
+        }
+    }
+
     fn has_buffered_input(&self) -> bool {
         match self {
             Transport::Plain(_) => false,
