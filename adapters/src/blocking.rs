@@ -994,6 +994,57 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_readiness_returns_waiting_rather_than_blocking_until_the_deadline() {
+        let mut config = DispatchConfig::default();
+        // Were the read to block, it would end at this deadline with a 408 and `Closed`.
+        config.limits.head_timeout = Duration::from_secs(2);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_read_timeout(Some(WAIT)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let dispatcher = Dispatcher::new(
+            Arc::new(echo),
+            config,
+            ConnectionInfo::default(),
+            Instant::now(),
+        );
+        let mut connection = Connection::new(server, dispatcher);
+        let mut stop = || Stop::Continue;
+        // Told readable, though the client sent nothing (a readiness someone else consumed).
+        let outcome = connection.serve_until_waiting(true, &mut stop).unwrap();
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Waiting {
+                    read: true,
+                    deadline: Some(_),
+                    app: false
+                }
+            ),
+            "{outcome:?}"
+        );
+        // Bytes in two sends, the first filling no read: the request is still served.
+        client.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n").unwrap();
+        assert!(matches!(
+            connection.serve_until_waiting(true, &mut stop).unwrap(),
+            Outcome::Waiting { read: true, .. }
+        ));
+        client
+            .write_all(b"content-length: 2\r\nconnection: close\r\n\r\nhi")
+            .unwrap();
+        let mut outcome = Outcome::Yielded;
+        for _ in 0..100 {
+            outcome = connection.serve_until_waiting(true, &mut stop).unwrap();
+            if outcome == Outcome::Closed {
+                break;
+            }
+        }
+        assert_eq!(outcome, Outcome::Closed);
+        let mut reader = BufReader::new(client);
+        assert_eq!(read_response(&mut reader).1, "hi");
+    }
+
+    #[test]
     fn the_keep_alive_deadline_closes_an_idle_connection() {
         let mut config = DispatchConfig::default();
         config.limits.keep_alive_timeout = Duration::from_millis(50);
