@@ -973,9 +973,7 @@ impl Watch {
 
     /// Accepts again once a connection ended after the gate was full.
     fn resume_accepting(&mut self, pool: &Pool) {
-        if self.stopping
-            || !self.gate_full
-            || !pool.gate_waker.woken.swap(false, Ordering::SeqCst)
+        if self.stopping || !self.gate_full || !pool.gate_waker.woken.swap(false, Ordering::SeqCst)
         {
             return;
         }
@@ -1050,12 +1048,8 @@ impl Watch {
                 }
             },
             None => {
-                let dispatcher = Dispatcher::new(
-                    Arc::clone(&pool.service),
-                    pool.dispatch.clone(),
-                    info,
-                    now,
-                );
+                let dispatcher =
+                    Dispatcher::new(Arc::clone(&pool.service), pool.dispatch.clone(), info, now);
                 let deadline = dispatcher.poll_timeout();
                 let transport = Transport::Plain(Socket(Arc::clone(&socket)));
                 let mut connection = Connection::new(transport, dispatcher);
@@ -1119,8 +1113,8 @@ mod tests {
     use std::io::{BufRead, BufReader};
     use std::path::PathBuf;
     use std::process::Command;
-    use std::sync::mpsc;
     use std::sync::Condvar;
+    use std::sync::mpsc;
     use std::task::Waker;
 
     use http::{Request, Response, StatusCode};

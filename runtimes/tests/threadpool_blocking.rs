@@ -108,7 +108,10 @@ impl Client {
         let mut first = true;
         loop {
             let mut line = String::new();
-            let read = self.reader.read_line(&mut line).expect("a response within WAIT");
+            let read = self
+                .reader
+                .read_line(&mut line)
+                .expect("a response within WAIT");
             assert!(read > 0, "the connection closed inside a head");
             if first {
                 assert!(line.starts_with("HTTP/1.1 200 "), "{line}");
@@ -144,7 +147,9 @@ fn a_handler_blocking_its_worker_holds_no_other_connection() {
     }
     let mut blocked = Client::connect(addr);
     blocked.send("/block");
-    starts.recv_timeout(WAIT).expect("the blocking handler runs");
+    starts
+        .recv_timeout(WAIT)
+        .expect("the blocking handler runs");
     // One worker is blocked: the other serves every connection, one after another and all at
     // once, old and new.
     for client in &mut clients {
@@ -172,7 +177,9 @@ fn what_became_ready_while_every_worker_was_blocked_is_served_after() {
     let mut blocked: Vec<Client> = (0..2).map(|_| Client::connect(addr)).collect();
     for client in &mut blocked {
         client.send("/block");
-        starts.recv_timeout(WAIT).expect("the blocking handler runs");
+        starts
+            .recv_timeout(WAIT)
+            .expect("the blocking handler runs");
     }
     // Nobody waits on the poller now: a request on a parked connection and a new client
     // wait in the kernel until a worker is free.
