@@ -9,7 +9,7 @@
 //! | `smol` | `smol` | a smol executor on `workers` threads |
 //! | `async-std` | `async_std` | async-std's global executor (async-std is discontinued upstream: supported, but deprecated) |
 //! | `poll` | `poll` | the same event loops on the `polling` crate (epoll, kqueue, IOCP, `poll(2)`): the portable fallback |
-//! | `threadpool` | `threadpool` | a pool of `workers` threads over blocking sockets, fed through a bounded queue; one watcher thread accepts and waits on idle connections, which hold no worker |
+//! | `threadpool` | `threadpool` | a pool of `workers` threads over blocking sockets that take turns at waiting on idle connections (leader and followers), which hold no worker |
 //! | `tokio` | `tokio` | a multi-threaded tokio runtime with `workers` threads |
 //!
 //! # Choosing the runtime
