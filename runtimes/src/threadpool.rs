@@ -41,6 +41,13 @@
 //!   which costs a thread switch at low load (off the path of the response: the old leader
 //!   serves at once).
 //!
+//! System calls per keep-alive request: a `recv` (with `MSG_DONTWAIT` on Linux, since the
+//! poller said readable: no read timeout to set), a `send`, and the re-arming of the
+//! one-shot registration (`epoll_ctl`), plus a share of the `epoll_wait`. Edge-triggered
+//! registration would spare the re-arming, but only if every read went on until the socket
+//! said `EAGAIN` (a short read does not prove it drained: an EOF may follow the bytes, and
+//! `polling` reports no `EPOLLRDHUP`), which is one system call for another.
+//!
 //! The ready queue is bounded: it receives at most one poll's events at a time (the poller
 //! returns at most `QUEUE_PER_WORKER` events per worker, and a leader waits only once the
 //! queue is empty) plus the connections workers requeue themselves (a turn used up, a wake-up
