@@ -472,9 +472,9 @@ impl Pool {
         self.stopped.store(true, Ordering::SeqCst);
         self.wake_all(threads);
         let parked = std::mem::take(&mut lock(&self.watch).parked);
-        drop(parked);
+        drop_connections(parked);
         let queued = std::mem::take(&mut *lock(&self.ready));
-        drop(queued);
+        drop_connections(queued);
     }
 
     /// The coordinator: waits for the shutdown, drains, cuts what is left, stops the threads.
@@ -486,8 +486,11 @@ impl Pool {
     ) -> io::Result<()> {
         self.shutdown.wait_blocking_until(None);
         let deadline = Instant::now() + drain_timeout;
-        let requeue = lock(&self.watch).begin_shutdown();
-        self.push_ready(requeue);
+        let requeue = catch_unwind(AssertUnwindSafe(|| lock(&self.watch).begin_shutdown()));
+        self.push_ready(requeue.unwrap_or_else(|_| {
+            tracing::error!("a connection panicked while closing; the server stops regardless");
+            Vec::new()
+        }));
         self.wake_all(&threads);
         lifecycle.draining();
         if !self.gate.wait_idle_until(deadline) {
@@ -505,7 +508,7 @@ impl Pool {
                 watch.deadlines.clear();
                 std::mem::take(&mut watch.parked)
             };
-            drop(parked);
+            drop_connections(parked);
             self.wake_all(&threads);
             self.gate.wait_idle_until(Instant::now() + HARD_STOP_GRACE);
         }
@@ -518,6 +521,14 @@ impl Pool {
         }
         lifecycle.stopped();
         result
+    }
+}
+
+/// Drops connections on the coordinator, which must live on should one of them panic (an
+/// application future that panics when dropped).
+fn drop_connections<C>(conns: C) {
+    if catch_unwind(AssertUnwindSafe(|| drop(conns))).is_err() {
+        tracing::error!("a connection panicked while closing; the server stops regardless");
     }
 }
 
@@ -1212,7 +1223,9 @@ mod tests {
                 request.uri().path() != "/panic-in-call",
                 "deliberate panic in Service::call"
             );
-            let handoff = (request.uri().path() == "/parked").then(|| {
+            // `/drop-panics` reports its start the same way (its handoff unused).
+            let reports = matches!(request.uri().path(), "/parked" | "/drop-panics");
+            let handoff = reports.then(|| {
                 let handoff = Arc::new(Handoff::default());
                 let _ = lock(&parked).send(Arc::clone(&handoff));
                 handoff
@@ -1466,6 +1479,24 @@ mod tests {
         let _handoff = handoffs.recv_timeout(WAIT).expect("the handler started");
         stop(server);
         stuck.assert_closed();
+    }
+
+    #[test]
+    fn a_connection_panicking_as_the_drain_deadline_cuts_it_does_not_fail_the_stop() {
+        let (parked, handoffs) = mpsc::channel();
+        let server = start_pool(app(parked), |config| {
+            config.drain_timeout = Duration::from_millis(100);
+        });
+        // Its body never completes, so it is parked until the drain deadline drops it, and
+        // its handler with it, which panics.
+        let mut doomed = Client::connect(&server);
+        doomed
+            .stream
+            .write_all(b"POST /drop-panics HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\nab")
+            .unwrap();
+        let _handoff = handoffs.recv_timeout(WAIT).expect("the handler started");
+        stop(server);
+        doomed.assert_closed();
     }
 
     #[test]
