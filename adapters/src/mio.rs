@@ -2,7 +2,8 @@
 //! [readiness driver](crate::driver) on mio.
 //!
 //! An application with an event loop of its own keeps its loop, its listener and its other
-//! sources, and hands weft each accepted socket. weft never blocks, never sleeps, reads no clock
+//! sources, and hands weft each accepted socket ([`MioDriver::serve`]), or has weft accept
+//! from its listener when the listener is ready ([`MioDriver::accept`]). weft never blocks, never sleeps, reads no clock
 //! and never owns a thread here: it moves bytes when the loop reports readiness, moves time when
 //! the loop passes `now`, and asks to be driven again (through a [`mio::Waker`] of its own)
 //! when the application's futures or bodies make progress on other threads.
@@ -21,16 +22,14 @@
 //! let mut listener = TcpListener::bind("127.0.0.1:8080".parse().unwrap())?;
 //! poll.registry().register(&mut listener, HTTP, Interest::READABLE)?;
 //! let mut weft = MioDriver::new(poll.registry(), WAKE, app, DispatchConfig::default(), None)?;
-//! let (mut events, mut now) = (Events::with_capacity(256), Instant::now());
+//! let mut events = Events::with_capacity(256);
 //! loop {
-//!     poll.poll(&mut events, weft.timeout(now))?;
-//!     now = Instant::now();
+//!     poll.poll(&mut events, weft.timeout())?;
+//!     let now = Instant::now(); // the one clock read of the turn
 //!     for event in &events {
 //!         match event.token() {
-//!             HTTP => while let Ok((stream, peer)) = listener.accept() {
-//!                 let _ = weft.serve(poll.registry(), stream, peer, now);
-//!             },
-//!             _ => { weft.handle_event(poll.registry(), event, now); }
+//!             HTTP => weft.accept(poll.registry(), &listener, now),
+//!             _ => _ = weft.handle_event(poll.registry(), event, now),
 //!         }
 //!     }
 //!     weft.turn(poll.registry(), now);
@@ -51,7 +50,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
-use mio::net::TcpStream;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Interest as MioInterest, Token};
 use weft_service::file::FileRegion;
 use weft_service::service::{Service, erase};
@@ -72,6 +71,8 @@ use crate::driver::{Driver, Interest, Mailbox, Notify, Ready, Registry, Socket};
 pub struct MioDriver {
     driver: Driver<TcpStream>,
     wake: Token,
+    /// The latest `now` the loop passed, which [`timeout`](Self::timeout) counts from.
+    now: Option<Instant>,
 }
 
 impl MioDriver {
@@ -90,6 +91,7 @@ impl MioDriver {
         Ok(MioDriver {
             driver: Driver::new(erase(service), config, tls, mailbox),
             wake,
+            now: None,
         })
     }
 
@@ -106,10 +108,40 @@ impl MioDriver {
             tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
         }
         let local = stream.local_addr()?;
+        self.now = Some(now);
         let mut tokens = self.tokens(registry);
         self.driver
             .add(&mut tokens, stream, peer, local, (), now)
             .map(drop)
+    }
+
+    /// Serves every connection waiting on `listener` (the application's), accepting until it
+    /// answers `WouldBlock`: call it on each readiness event of the listener. A connection that
+    /// cannot be served is closed and logged; an accept failure (out of descriptors, say) ends
+    /// the batch, logged, and the backlog is tried again on the listener's next event.
+    pub fn accept(&mut self, registry: &mio::Registry, listener: &TcpListener, now: Instant) {
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if let Err(error) = self.serve(registry, stream, peer, now) {
+                        tracing::warn!(%peer, %error, "cannot serve a connection; closed");
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                // The client gave up before we accepted: the next one may be there.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed; retried on the listener's next event");
+                    return;
+                }
+            }
+        }
     }
 
     /// Handles an event if its token is weft's (the wake token or a connection's, live or
@@ -129,6 +161,7 @@ impl MioDriver {
             writable: event.is_writable() || event.is_write_closed() || event.is_error(),
             read_closed: event.is_read_closed(),
         };
+        self.now = Some(now);
         let mut tokens = self.tokens(registry);
         self.driver.handle_ready(&mut tokens, ready, now);
         true
@@ -137,19 +170,22 @@ impl MioDriver {
     /// Ends the loop's turn: drives the connections woken since the last turn and handles the
     /// deadlines passed at `now`. Call it once per turn, after the events.
     pub fn turn(&mut self, registry: &mio::Registry, now: Instant) {
+        self.now = Some(now);
         let mut tokens = self.tokens(registry);
         self.driver.handle_woken(&mut tokens, now);
         self.driver.handle_timers(&mut tokens, now);
     }
 
-    /// The timeout for the next `Poll::poll`, given the `now` of the turn just ended (waking
-    /// slightly early at worst): zero when a connection has work left, else until the nearest
-    /// deadline (rounded up to the millisecond), `None` without one. Call it right before each
-    /// wait: it also arms the wake-ups from other threads to wake the poll.
-    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+    /// The timeout for the next `Poll::poll`: zero when a connection has work left, else until
+    /// the nearest deadline (rounded up to the millisecond), `None` without one. It counts
+    /// from the `now` of the turn just ended rather than read the clock, so it errs on waking
+    /// slightly early. Call it right before each wait: it also arms the wake-ups from other
+    /// threads to wake the poll.
+    pub fn timeout(&self) -> Option<Duration> {
         if !self.driver.mailbox().prepare_sleep(|| false) {
             return Some(Duration::ZERO);
         }
+        let now = self.now?;
         self.driver.next_deadline().map(|deadline| {
             let left = deadline.saturating_duration_since(now);
             Duration::from_millis(left.as_nanos().div_ceil(1_000_000) as u64)
@@ -160,6 +196,7 @@ impl MioDriver {
     /// once, requests in flight are answered first (with `connection: close`); connections
     /// served from now on are treated alike. Turn the loop until [`is_empty`](Self::is_empty).
     pub fn shutdown(&mut self, registry: &mio::Registry, now: Instant) {
+        self.now = Some(now);
         let mut tokens = self.tokens(registry);
         self.driver.drain(&mut tokens, now);
     }
@@ -269,16 +306,15 @@ mod tests {
         let thread = std::thread::spawn(move || {
             let mut weft = MioDriver::new(poll.registry(), WAKE, app, config, None).unwrap();
             let mut events = Events::with_capacity(16);
-            let (start, mut now) = (Instant::now(), Instant::now());
+            let start = Instant::now();
             let mut accepted = None;
-            while now - start < Duration::from_secs(10) {
-                poll.poll(&mut events, weft.timeout(now)).unwrap();
-                now = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                poll.poll(&mut events, weft.timeout()).unwrap();
+                let now = Instant::now();
                 for event in &events {
                     if event.token() == LISTENER {
-                        let (stream, peer) = listener.accept().unwrap();
-                        weft.serve(poll.registry(), stream, peer, now).unwrap();
-                        accepted = Some(now);
+                        weft.accept(poll.registry(), &listener, now);
+                        accepted.get_or_insert(now);
                     } else {
                         assert!(weft.handle_event(poll.registry(), event, now));
                     }
@@ -346,12 +382,18 @@ mod tests {
     }
 
     #[test]
-    fn tokens_below_the_wake_token_are_not_weft_s() {
+    fn connections_take_the_tokens_above_the_wake_token() {
         let poll = Poll::new().unwrap();
-        let weft = MioDriver::new(poll.registry(), Token(5), app, DispatchConfig::default(), None)
-            .unwrap();
+        let weft = MioDriver::new(
+            poll.registry(),
+            Token(5),
+            app,
+            DispatchConfig::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(weft.tokens(poll.registry()).first, 6);
         assert!(weft.is_empty());
-        assert_eq!(weft.timeout(Instant::now()), None, "no deadline, no work");
+        assert_eq!(weft.timeout(), None, "no deadline, no work");
     }
 }

@@ -105,8 +105,12 @@ pub trait Registry {
 
     /// Registers a stream under `key`, waiting for `interest` (one-shot reactors) or for both
     /// directions (edge-triggered ones).
-    fn add(&mut self, stream: Self::Stream, key: usize, interest: Interest)
-    -> io::Result<Self::Socket>;
+    fn add(
+        &mut self,
+        stream: Self::Stream,
+        key: usize,
+        interest: Interest,
+    ) -> io::Result<Self::Socket>;
     /// Arms a one-shot socket again for `interest` (edge-triggered reactors do nothing).
     fn rearm(&mut self, socket: &Self::Socket, key: usize, interest: Interest) -> io::Result<()>;
     /// Deregisters a socket and closes it.
