@@ -49,6 +49,9 @@ mod mailbox;
 mod slab;
 mod timers;
 
+#[cfg(test)]
+mod tests;
+
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
