@@ -178,9 +178,9 @@ impl MioDriver {
 
     /// The timeout for the next `Poll::poll`: zero when a connection has work left, else until
     /// the nearest deadline (rounded up to the millisecond), `None` without one. It counts
-    /// from the `now` of the turn just ended rather than read the clock, so it errs on waking
-    /// slightly early. Call it right before each wait: it also arms the wake-ups from other
-    /// threads to wake the poll.
+    /// from the `now` of the turn just ended rather than read the clock, so a deadline is
+    /// handled late by at most the time the turn's own work took. Call it right before each
+    /// wait: it also arms the wake-ups from other threads to wake the poll.
     pub fn timeout(&self) -> Option<Duration> {
         if !self.driver.mailbox().prepare_sleep(|| false) {
             return Some(Duration::ZERO);

@@ -34,7 +34,9 @@
 //! wait (until the nearest deadline, or not at all when work is left) → one clock read →
 //! readiness events → commands → connections handed over → wake-ups → accept (loop 0) → due
 //! timers. The clock is read once per turn, after the wait; the next turn's timeout is computed
-//! from that reading, which errs on waking slightly early. Every step is bounded: events by the
+//! from that reading, so a deadline is handled late by at most the time the turn's own work took
+//! (microseconds, next to the millisecond the timeout is rounded up to) and a deadline set
+//! during the turn counts from its start. Every step is bounded: events by the
 //! reactor's batch, accepts by [`ACCEPTS_PER_TURN`] per listener, each connection by its round
 //! budget (one with work left queues itself for the next turn), timers by
 //! [`TIMERS_PER_TURN`](weft_adapters::driver::TIMERS_PER_TURN).
@@ -388,7 +390,7 @@ impl<R: Reactor> Worker<R> {
     fn run(mut self) -> io::Result<()> {
         let mut command = Command::Run;
         // The one clock read of each turn, after its wait; the next turn's timeout is computed
-        // from it (waking slightly early at worst).
+        // from it (late by at most the turn's own work: harmless for protocol timeouts).
         let mut now = Instant::now();
         loop {
             let timeout = self.wait_timeout(now);
