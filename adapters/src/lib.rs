@@ -14,13 +14,18 @@
 //!   and tokio through its compat layer.
 //! - [`file`](mod@file): file response bodies sent straight to the socket (`sendfile(2)` on Linux), for
 //!   the cleartext HTTP/1.1 drivers ([`Dispatcher::poll_transmit_file`]).
-//! - `mio` (feature `mio`): readiness-driven, for a `mio::Poll` the application owns; see
-//!   `examples/embed_mio.rs`.
+//! - `driver` (feature `driver`): the readiness driver, a set of connections (TLS included)
+//!   moved forward by readiness events, wake-ups and deadlines, for any event loop: weft's
+//!   `mio` and `poll` runtimes run on it.
+//! - `mio` (feature `mio`): the driver on a `mio::Poll` the application owns, next to its own
+//!   sources; see `examples/embed_mio.rs` (a loop serving HTTP and TLS beside a UDP socket).
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod date;
 mod dispatch;
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod file;
 #[cfg(feature = "futures-io")]
 pub mod futures_io;

@@ -1,427 +1,285 @@
-//! Serving connections from a [`mio::Poll`] that the application owns.
+//! Serving connections from a [`mio::Poll`] that the application owns: the
+//! [readiness driver](crate::driver) on mio.
 //!
-//! An application with an event loop of its own keeps its loop and hands weft one
-//! [`MioConnection`] per accepted socket. weft never blocks, never sleeps and never owns a
-//! thread here: it moves bytes when the application reports readiness, moves time when the
-//! application reports a deadline, and asks to be polled again through a
-//! [`std::task::Waker`] when the application's own future or body makes progress.
+//! An application with an event loop of its own keeps its loop, its listener and its other
+//! sources, and hands weft each accepted socket ([`MioDriver::serve`]), or has weft accept
+//! from its listener when the listener is ready ([`MioDriver::accept`]). weft never blocks, never sleeps, reads no clock
+//! and never owns a thread here: it moves bytes when the loop reports readiness, moves time when
+//! the loop passes `now`, and asks to be driven again (through a [`mio::Waker`] of its own)
+//! when the application's futures or bodies make progress on other threads.
 //!
-//! # Driving a connection
+//! # The loop
 //!
-//! Each connection has a [`Token`] of the application's choosing. The loop:
+//! ```no_run
+//! # use std::time::Instant;
+//! # use mio::{Events, Interest, Poll, Token, net::TcpListener};
+//! # use weft_adapters::{DispatchConfig, mio::MioDriver};
+//! # async fn app(_: http::Request<weft_service::body::Body>) -> http::Response<weft_service::body::Body> { todo!() }
+//! # fn main() -> std::io::Result<()> {
+//! const HTTP: Token = Token(0);
+//! const WAKE: Token = Token(1); // weft's connections take the tokens after it
+//! let mut poll = Poll::new()?;
+//! let mut listener = TcpListener::bind("127.0.0.1:8080".parse().unwrap())?;
+//! poll.registry().register(&mut listener, HTTP, Interest::READABLE)?;
+//! let mut weft = MioDriver::new(poll.registry(), WAKE, app, DispatchConfig::default(), None)?;
+//! let mut events = Events::with_capacity(256);
+//! loop {
+//!     poll.poll(&mut events, weft.timeout())?;
+//!     let now = Instant::now(); // the one clock read of the turn
+//!     for event in &events {
+//!         match event.token() {
+//!             HTTP => weft.accept(poll.registry(), &listener, now),
+//!             _ => _ = weft.handle_event(poll.registry(), event, now),
+//!         }
+//!     }
+//!     weft.turn(poll.registry(), now);
+//! }
+//! # }
+//! ```
 //!
-//! 1. accepts, builds a [`Dispatcher`] and a [`MioConnection`] with a waker from
-//!    [`Wakeups::waker`], and calls [`register`](MioConnection::register);
-//! 2. passes every event for that token to [`handle_event`](MioConnection::handle_event);
-//! 3. when the [`Wakeups`] token fires, takes the woken tokens with [`Wakeups::take`] and calls
-//!    [`handle_wake`](MioConnection::handle_wake) on each;
-//! 4. folds [`poll_timeout`](MioConnection::poll_timeout) of every connection into the
-//!    timeout of `Poll::poll`, and calls [`handle_timeout`](MioConnection::handle_timeout)
-//!    once a deadline has passed;
-//! 5. after any of these calls, deregisters and drops the connection when it returned an
-//!    error or [`is_closed`](MioConnection::is_closed) is true.
+//! `examples/embed_mio.rs` is such a loop, with TLS and a UDP service of its own.
 //!
-//! `examples/embed_mio.rs` is such a loop, serving HTTP next to a UDP socket of its own.
-//!
-//! # Readiness
-//!
-//! Sockets are registered for both directions, edge-triggered as mio always is: an event
-//! arrives when readiness *changes*. The connection remembers which direction is ready and
-//! reads or writes until the socket answers `WouldBlock`, so no event is lost when it stops
-//! reading for a while (the application has not taken the request body yet: backpressure).
-//! A spurious event or wake-up is harmless; a missed one would stall the connection, so a
-//! loop must not filter them.
+//! Sockets are registered for both directions, edge-triggered as mio always is; each
+//! connection remembers which direction is ready (see [`crate::driver`]). A spurious event or
+//! wake-up is harmless; a missed one would stall a connection, so a loop must not filter the
+//! events of weft's tokens.
 
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::task::{Context, Wake, Waker};
-use std::time::Instant;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use bytes::Buf;
 use mio::event::Event;
-use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest as MioInterest, Token};
+use weft_service::file::FileRegion;
+use weft_service::service::{Service, erase};
 
-use crate::Dispatcher;
+use crate::DispatchConfig;
+use crate::driver::{Driver, Interest, Mailbox, Notify, Ready, Registry, Socket};
 
-/// Rounds of read, poll and write one call does before it hands the loop back (and asks, through
-/// its waker, to be called again), so that one busy connection cannot starve the others.
-const ROUNDS_PER_CALL: usize = 32;
-
-/// Bytes read from the socket at a time (on the stack of the call).
-const READ_CHUNK: usize = 16 * 1024;
-
-/// One HTTP/1.1 connection served from a [`mio::Poll`] the application owns.
+/// weft's connections in a [`mio::Poll`] the application owns.
 ///
-/// See the [module documentation](self) for the calls a loop makes. Every method that moves the
-/// connection takes `now`, read once per loop iteration by the application; none reads a clock.
-/// An `Err` from any of them means the socket failed and the connection is over: deregister it
-/// and drop it.
+/// It takes the [`Token`] given to [`new`](Self::new) for its wake-ups and the tokens above it
+/// for its connections: the application keeps its own tokens below. Every method takes the
+/// poll's [`mio::Registry`] (the same each time) and, where it moves connections, the `now`
+/// the loop read once for its turn.
 ///
-/// A handler that panics is answered with `500` by the [`Dispatcher`]. A panic elsewhere in the
-/// application (a response body's `poll_frame`, say) unwinds out of these methods into the
-/// loop; a loop that must survive it wraps the call in [`std::panic::catch_unwind`] and drops
-/// the connection, as weft's own event-loop runtimes do.
-pub struct MioConnection {
-    stream: TcpStream,
-    dispatcher: Dispatcher,
-    waker: Waker,
-    /// The socket may have bytes to read: no read has answered `WouldBlock` since the last
-    /// readable event.
-    readable: bool,
-    /// The socket may accept bytes: no write has answered `WouldBlock` since the last writable
-    /// event.
-    writable: bool,
-    /// The exchange is over, its output written and our side of the socket shut.
-    closed: bool,
-    /// Whether the socket is corked for a file response's head and body.
-    cork: crate::file::Cork,
+/// A handler that panics is answered with `500`; a panic elsewhere in the application (a
+/// response body's `poll_frame`, say) drops its connection, and the loop goes on.
+#[derive(Debug)]
+pub struct MioDriver {
+    driver: Driver<TcpStream>,
+    wake: Token,
+    /// The latest `now` the loop passed, which [`timeout`](Self::timeout) counts from.
+    now: Option<Instant>,
 }
 
-impl MioConnection {
-    /// A connection on `stream` (accepted from a [`mio::net::TcpListener`], or any non-blocking
-    /// stream), served by `dispatcher`. `waker` is how the application's futures and bodies ask
-    /// for the connection to be driven again; take it from [`Wakeups::waker`] with the token
-    /// the stream is registered under.
-    ///
-    /// File response bodies ([`weft_service::body::Body::file`]) go out with `sendfile(2)`
-    /// on Linux (a read/write copy elsewhere) over cleartext HTTP/1.1: see [`crate::file`].
-    pub fn new(stream: TcpStream, mut dispatcher: Dispatcher, waker: Waker) -> Self {
-        dispatcher.set_transmit_files(true);
-        MioConnection {
-            stream,
-            dispatcher,
-            waker,
-            // A fresh socket may already hold the request, and can surely take a response: both
-            // are tried once before the first event says so.
-            readable: true,
-            writable: true,
-            closed: false,
-            cork: crate::file::Cork::default(),
-        }
-    }
-
-    /// Registers the socket with `registry` under `token`, for both directions.
-    ///
-    /// The first call to [`handle_wake`](Self::handle_wake) or [`handle_event`](Self::handle_event)
-    /// starts reading; a loop may call `handle_wake` right after registering rather than wait
-    /// for the first event.
-    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        registry.register(
-            &mut self.stream,
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        )
-    }
-
-    /// Removes the socket from `registry`; call it before dropping the connection.
-    pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.deregister(&mut self.stream)
-    }
-
-    /// Handles a readiness event for this connection's token.
-    pub fn handle_event(&mut self, event: &Event, now: Instant) -> io::Result<()> {
-        // An error or hang-up is reported as readiness: the next read or write returns it.
-        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-        let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-        self.handle_readiness(readable, writable, now)
-    }
-
-    /// Handles readiness reported by other means than a [`mio::event::Event`].
-    pub fn handle_readiness(
-        &mut self,
-        readable: bool,
-        writable: bool,
-        now: Instant,
-    ) -> io::Result<()> {
-        self.readable |= readable;
-        self.writable |= writable;
-        self.drive(now)
-    }
-
-    /// The application woke the connection's waker: its future, its response body or its
-    /// reading of the request body moved. Also the way to start a connection just registered.
-    pub fn handle_wake(&mut self, now: Instant) -> io::Result<()> {
-        self.drive(now)
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) is next due: a head, body or keep-alive
-    /// deadline of the protocol, or the send timeout of output the socket refuses. `None` when
-    /// no timer is armed.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed {
-            return None;
-        }
-        self.dispatcher.poll_timeout()
-    }
-
-    /// Handles the deadline from [`poll_timeout`](Self::poll_timeout) if it has passed at `now`
-    /// (an early call does no harm).
-    pub fn handle_timeout(&mut self, now: Instant) -> io::Result<()> {
-        if self.poll_timeout().is_some_and(|deadline| deadline <= now) {
-            self.dispatcher.handle_timeout(now);
-        }
-        self.drive(now)
-    }
-
-    /// Closes gracefully, for an application shutting down: at once when idle, else after the
-    /// response in progress (see [`Dispatcher::shutdown`]).
-    pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
-        self.dispatcher.shutdown();
-        self.drive(now)
-    }
-
-    /// Whether the connection is over: deregister and drop it.
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    /// The socket.
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
-    }
-
-    /// The dispatcher, for its getters.
-    pub fn dispatcher(&self) -> &Dispatcher {
-        &self.dispatcher
-    }
-
-    /// Moves bytes both ways and polls the application until nothing moves, the socket blocks
-    /// both ways, or the round budget is spent.
-    fn drive(&mut self, now: Instant) -> io::Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        let waker = self.waker.clone();
-        let mut cx = Context::from_waker(&waker);
-        let mut buf = [0u8; READ_CHUNK];
-        for _ in 0..ROUNDS_PER_CALL {
-            let mut moved = self.dispatcher.poll(&mut cx);
-            moved |= self.write(now)?;
-            // After a send timeout the output left cannot get out: close without it.
-            if self.dispatcher.is_closed() || self.dispatcher.send_timed_out() {
-                self.close();
-                return Ok(());
-            }
-            moved |= self.read(now, &mut buf)?;
-            if !moved {
-                return Ok(());
-            }
-        }
-        // Budget spent with work left: come back on the next turn of the loop.
-        self.waker.wake_by_ref();
-        Ok(())
-    }
-
-    /// Writes queued output until there is none or the socket blocks, handing back to the
-    /// dispatcher what the socket does not accept (it times how long that waits); true when
-    /// bytes went out.
-    fn write(&mut self, now: Instant) -> io::Result<bool> {
-        let mut wrote = false;
-        self.cork.sync(&self.stream, self.dispatcher.file_pending());
-        while self.writable {
-            let Some(mut bytes) = self.dispatcher.poll_transmit(now) else {
-                wrote |= self.write_file(now);
-                self.cork.sync(&self.stream, self.dispatcher.file_pending());
-                break;
-            };
-            match self.stream.write(&bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    wrote = true;
-                    bytes.advance(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            // Offered again first by the next `poll_transmit`.
-            self.dispatcher.unsent(now, bytes);
-        }
-        Ok(wrote)
-    }
-
-    /// Sends a file body straight from the file to the socket until it is sent or the socket
-    /// blocks; true when bytes went out. A failure cuts the response short (the dispatcher
-    /// closes the connection), it does not fail the socket.
-    fn write_file(&mut self, now: Instant) -> bool {
-        let mut wrote = false;
-        while self.writable {
-            let Some(region) = self.dispatcher.poll_transmit_file(now) else {
-                break;
-            };
-            match crate::file::transmit(&mut self.stream, &region) {
-                Ok(sent) => {
-                    wrote = true;
-                    self.dispatcher.file_sent(now, sent);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.dispatcher.file_failed(&e);
-                    return true;
-                }
-            }
-        }
-        wrote
-    }
-
-    /// Reads once, when the dispatcher wants bytes and the socket may have some; true when it
-    /// read (or learned of the peer's EOF).
-    fn read(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<bool> {
-        if !self.readable || !self.dispatcher.wants_read() {
-            return Ok(false);
-        }
-        let room = self.dispatcher.receive_capacity().min(buf.len());
-        match self.stream.read(&mut buf[..room]) {
-            Ok(0) => {
-                self.readable = false;
-                self.dispatcher.receive_eof();
-                Ok(true)
-            }
-            Ok(n) => {
-                let taken = self.dispatcher.receive(now, &buf[..n]);
-                debug_assert_eq!(taken, n, "reads are bounded by receive_capacity");
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.readable = false;
-                Ok(false)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Ends the connection: our side of the socket is shut, so the peer sees the end of the
-    /// stream even before the application drops the socket.
-    fn close(&mut self) {
-        self.closed = true;
-        // A peer that already went away cannot be told anything more.
-        if let Err(error) = self.stream.shutdown(Shutdown::Write) {
-            tracing::trace!(%error, "shutdown of a closed connection failed");
-        }
-    }
-}
-
-/// Wake-ups from the application to connections in one [`mio::Poll`].
-///
-/// It owns the poll's [`mio::Waker`] (mio allows one per poll) and a queue of the tokens woken
-/// since the loop last looked. Each connection's [`std::task::Waker`] (from
-/// [`waker`](Self::waker)) queues its token, at most once until taken, and wakes the poll; the
-/// loop sees an event for [`token`](Self::token) and [`take`](Self::take)s the queue. Wakers may
-/// be woken from any thread.
-pub struct Wakeups {
-    shared: Arc<WakeShared>,
-}
-
-struct WakeShared {
-    poll_waker: mio::Waker,
-    token: Token,
-    /// Wakers woken and not yet taken.
-    ready: Mutex<Vec<Arc<TokenWaker>>>,
-}
-
-/// The waker of one connection.
-struct TokenWaker {
-    /// Weak, so that wakers an application keeps after the loop ended hold nothing alive.
-    shared: Weak<WakeShared>,
-    token: Token,
-    /// Whether this waker sits in the queue already.
-    queued: AtomicBool,
-}
-
-impl Wakeups {
-    /// Wake-ups for the poll that `registry` belongs to; their events arrive under `token`.
-    pub fn new(registry: &Registry, token: Token) -> io::Result<Self> {
-        Ok(Wakeups {
-            shared: Arc::new(WakeShared {
-                poll_waker: mio::Waker::new(registry, token)?,
-                token,
-                ready: Mutex::new(Vec::new()),
-            }),
+impl MioDriver {
+    /// Serves `service` with `config`'s settings, over TLS when `tls` is given (its ALPN
+    /// protocols choose HTTP/2 or HTTP/1.1; without TLS, HTTP/2 by prior knowledge or `h2c`).
+    /// Wake-ups arrive under `wake`; connections take the tokens above it.
+    pub fn new(
+        registry: &mio::Registry,
+        wake: Token,
+        service: impl Service,
+        config: DispatchConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Self> {
+        let notifier = mio::Waker::new(registry, wake)?;
+        let mailbox = Arc::new(Mailbox::new(Box::new(notifier)));
+        Ok(MioDriver {
+            driver: Driver::new(erase(service), config, tls, mailbox),
+            wake,
+            now: None,
         })
     }
 
-    /// The token that wake-up events arrive under.
-    pub fn token(&self) -> Token {
-        self.shared.token
-    }
-
-    /// A waker that queues `token` and wakes the poll.
-    ///
-    /// A token reused for a new connection may see a late wake-up meant for the old one; that is
-    /// a spurious wake-up, which connections take in their stride.
-    pub fn waker(&self, token: Token) -> Waker {
-        Waker::from(Arc::new(TokenWaker {
-            shared: Arc::downgrade(&self.shared),
-            token,
-            queued: AtomicBool::new(false),
-        }))
-    }
-
-    /// Appends to `tokens` every token woken since the last call.
-    pub fn take(&self, tokens: &mut Vec<Token>) {
-        let woken = std::mem::take(&mut *self.shared.lock());
-        tokens.extend(woken.iter().map(|waker| {
-            // Cleared before the connection is driven, so a wake-up during the drive is kept.
-            waker.queued.store(false, Ordering::Release);
-            waker.token
-        }));
-    }
-}
-
-impl WakeShared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<TokenWaker>>> {
-        self.ready.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Wake for TokenWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
-            return;
+    /// Serves a stream accepted from a [`mio::net::TcpListener`] at `now` (with `TCP_NODELAY`);
+    /// an error (TLS or the registry refused it) has closed the stream.
+    pub fn serve(
+        &mut self,
+        registry: &mio::Registry,
+        stream: TcpStream,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> io::Result<()> {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
         }
-        let Some(shared) = self.shared.upgrade() else {
-            return;
+        let local = stream.local_addr()?;
+        self.now = Some(now);
+        let mut tokens = self.tokens(registry);
+        self.driver
+            .add(&mut tokens, stream, peer, local, (), now)
+            .map(drop)
+    }
+
+    /// Serves every connection waiting on `listener` (the application's), accepting until it
+    /// answers `WouldBlock`: call it on each readiness event of the listener. A connection that
+    /// cannot be served is closed and logged; an accept failure (out of descriptors, say) ends
+    /// the batch, logged, and the backlog is tried again on the listener's next event.
+    pub fn accept(&mut self, registry: &mio::Registry, listener: &TcpListener, now: Instant) {
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if let Err(error) = self.serve(registry, stream, peer, now) {
+                        tracing::warn!(%peer, %error, "cannot serve a connection; closed");
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                // The client gave up before we accepted: the next one may be there.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed; retried on the listener's next event");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles an event if its token is weft's (the wake token or a connection's, live or
+    /// gone); false when it is not.
+    pub fn handle_event(&mut self, registry: &mio::Registry, event: &Event, now: Instant) -> bool {
+        let token = event.token();
+        if token == self.wake {
+            // The notification only ends the wait: `turn` takes the wake-ups.
+            return true;
+        }
+        let Some(key) = token.0.checked_sub(self.wake.0 + 1) else {
+            return false;
         };
-        shared.lock().push(Arc::clone(self));
-        if let Err(error) = shared.poll_waker.wake() {
-            tracing::error!(%error, token = self.token.0, "cannot wake the mio poll");
+        let ready = Ready {
+            key,
+            readable: event.is_readable() || event.is_read_closed() || event.is_error(),
+            writable: event.is_writable() || event.is_write_closed() || event.is_error(),
+            read_closed: event.is_read_closed(),
+        };
+        self.now = Some(now);
+        let mut tokens = self.tokens(registry);
+        self.driver.handle_ready(&mut tokens, ready, now);
+        true
+    }
+
+    /// Ends the loop's turn: drives the connections woken since the last turn and handles the
+    /// deadlines passed at `now`. Call it once per turn, after the events.
+    pub fn turn(&mut self, registry: &mio::Registry, now: Instant) {
+        self.now = Some(now);
+        let mut tokens = self.tokens(registry);
+        self.driver.handle_woken(&mut tokens, now);
+        self.driver.handle_timers(&mut tokens, now);
+    }
+
+    /// The timeout for the next `Poll::poll`: zero when a connection has work left, else until
+    /// the nearest deadline (rounded up to the millisecond), `None` without one. It counts
+    /// from the `now` of the turn just ended rather than read the clock, so a deadline is
+    /// handled late by at most the time the turn's own work took. Call it right before each
+    /// wait: it also arms the wake-ups from other threads to wake the poll.
+    pub fn timeout(&self) -> Option<Duration> {
+        if !self.driver.mailbox().prepare_sleep(|| false) {
+            return Some(Duration::ZERO);
+        }
+        let now = self.now?;
+        self.driver.next_deadline().map(|deadline| {
+            let left = deadline.saturating_duration_since(now);
+            Duration::from_millis(left.as_nanos().div_ceil(1_000_000) as u64)
+        })
+    }
+
+    /// Starts closing gracefully, for an application shutting down: idle connections close at
+    /// once, requests in flight are answered first (with `connection: close`); connections
+    /// served from now on are treated alike. Turn the loop until [`is_empty`](Self::is_empty).
+    pub fn shutdown(&mut self, registry: &mio::Registry, now: Instant) {
+        self.now = Some(now);
+        let mut tokens = self.tokens(registry);
+        self.driver.drain(&mut tokens, now);
+    }
+
+    /// Connections open.
+    pub fn len(&self) -> usize {
+        self.driver.len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.driver.is_empty()
+    }
+
+    fn tokens<'a>(&self, registry: &'a mio::Registry) -> Tokens<'a> {
+        Tokens {
+            registry,
+            first: self.wake.0 + 1,
         }
     }
 }
 
-impl std::fmt::Debug for Wakeups {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wakeups")
-            .field("token", &self.shared.token)
-            .finish_non_exhaustive()
+/// The driver's registry: connection `k` under `Token(first + k)`.
+struct Tokens<'a> {
+    registry: &'a mio::Registry,
+    first: usize,
+}
+
+impl Registry for Tokens<'_> {
+    type Stream = TcpStream;
+    type Socket = TcpStream;
+    const ONESHOT: bool = false;
+
+    fn add(&mut self, mut stream: TcpStream, key: usize, _: Interest) -> io::Result<TcpStream> {
+        let token = Token(self.first + key);
+        let both = MioInterest::READABLE | MioInterest::WRITABLE;
+        self.registry.register(&mut stream, token, both)?;
+        Ok(stream)
+    }
+
+    fn rearm(&mut self, _: &TcpStream, _: usize, _: Interest) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn remove(&mut self, mut socket: TcpStream) {
+        if let Err(error) = self.registry.deregister(&mut socket) {
+            tracing::debug!(%error, "deregistering a connection failed");
+        }
+    }
+}
+
+impl Notify for mio::Waker {
+    fn notify(&self) -> io::Result<()> {
+        self.wake()
+    }
+}
+
+impl Socket for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
+        crate::file::transmit(self, region)
+    }
+
+    fn sync_cork(&mut self, cork: &mut crate::file::Cork, file_follows: bool) {
+        cork.sync(self, file_follows);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::{Read as _, Write as _};
-    use std::net::SocketAddr;
-    use std::time::Duration;
 
     use http::{Request, Response};
+    use mio::{Events, Poll};
     use weft_service::body::Body;
-    use weft_service::service::ConnectionInfo;
 
     use super::*;
-    use crate::DispatchConfig;
 
     const LISTENER: Token = Token(0);
     const WAKE: Token = Token(1);
-    const CONNECTION: Token = Token(2);
 
     /// `/slow` is answered from another thread 100 ms later; anything else at once.
     async fn app(request: Request<Body>) -> Response<Body> {
@@ -437,61 +295,36 @@ mod tests {
     }
 
     /// A mio loop on its own thread serving the first connection to its listener until that
-    /// connection closes; returns how long it was served.
+    /// connection closes (or 10 s pass); returns how long it was served.
     fn serve_one(config: DispatchConfig) -> (SocketAddr, std::thread::JoinHandle<Duration>) {
-        let mut poll = mio::Poll::new().unwrap();
+        let mut poll = Poll::new().unwrap();
         let mut listener = mio::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
+            .register(&mut listener, LISTENER, MioInterest::READABLE)
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let thread = std::thread::spawn(move || {
-            let wakeups = Wakeups::new(poll.registry(), WAKE).unwrap();
-            let mut events = mio::Events::with_capacity(16);
-            let mut connection = None;
-            let mut woken = Vec::new();
-            let mut accepted_at = Instant::now();
-            loop {
-                let timeout = connection
-                    .as_ref()
-                    .and_then(MioConnection::poll_timeout)
-                    .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-                poll.poll(&mut events, timeout).unwrap();
+            let mut weft = MioDriver::new(poll.registry(), WAKE, app, config, None).unwrap();
+            let mut events = Events::with_capacity(16);
+            let start = Instant::now();
+            let mut accepted = None;
+            while start.elapsed() < Duration::from_secs(10) {
+                poll.poll(&mut events, weft.timeout()).unwrap();
                 let now = Instant::now();
-                for event in events.iter() {
-                    match event.token() {
-                        LISTENER if connection.is_none() => {
-                            let (stream, peer) = listener.accept().unwrap();
-                            accepted_at = now;
-                            let info = ConnectionInfo::tcp(Some(peer), Some(addr));
-                            let dispatcher =
-                                Dispatcher::new(Arc::new(app), config.clone(), info, now);
-                            let mut served =
-                                MioConnection::new(stream, dispatcher, wakeups.waker(CONNECTION));
-                            served.register(poll.registry(), CONNECTION).unwrap();
-                            served.handle_wake(now).unwrap();
-                            connection = Some(served);
-                        }
-                        WAKE => wakeups.take(&mut woken),
-                        CONNECTION => {
-                            let served = connection.as_mut().unwrap();
-                            served.handle_event(event, now).unwrap();
-                        }
-                        _ => {}
+                for event in &events {
+                    if event.token() == LISTENER {
+                        weft.accept(poll.registry(), &listener, now);
+                        accepted.get_or_insert(now);
+                    } else {
+                        assert!(weft.handle_event(poll.registry(), event, now));
                     }
                 }
-                let Some(served) = connection.as_mut() else {
-                    continue;
-                };
-                for _ in woken.drain(..) {
-                    served.handle_wake(now).unwrap();
-                }
-                served.handle_timeout(now).unwrap();
-                if served.is_closed() {
-                    served.deregister(poll.registry()).unwrap();
-                    return accepted_at.elapsed();
+                weft.turn(poll.registry(), now);
+                if let Some(accepted) = accepted.filter(|_| weft.is_empty()) {
+                    return accepted.elapsed();
                 }
             }
+            panic!("the connection was not over within 10 s");
         });
         (addr, thread)
     }
@@ -549,31 +382,18 @@ mod tests {
     }
 
     #[test]
-    fn a_waker_queues_its_token_once_until_taken() {
-        let poll = mio::Poll::new().unwrap();
-        let wakeups = Wakeups::new(poll.registry(), Token(100)).unwrap();
-        let waker = wakeups.waker(Token(7));
-        waker.wake_by_ref();
-        waker.wake_by_ref();
-        wakeups.waker(Token(8)).wake();
-        let mut tokens = Vec::new();
-        wakeups.take(&mut tokens);
-        assert_eq!(tokens, [Token(7), Token(8)]);
-        tokens.clear();
-        wakeups.take(&mut tokens);
-        assert!(tokens.is_empty());
-        waker.wake();
-        wakeups.take(&mut tokens);
-        assert_eq!(tokens, [Token(7)]);
-    }
-
-    #[test]
-    fn a_waker_outliving_its_poll_does_nothing() {
-        let poll = mio::Poll::new().unwrap();
-        let wakeups = Wakeups::new(poll.registry(), Token(1)).unwrap();
-        let waker = wakeups.waker(Token(2));
-        drop(wakeups);
-        drop(poll);
-        waker.wake();
+    fn connections_take_the_tokens_above_the_wake_token() {
+        let poll = Poll::new().unwrap();
+        let weft = MioDriver::new(
+            poll.registry(),
+            Token(5),
+            app,
+            DispatchConfig::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(weft.tokens(poll.registry()).first, 6);
+        assert!(weft.is_empty());
+        assert_eq!(weft.timeout(), None, "no deadline, no work");
     }
 }

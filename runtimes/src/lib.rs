@@ -5,7 +5,7 @@
 //!
 //! | feature | module | model |
 //! |---|---|---|
-//! | `mio` | `mio` | one event loop per worker thread on mio (epoll, kqueue, IOCP), edge-triggered; handler futures polled on the loop thread |
+//! | `mio` | `mio` | one event loop per worker thread on mio (epoll, kqueue, IOCP), edge-triggered; handler futures polled on the loop thread; the connections are weft-adapters' readiness driver (`weft_adapters::driver`), which applications embed in their own mio loop |
 //! | `smol` | `smol` | a smol executor on `workers` threads |
 //! | `async-std` | `async_std` | async-std's global executor (async-std is discontinued upstream: supported, but deprecated) |
 //! | `poll` | `poll` | the same event loops on the `polling` crate (epoll, kqueue, IOCP, `poll(2)`): the portable fallback |

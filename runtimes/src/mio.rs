@@ -3,19 +3,22 @@
 //! owns their connection and woken through [`mio::Waker`]. Sockets are registered once for both
 //! directions, edge-triggered, so readiness costs no system call beyond the wait itself.
 //!
-//! The loops, accepting, timers, shutdown and TLS are shared with the `poll` runtime (feature
-//! `poll`), the same server on the `polling` crate.
+//! The loops, accepting and shutdown are shared with the `poll` runtime (feature `poll`), the
+//! same server on the `polling` crate; connections, timers and TLS are weft-adapters'
+//! readiness driver, which also serves a `mio::Poll` an application owns
+//! (`weft_adapters::mio`).
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener as StdListener};
+use std::net::{SocketAddr, TcpListener as StdListener};
 use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest as MioInterest, Poll, Token};
+use weft_adapters::driver::{Interest, Notify, Ready, Registry};
 use weft_service::service::{Service, erase};
 
 use crate::config::{ServerConfig, ServerHandle};
-use crate::event_loop::{self, Interest, Notify, Reactor, Ready, Socket, WAKE_KEY};
+use crate::event_loop::{self, Reactor, WAKE_KEY};
 
 /// Readiness events taken from the OS per wait.
 const EVENTS_PER_WAIT: usize = 1024;
@@ -42,33 +45,37 @@ pub(crate) struct MioReactor {
     events: Events,
 }
 
-impl Notify for mio::Waker {
-    fn notify(&self) -> io::Result<()> {
-        self.wake()
-    }
-}
+// `TcpStream` is a driver `Socket` and `mio::Waker` a `Notify` in weft-adapters' `mio` module.
 
-impl Socket for TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
+impl Registry for MioReactor {
+    type Stream = TcpStream;
+    type Socket = TcpStream;
+    const ONESHOT: bool = false;
+
+    fn add(&mut self, mut stream: TcpStream, key: usize, _: Interest) -> io::Result<TcpStream> {
+        self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            MioInterest::READABLE | MioInterest::WRITABLE,
+        )?;
+        Ok(stream)
     }
 
-    fn transmit_file(&mut self, region: &weft_service::file::FileRegion) -> io::Result<usize> {
-        weft_adapters::file::transmit(self, region)
+    fn rearm(&mut self, _socket: &TcpStream, _key: usize, _interest: Interest) -> io::Result<()> {
+        Ok(())
     }
 
-    fn sync_cork(&mut self, cork: &mut weft_adapters::file::Cork, file_follows: bool) {
-        cork.sync(self, file_follows);
+    fn remove(&mut self, mut socket: TcpStream) {
+        if let Err(error) = self.poll.registry().deregister(&mut socket) {
+            tracing::debug!(%error, "deregistering a connection failed");
+        }
     }
 }
 
 impl Reactor for MioReactor {
     const NAME: &'static str = "mio";
-    const ONESHOT: bool = false;
 
     type Listener = TcpListener;
-    type Stream = TcpStream;
-    type Socket = TcpStream;
 
     fn new() -> io::Result<Self> {
         Ok(MioReactor {
@@ -108,25 +115,6 @@ impl Reactor for MioReactor {
             tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
         }
         Ok((stream, peer))
-    }
-
-    fn add(&mut self, mut stream: TcpStream, key: usize, _: Interest) -> io::Result<TcpStream> {
-        self.poll.registry().register(
-            &mut stream,
-            Token(key),
-            MioInterest::READABLE | MioInterest::WRITABLE,
-        )?;
-        Ok(stream)
-    }
-
-    fn rearm(&mut self, _socket: &TcpStream, _key: usize, _interest: Interest) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn remove(&mut self, mut socket: TcpStream) {
-        if let Err(error) = self.poll.registry().deregister(&mut socket) {
-            tracing::debug!(%error, "deregistering a connection failed");
-        }
     }
 
     fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<Ready>) -> io::Result<()> {

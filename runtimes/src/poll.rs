@@ -21,8 +21,10 @@ use std::time::Duration;
 use polling::{AsRawSource, AsSource, Event, Events, Poller};
 use weft_service::service::{Service, erase};
 
+use weft_adapters::driver::{Interest, Notify, Ready, Registry, Socket};
+
 use crate::config::{ServerConfig, ServerHandle};
-use crate::event_loop::{self, Interest, Notify, Reactor, Ready, Socket};
+use crate::event_loop::{self, Reactor};
 
 #[cfg(windows)]
 mod wsapoll;
@@ -134,13 +136,33 @@ fn event(key: usize, interest: Interest) -> Event {
     Event::new(key, interest.read, interest.write)
 }
 
-impl Reactor for PollReactor {
-    const NAME: &'static str = "poll";
-    const ONESHOT: bool = true;
-
-    type Listener = Polled<TcpListener>;
+impl Registry for PollReactor {
     type Stream = TcpStream;
     type Socket = Polled<TcpStream>;
+    const ONESHOT: bool = true;
+
+    fn add(
+        &mut self,
+        stream: TcpStream,
+        key: usize,
+        interest: Interest,
+    ) -> io::Result<Self::Socket> {
+        Polled::add(&self.poller, stream, event(key, interest))
+    }
+
+    fn rearm(&mut self, socket: &Self::Socket, key: usize, interest: Interest) -> io::Result<()> {
+        self.poller.modify(&socket.io, event(key, interest))
+    }
+
+    fn remove(&mut self, socket: Self::Socket) {
+        drop(socket);
+    }
+}
+
+impl Reactor for PollReactor {
+    const NAME: &'static str = "poll";
+
+    type Listener = Polled<TcpListener>;
 
     fn new() -> io::Result<Self> {
         Ok(PollReactor {
@@ -167,23 +189,6 @@ impl Reactor for PollReactor {
 
     fn accept(listener: &Self::Listener) -> io::Result<(TcpStream, SocketAddr)> {
         crate::listener::accept_nonblocking(&listener.io)
-    }
-
-    fn add(
-        &mut self,
-        stream: TcpStream,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<Self::Socket> {
-        Polled::add(&self.poller, stream, event(key, interest))
-    }
-
-    fn rearm(&mut self, socket: &Self::Socket, key: usize, interest: Interest) -> io::Result<()> {
-        self.poller.modify(&socket.io, event(key, interest))
-    }
-
-    fn remove(&mut self, socket: Self::Socket) {
-        drop(socket);
     }
 
     fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<Ready>) -> io::Result<()> {

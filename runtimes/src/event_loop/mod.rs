@@ -3,12 +3,14 @@
 //!
 //! # Shape
 //!
-//! One loop per worker thread ([`ServerConfig::workers`]). A loop owns a reactor, its
-//! connections in a [`Slab`], their deadlines in [`Timers`] and a [`Mailbox`] through which
-//! other threads reach it. Handler futures and bodies are polled on the thread of the loop that
-//! owns their connection; their wakers queue the connection in that loop's mailbox and wake its
-//! reactor. Nothing here sleeps or spins: a loop blocks only in its reactor's wait, bounded by its
-//! nearest deadline.
+//! One loop per worker thread ([`ServerConfig::workers`]). A loop owns a reactor, a readiness
+//! [`Driver`] (weft-adapters' `driver`: its connections, their deadlines, their wake-ups and
+//! TLS) and a [`Mailbox`] through which other threads reach it. What is a runtime's business
+//! stays here: listeners and accepting, the hand-off between loops, the connection gate (each
+//! connection carries its [`Permit`] as the driver's ticket) and shutdown. Handler futures and
+//! bodies are polled on the thread of the loop that owns their connection; their wakers queue
+//! the connection in the driver's mailbox and wake the reactor. Nothing here sleeps or spins: a
+//! loop blocks only in its reactor's wait, bounded by its nearest deadline.
 //!
 //! # Accepting
 //!
@@ -29,11 +31,15 @@
 //!
 //! # One turn of a loop
 //!
-//! wait (until the nearest deadline, or not at all when work is left) → readiness events →
-//! commands → connections handed over → wake-ups → accept (loop 0) → due timers. Every step is
-//! bounded: events by the reactor's batch, accepts by [`ACCEPTS_PER_TURN`] per listener, each
-//! connection by its round budget (one with work left queues itself for the next turn), timers
-//! by [`TIMERS_PER_TURN`].
+//! wait (until the nearest deadline, or not at all when work is left) → one clock read →
+//! readiness events → commands → connections handed over → wake-ups → accept (loop 0) → due
+//! timers. The clock is read once per turn, after the wait; the next turn's timeout is computed
+//! from that reading, so a deadline is handled late by at most the time the turn's own work took
+//! (microseconds, next to the millisecond the timeout is rounded up to) and a deadline set
+//! during the turn counts from its start. Every step is bounded: events by the
+//! reactor's batch, accepts by [`ACCEPTS_PER_TURN`] per listener, each connection by its round
+//! budget (one with work left queues itself for the next turn), timers by
+//! [`TIMERS_PER_TURN`](weft_adapters::driver::TIMERS_PER_TURN).
 //!
 //! # Shutdown
 //!
@@ -52,13 +58,9 @@
 //!
 //! # TLS
 //!
-//! rustls's `ServerConnection` sits directly on the non-blocking socket (`read_tls`,
-//! `process_new_packets`, `reader`, `writer`, `write_tls`): see [`connection`].
+//! rustls's `ServerConnection` sits directly on the non-blocking socket, in the driver.
 
-mod connection;
 mod mailbox;
-mod slab;
-mod timers;
 
 #[cfg(test)]
 mod tests;
@@ -72,16 +74,10 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use weft_adapters::{DispatchConfig, Dispatcher};
-use weft_service::service::{ConnectionInfo, DynService};
+use weft_adapters::driver::{Driver, Mailbox as Wakeups, Notify, Ready, Registry};
+use weft_service::service::DynService;
 
-pub(crate) use self::connection::{Interest, Socket};
-pub(crate) use self::mailbox::Notify;
-
-use self::connection::{Connection, Progress};
-use self::mailbox::{Command, ConnectionWaker, GateWaker, Mailbox, WakeMark};
-use self::slab::{Key, Slab};
-use self::timers::Timers;
+use self::mailbox::{Command, GateWaker, Mailbox};
 use crate::config::{ServerConfig, ServerHandle};
 use crate::gate::{ConnectionGate, Permit};
 use crate::listener::{Prepared, prepare};
@@ -91,15 +87,9 @@ use crate::shutdown::Shutdown;
 /// Connections one listener accepts per turn of the loop.
 const ACCEPTS_PER_TURN: usize = 64;
 
-/// Deadlines handled per turn; the rest are due at once on the next turn.
-const TIMERS_PER_TURN: usize = 1024;
-
 /// How long accepting pauses after an error such as running out of file descriptors, rather
 /// than spinning on it.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// Bytes read from a socket at a time, into one buffer per loop (idle connections hold none).
-const READ_BUFFER: usize = 64 * 1024;
 
 /// The reactor key of the loop's own wake-ups (mio needs a token for its `Waker`).
 pub(crate) const WAKE_KEY: usize = usize::MAX - 1;
@@ -108,36 +98,15 @@ pub(crate) const WAKE_KEY: usize = usize::MAX - 1;
 /// their slab index, far below.
 const FIRST_LISTENER_KEY: usize = usize::MAX - 2;
 
-/// Readiness of one registered source, as a reactor reports it. Errors and hang-ups are
-/// reported as readiness: the next read or write returns them.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ready {
-    /// The key the source was registered with.
-    pub(crate) key: usize,
-    /// Readable (or closed, or failed).
-    pub(crate) readable: bool,
-    /// Writable (or closed, or failed).
-    pub(crate) writable: bool,
-    /// The peer closed its sending side (as far as the reactor says; `false` when it cannot
-    /// tell). An edge-triggered reactor reports a FIN that arrives with the last bytes only
-    /// once, so the end must then be read for even after a short read.
-    pub(crate) read_closed: bool,
-}
-
-/// What distinguishes the event-loop runtimes: how sockets are registered and waited on.
-pub(crate) trait Reactor: Send + Sized + 'static {
+/// What distinguishes the event-loop runtimes: how sockets are registered (the driver's
+/// [`Registry`], whose `Stream`, an accepted stream not yet registered, may travel to another
+/// loop) and waited on.
+pub(crate) trait Reactor: Registry<Stream: Send + 'static> + Send + Sized + 'static {
     /// The runtime's name, for threads and logs.
     const NAME: &'static str;
-    /// Whether each event disarms its source until [`rearm`](Self::rearm) (one-shot), rather
-    /// than sources staying armed for both directions (edge-triggered).
-    const ONESHOT: bool;
 
     /// A registered listener.
     type Listener: Send;
-    /// An accepted stream, not yet registered (it may travel to another loop).
-    type Stream: Send + 'static;
-    /// A registered stream.
-    type Socket: Socket;
 
     /// A reactor with nothing registered.
     fn new() -> io::Result<Self>;
@@ -151,42 +120,15 @@ pub(crate) trait Reactor: Send + Sized + 'static {
     fn remove_listener(&mut self, listener: Self::Listener);
     /// Accepts a connection, non-blocking and with `TCP_NODELAY`.
     fn accept(listener: &Self::Listener) -> io::Result<(Self::Stream, SocketAddr)>;
-    /// Registers a stream under `key`, waiting for `interest` (one-shot reactors) or for both
-    /// directions (edge-triggered ones).
-    fn add(
-        &mut self,
-        stream: Self::Stream,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<Self::Socket>;
-    /// Arms a one-shot socket again for `interest`.
-    fn rearm(&mut self, socket: &Self::Socket, key: usize, interest: Interest) -> io::Result<()>;
-    /// Deregisters a socket and closes it.
-    fn remove(&mut self, socket: Self::Socket);
     /// Blocks until readiness, a notification or `timeout`; appends what is ready to `ready`
     /// (an interrupted wait returns with nothing).
     fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<Ready>) -> io::Result<()>;
 }
 
-/// What every loop of a server shares.
-pub(crate) struct Server {
-    service: Arc<dyn DynService>,
-    pub(crate) dispatch: DispatchConfig,
-    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+/// What every loop of a server shares beyond its driver's settings.
+struct Server {
     gate: Arc<ConnectionGate>,
     shutdown: Shutdown,
-}
-
-impl Server {
-    /// The dispatcher of a connection whose requests may start from `now`.
-    pub(crate) fn dispatcher(&self, info: ConnectionInfo, now: Instant) -> Dispatcher {
-        let mut dispatcher =
-            Dispatcher::new(Arc::clone(&self.service), self.dispatch.clone(), info, now);
-        // File bodies go out with `sendfile(2)` (`Connection::write_file`); the dispatcher
-        // ignores this over TLS.
-        dispatcher.set_transmit_files(true);
-        dispatcher
-    }
 }
 
 /// A connection on its way from the accepting loop to the loop that will serve it.
@@ -197,7 +139,7 @@ pub(crate) struct Accepted<St> {
     permit: Permit,
 }
 
-type LoopMailbox<R> = Mailbox<Accepted<<R as Reactor>::Stream>>;
+type LoopMailbox<R> = Mailbox<Accepted<<R as Registry>::Stream>>;
 
 /// Binds, starts `config.workers` loops on reactor `R` and serves `service` until shut down;
 /// returns once listening.
@@ -216,9 +158,6 @@ pub(crate) fn start<R: Reactor>(
     let lifecycle = Lifecycle::new(&mut config, &shutdown, stopped, services, Some(tasks));
     let gate = ConnectionGate::new(config.max_connections);
     let server = Arc::new(Server {
-        service,
-        dispatch: config.dispatch.clone(),
-        tls,
         gate: Arc::clone(&gate),
         shutdown: shutdown.clone(),
     });
@@ -228,26 +167,31 @@ pub(crate) fn start<R: Reactor>(
         .collect::<io::Result<Vec<_>>>()?;
     let mailboxes = reactors
         .iter_mut()
-        .map(|reactor| Ok(Arc::new(Mailbox::new(reactor.notifier()?))))
+        .map(|reactor| {
+            let wakeups = Arc::new(Wakeups::new(reactor.notifier()?));
+            Ok(Arc::new(Mailbox::new(wakeups)))
+        })
         .collect::<io::Result<Vec<Arc<LoopMailbox<R>>>>>()?;
     let acceptor = Acceptor::new(&mut reactors[0], listeners, &local_addrs, &mailboxes)?;
     let mut acceptor = Some(acceptor);
 
     let mut threads = Vec::with_capacity(reactors.len());
     for (id, reactor) in reactors.into_iter().enumerate() {
+        let driver = Driver::new(
+            Arc::clone(&service),
+            config.dispatch.clone(),
+            tls.clone(),
+            Arc::clone(mailboxes[id].wakeups()),
+        );
         let worker = Worker {
             id,
             reactor,
             server: Arc::clone(&server),
             mailbox: Arc::clone(&mailboxes[id]),
-            connections: Slab::new(),
-            timers: Timers::new(),
+            driver,
             ready: Vec::new(),
-            woken: Vec::new(),
             handed: VecDeque::new(),
-            read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             acceptor: acceptor.take(),
-            draining: false,
         };
         let spawned = std::thread::Builder::new()
             .name(format!("weft-{}-{id}", R::NAME))
@@ -390,7 +334,7 @@ impl<R: Reactor> Acceptor<R> {
 enum Source {
     Wake,
     Listener(usize),
-    Connection(usize),
+    Connection,
 }
 
 impl Source {
@@ -398,7 +342,7 @@ impl Source {
         match key {
             WAKE_KEY => Source::Wake,
             key if key > usize::MAX / 2 => Source::Listener(FIRST_LISTENER_KEY - key),
-            key => Source::Connection(key),
+            _ => Source::Connection,
         }
     }
 }
@@ -409,16 +353,13 @@ struct Worker<R: Reactor> {
     reactor: R,
     server: Arc<Server>,
     mailbox: Arc<LoopMailbox<R>>,
-    connections: Slab<Connection<R::Socket>>,
-    timers: Timers,
+    /// The connections, each holding its permit.
+    driver: Driver<R::Socket, Permit>,
     /// Buffers kept across turns, to reuse their allocations.
     ready: Vec<Ready>,
-    woken: Vec<Key>,
     handed: VecDeque<Accepted<R::Stream>>,
-    read_buf: Box<[u8]>,
     /// Loop 0's, until shutdown.
     acceptor: Option<Acceptor<R>>,
-    draining: bool,
 }
 
 impl<R: Reactor> Worker<R> {
@@ -448,8 +389,11 @@ impl<R: Reactor> Worker<R> {
 
     fn run(mut self) -> io::Result<()> {
         let mut command = Command::Run;
+        // The one clock read of each turn, after its wait; the next turn's timeout is computed
+        // from it (late by at most the turn's own work: harmless for protocol timeouts).
+        let mut now = Instant::now();
         loop {
-            let timeout = self.wait_timeout(Instant::now());
+            let timeout = self.wait_timeout(now);
             let timeout = if timeout == Some(Duration::ZERO) || !self.mailbox.prepare_sleep(command)
             {
                 Some(Duration::ZERO)
@@ -460,7 +404,7 @@ impl<R: Reactor> Worker<R> {
             let waited = self.reactor.wait(timeout, &mut self.ready);
             self.mailbox.awake();
             waited?;
-            let now = Instant::now();
+            now = Instant::now();
 
             self.handle_ready(now);
             let latest = self.mailbox.current_command();
@@ -476,10 +420,10 @@ impl<R: Reactor> Worker<R> {
                 }
             }
             self.adopt_handed(now);
-            self.handle_woken(now);
+            self.driver.handle_woken(&mut self.reactor, now);
             self.accept(now);
-            self.handle_timers(now);
-            if self.draining && self.connections.is_empty() {
+            self.driver.handle_timers(&mut self.reactor, now);
+            if command != Command::Run && self.driver.is_empty() {
                 return Ok(());
             }
         }
@@ -494,7 +438,7 @@ impl<R: Reactor> Worker<R> {
             Some(acceptor) => acceptor.backoff_until,
             None => None,
         };
-        let deadline = match (self.timers.next_deadline(), backoff) {
+        let deadline = match (self.driver.next_deadline(), backoff) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -519,22 +463,7 @@ impl<R: Reactor> Worker<R> {
                         slot.ready = true;
                     }
                 }
-                Source::Connection(index) => {
-                    // A late event for a connection gone is dropped; one for a newcomer in its
-                    // slot is a spurious wake-up, which connections take in their stride.
-                    let Some(key) = self.connections.key_at(index) else {
-                        continue;
-                    };
-                    let (readable, writable) = (event.readable, event.writable);
-                    let read_closed = event.read_closed;
-                    self.with_connection(key, |connection, buf, server| {
-                        if R::ONESHOT {
-                            connection.armed = None;
-                        }
-                        connection.on_ready(readable, writable, read_closed);
-                        connection.drive(now, buf, server)
-                    });
-                }
+                Source::Connection => self.driver.handle_ready(&mut self.reactor, *event, now),
             }
         }
         self.ready = ready;
@@ -555,61 +484,12 @@ impl<R: Reactor> Worker<R> {
             local,
             permit,
         } = accepted;
-        let tls = match &self.server.tls {
-            Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
-                Ok(session) => Some(Box::new(session)),
-                Err(error) => {
-                    tracing::warn!(%peer, %error, "cannot start a TLS session; closing");
-                    return;
-                }
-            },
-            None => None,
-        };
-        let key = self.connections.vacant_key();
-        let socket = match self.reactor.add(stream, key.index(), Interest::READ) {
-            Ok(socket) => socket,
-            Err(error) => {
-                tracing::warn!(%peer, %error, "cannot register a connection; closing");
-                return;
-            }
-        };
-        let (mark, waker) = ConnectionWaker::new(&self.mailbox, key);
-        let mut connection = Connection::new(
-            socket,
-            tls,
-            peer,
-            local,
-            permit,
-            waker,
-            mark as Arc<dyn WakeMark>,
-            &self.server,
-            now,
-        );
-        if R::ONESHOT {
-            connection.armed = Some(Interest::READ);
+        let added = self
+            .driver
+            .add(&mut self.reactor, stream, peer, local, permit, now);
+        if let Err(error) = added {
+            tracing::warn!(%peer, %error, "cannot start serving a connection; closing it");
         }
-        let inserted = self.connections.insert(connection);
-        debug_assert_eq!(inserted, key);
-        let draining = self.draining;
-        self.with_connection(key, |connection, buf, server| {
-            if draining && !connection.shutdown() {
-                return Ok(Progress::Closed);
-            }
-            connection.drive(now, buf, server)
-        });
-    }
-
-    fn handle_woken(&mut self, now: Instant) {
-        self.mailbox.take_woken(&mut self.woken);
-        let woken = std::mem::take(&mut self.woken);
-        for &key in &woken {
-            self.with_connection(key, |connection, buf, server| {
-                connection.clear_wake_mark();
-                connection.drive(now, buf, server)
-            });
-        }
-        self.woken = woken;
-        self.woken.clear();
     }
 
     /// Accepts on loop 0's ready listeners while the gate has room, handing connections out.
@@ -692,36 +572,8 @@ impl<R: Reactor> Worker<R> {
         self.acceptor = Some(acceptor);
     }
 
-    /// Handles the deadlines that have passed.
-    fn handle_timers(&mut self, now: Instant) {
-        for _ in 0..TIMERS_PER_TURN {
-            let Some((deadline, key)) = self.timers.pop_due(now) else {
-                return;
-            };
-            let Some(connection) = self.connections.get_mut(key) else {
-                continue;
-            };
-            if connection.timer != Some(deadline) {
-                // Superseded by an earlier deadline.
-                continue;
-            }
-            connection.timer = None;
-            self.with_connection(key, |connection, buf, server| {
-                if connection.deadline().is_none_or(|deadline| deadline > now) {
-                    // The deadline moved later since this entry was made: armed again below.
-                    return Ok(Progress::Open);
-                }
-                if !connection.handle_timeout(now) {
-                    return Ok(Progress::Closed);
-                }
-                connection.drive(now, buf, server)
-            });
-        }
-    }
-
     /// Starts the graceful shutdown of this loop.
     fn drain(&mut self, now: Instant) {
-        self.draining = true;
         if let Some(acceptor) = self.acceptor.take() {
             for slot in acceptor.listeners {
                 self.reactor.remove_listener(slot.listener);
@@ -730,17 +582,10 @@ impl<R: Reactor> Worker<R> {
         }
         tracing::debug!(
             loop_id = self.id,
-            connections = self.connections.len(),
+            connections = self.driver.len(),
             "draining"
         );
-        for key in self.connections.keys() {
-            self.with_connection(key, |connection, buf, server| {
-                if !connection.shutdown() {
-                    return Ok(Progress::Closed);
-                }
-                connection.drive(now, buf, server)
-            });
-        }
+        self.driver.drain(&mut self.reactor, now);
     }
 
     /// Closes every connection at once (the drain deadline passed).
@@ -750,76 +595,6 @@ impl<R: Reactor> Worker<R> {
                 self.reactor.remove_listener(slot.listener);
             }
         }
-        let keys = self.connections.keys();
-        if !keys.is_empty() {
-            tracing::debug!(count = keys.len(), "closing connections still open");
-        }
-        for key in keys {
-            self.close(key);
-        }
-    }
-
-    /// Runs `work` on a connection, catching a panic that escapes it, then files the
-    /// connection according to the outcome: closed, or its timer and interest armed.
-    fn with_connection(
-        &mut self,
-        key: Key,
-        work: impl FnOnce(&mut Connection<R::Socket>, &mut [u8], &Server) -> io::Result<Progress>,
-    ) {
-        let Some(connection) = self.connections.get_mut(key) else {
-            return;
-        };
-        let (buf, server) = (&mut *self.read_buf, &*self.server);
-        let progress = match catch_unwind(AssertUnwindSafe(|| work(connection, buf, server))) {
-            Ok(Ok(progress)) => progress,
-            Ok(Err(error)) => {
-                tracing::debug!(peer = %connection.peer(), %error, "connection ended with an I/O error");
-                Progress::Closed
-            }
-            Err(_) => {
-                tracing::error!(
-                    peer = %connection.peer(),
-                    "connection panicked outside its handler; dropping it, the loop lives on"
-                );
-                Progress::Closed
-            }
-        };
-        if progress == Progress::Closed {
-            self.close(key);
-            return;
-        }
-        if progress == Progress::Again {
-            connection.wake();
-        }
-        let deadline = connection.deadline();
-        self.timers.arm(key, &mut connection.timer, deadline);
-        if R::ONESHOT {
-            let interest = connection.interest();
-            if !interest.is_empty() && connection.armed != Some(interest) {
-                if let Err(error) = self
-                    .reactor
-                    .rearm(connection.socket(), key.index(), interest)
-                {
-                    tracing::warn!(peer = %connection.peer(), %error, "cannot re-arm a connection; closing it");
-                    self.close(key);
-                    return;
-                }
-                connection.armed = Some(interest);
-            }
-        }
-    }
-
-    /// Deregisters and drops a connection.
-    fn close(&mut self, key: Key) {
-        let Some(connection) = self.connections.remove(key) else {
-            return;
-        };
-        let peer = connection.peer();
-        // Dropping the dispatcher drops the application's future and bodies: their `Drop` may
-        // panic too.
-        match catch_unwind(AssertUnwindSafe(|| connection.into_socket())) {
-            Ok(socket) => self.reactor.remove(socket),
-            Err(_) => tracing::error!(%peer, "dropping a connection panicked; the loop lives on"),
-        }
+        self.driver.close_all(&mut self.reactor);
     }
 }

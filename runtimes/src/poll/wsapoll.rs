@@ -34,7 +34,9 @@ use windows_sys::Win32::Networking::WinSock::{
     WSAGetLastError, WSAPOLLFD, WSAPoll,
 };
 
-use crate::event_loop::{Interest, Notify, Reactor, Ready, Socket, WAKE_KEY};
+use weft_adapters::driver::{Interest, Notify, Ready, Registry as DriverRegistry, Socket};
+
+use crate::event_loop::{Reactor, WAKE_KEY};
 
 /// The environment variable that picks the poll runtime's backend on Windows: unset, empty or
 /// `auto` (IOCP through `polling`, falling back to `WSAPoll` when it cannot be opened),
@@ -248,13 +250,33 @@ impl WsaPollReactor {
     }
 }
 
-impl Reactor for WsaPollReactor {
-    const NAME: &'static str = "poll";
-    const ONESHOT: bool = true;
-
-    type Listener = Registered<TcpListener>;
+impl DriverRegistry for WsaPollReactor {
     type Stream = TcpStream;
     type Socket = Registered<TcpStream>;
+    const ONESHOT: bool = true;
+
+    fn add(
+        &mut self,
+        stream: TcpStream,
+        key: usize,
+        interest: Interest,
+    ) -> io::Result<Self::Socket> {
+        Ok(Registered::add(&self.registry, stream, key, interest))
+    }
+
+    fn rearm(&mut self, socket: &Self::Socket, key: usize, interest: Interest) -> io::Result<()> {
+        socket.arm(key, interest)
+    }
+
+    fn remove(&mut self, socket: Self::Socket) {
+        drop(socket);
+    }
+}
+
+impl Reactor for WsaPollReactor {
+    const NAME: &'static str = "poll";
+
+    type Listener = Registered<TcpListener>;
 
     fn new() -> io::Result<Self> {
         let wake = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
@@ -296,23 +318,6 @@ impl Reactor for WsaPollReactor {
 
     fn accept(listener: &Self::Listener) -> io::Result<(TcpStream, SocketAddr)> {
         crate::listener::accept_nonblocking(&listener.io)
-    }
-
-    fn add(
-        &mut self,
-        stream: TcpStream,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<Self::Socket> {
-        Ok(Registered::add(&self.registry, stream, key, interest))
-    }
-
-    fn rearm(&mut self, socket: &Self::Socket, key: usize, interest: Interest) -> io::Result<()> {
-        socket.arm(key, interest)
-    }
-
-    fn remove(&mut self, socket: Self::Socket) {
-        drop(socket);
     }
 
     fn wait(&mut self, timeout: Option<Duration>, ready: &mut Vec<Ready>) -> io::Result<()> {

@@ -1,17 +1,19 @@
-//! A loop's connections by key: a slot vector with a free list, where every slot counts its
+//! A driver's connections by key: a slot vector with a free list, where every slot counts its
 //! occupants so that a key kept after its connection ended finds nothing rather than a
 //! newcomer.
 
-/// A slot index and the generation of the value that was stored there.
+/// A connection's key in its [`Driver`](super::Driver): a slot index (what the reactor knows
+/// the connection by) and the generation of the connection stored there, so that a key kept
+/// after its connection ended finds nothing rather than a newcomer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Key {
+pub struct Key {
     index: usize,
     generation: u32,
 }
 
 impl Key {
     /// The slot index: what the reactor knows the connection by.
-    pub(crate) fn index(self) -> usize {
+    pub fn index(self) -> usize {
         self.index
     }
 }

@@ -1,4 +1,4 @@
-//! One connection of an event loop: a non-blocking socket, TLS when the server has it, and a
+//! One connection of a driver: a non-blocking socket, TLS when the driver has it, and a
 //! [`Dispatcher`], moved forward by readiness, wake-ups and deadlines.
 //!
 //! Readiness is remembered per direction (`read_ready`, `write_ready`) and forgotten only when
@@ -14,13 +14,12 @@ use std::task::{Context, Waker};
 use std::time::Instant;
 
 use bytes::Buf;
-use weft_adapters::Dispatcher;
 use weft_service::file::FileRegion;
 use weft_service::service::ConnectionInfo;
 
 use super::Server;
-use super::mailbox::WakeMark;
-use crate::gate::Permit;
+use super::mailbox::ConnectionWaker;
+use crate::Dispatcher;
 
 /// Rounds of poll, write and read one drive does before the connection yields to the rest of
 /// the loop (it is then driven again on the next turn).
@@ -29,41 +28,42 @@ const ROUNDS_PER_DRIVE: usize = 32;
 /// TLS records one read pulls from the socket at most while looking for application data.
 const RECORD_READS_PER_READ: usize = 16;
 
-/// A connected, non-blocking socket as a reactor hands it out.
-pub(crate) trait Socket: Read + Write + Send + 'static {
+/// A connected, non-blocking socket as a reactor hands it out: what the driver reads from and
+/// writes to.
+pub trait Socket: Read + Write + Send + 'static {
     /// Shuts our sending side: the peer reads the end of the stream.
     fn shutdown_write(&self) -> io::Result<()>;
 
     /// Writes the next bytes of a file body and returns how many, without advancing
     /// `region`; `WouldBlock` when the socket takes none. A read/write copy by default;
-    /// sockets with a descriptor use `sendfile(2)` ([`weft_adapters::file::transmit`]).
+    /// sockets with a descriptor use `sendfile(2)` ([`crate::file::transmit`]).
     fn transmit_file(&mut self, region: &FileRegion) -> io::Result<usize> {
-        weft_adapters::file::copy(self, region)
+        crate::file::copy(self, region)
     }
 
     /// Corks the socket while a file body follows the output and uncorks it after
-    /// ([`weft_adapters::file::Cork`]); nothing by default, for sockets without `TCP_CORK`.
-    fn sync_cork(&mut self, _cork: &mut weft_adapters::file::Cork, _file_follows: bool) {}
+    /// ([`crate::file::Cork`]); nothing by default, for sockets without `TCP_CORK`.
+    fn sync_cork(&mut self, _cork: &mut crate::file::Cork, _file_follows: bool) {}
 }
 
-/// The readiness a connection waits for.
+/// The readiness a connection waits for: what a one-shot reactor arms its socket for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Interest {
+pub struct Interest {
     /// Bytes to read.
-    pub(crate) read: bool,
+    pub read: bool,
     /// Room to write.
-    pub(crate) write: bool,
+    pub write: bool,
 }
 
 impl Interest {
     /// Readable only.
-    pub(crate) const READ: Interest = Interest {
+    pub const READ: Interest = Interest {
         read: true,
         write: false,
     };
 
     /// Neither direction.
-    pub(crate) fn is_empty(self) -> bool {
+    pub fn is_empty(self) -> bool {
         !self.read && !self.write
     }
 }
@@ -92,8 +92,8 @@ enum Phase {
     Serving(Dispatcher),
 }
 
-/// A connection owned by an event loop.
-pub(crate) struct Connection<So> {
+/// A connection owned by a driver; `T` is the ticket its owner gave it, dropped with it.
+pub(crate) struct Connection<So, T> {
     socket: So,
     tls: Option<Box<rustls::ServerConnection>>,
     phase: Phase,
@@ -111,18 +111,18 @@ pub(crate) struct Connection<So> {
     /// No write has answered `WouldBlock` since the last writable event.
     write_ready: bool,
     /// Whether the socket is corked for a file response's head and body.
-    cork: weft_adapters::file::Cork,
+    cork: crate::file::Cork,
     waker: Waker,
-    wake_mark: Arc<dyn WakeMark>,
+    wake_mark: Arc<ConnectionWaker>,
     /// The deadline of this connection's live entry in the loop's timer heap.
     pub(crate) timer: Option<Instant>,
     /// The interest armed in a one-shot reactor (`None`: nothing armed, or spent by an event).
     pub(crate) armed: Option<Interest>,
     peer: SocketAddr,
-    _permit: Permit,
+    _ticket: T,
 }
 
-impl<So: Socket> Connection<So> {
+impl<So: Socket, T> Connection<So, T> {
     /// A connection accepted at `now`; `tls` is its TLS session when the server has TLS.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -130,9 +130,9 @@ impl<So: Socket> Connection<So> {
         tls: Option<Box<rustls::ServerConnection>>,
         peer: SocketAddr,
         local: SocketAddr,
-        permit: Permit,
+        ticket: T,
         waker: Waker,
-        wake_mark: Arc<dyn WakeMark>,
+        wake_mark: Arc<ConnectionWaker>,
         server: &Server,
         now: Instant,
     ) -> Self {
@@ -153,13 +153,13 @@ impl<So: Socket> Connection<So> {
             read_ready: true,
             read_closed: false,
             write_ready: true,
-            cork: weft_adapters::file::Cork::default(),
+            cork: crate::file::Cork::default(),
             waker,
             wake_mark,
             timer: None,
             armed: None,
             peer,
-            _permit: permit,
+            _ticket: ticket,
         }
     }
 
@@ -398,7 +398,7 @@ impl<So: Socket> Connection<So> {
     }
 
     /// Corks the socket while a file body follows the output, uncorks it once none does
-    /// ([`weft_adapters::file::Cork`]).
+    /// ([`crate::file::Cork`]).
     fn sync_cork(&mut self) {
         let follows = self.dispatcher().file_pending();
         self.socket.sync_cork(&mut self.cork, follows);
