@@ -208,10 +208,14 @@ const PIN_RATIO: usize = 4;
 
 /// The strings of one block, decoded into one buffer they share.
 struct BlockStrings {
+    /// The room left for strings: zeroed once, at the block's first string, as long as the
+    /// most the block's strings can take; each string is written at its front and split off.
     buffer: BytesMut,
     /// What the block's strings can take at most: raw strings are no longer than the block,
     /// Huffman ones at most 8/5 of it.
     capacity: usize,
+    /// Whether `buffer` was allocated (a block without strings allocates nothing).
+    allocated: bool,
 }
 
 impl BlockStrings {
@@ -219,6 +223,7 @@ impl BlockStrings {
         BlockStrings {
             buffer: BytesMut::new(),
             capacity: block_len.saturating_mul(8) / 5,
+            allocated: false,
         }
     }
 
@@ -240,15 +245,26 @@ impl BlockStrings {
             .and_then(|r| r.get(..len))
             .ok_or(HpackError::Truncated)?;
         *pos += used + len;
-        if self.buffer.capacity() == 0 {
-            self.buffer.reserve(self.capacity);
+        if !self.allocated {
+            // One allocation and one zeroing for the whole block, rather than growing and
+            // zeroing the buffer string by string.
+            self.buffer = BytesMut::zeroed(self.capacity);
+            self.allocated = true;
         }
-        if first & 0x80 == 0 {
-            self.buffer.extend_from_slice(raw);
+        // The strings read so far came from other bytes of the block, so the room left is
+        // enough for this one (the block's raw strings sum to at most its length, their
+        // Huffman decodings to at most 8/5 of it).
+        let written = if first & 0x80 == 0 {
+            let out = self.buffer.get_mut(..len).ok_or(HpackError::Truncated)?;
+            out.copy_from_slice(raw);
+            len
         } else {
-            huffman::decode(raw, &mut self.buffer)?;
-        }
-        Ok(self.buffer.split().freeze())
+            huffman::decode(raw, &mut self.buffer)?
+        };
+        Ok(self
+            .buffer
+            .split_to(written.min(self.buffer.len()))
+            .freeze())
     }
 }
 
