@@ -208,8 +208,9 @@ const PIN_RATIO: usize = 4;
 
 /// The strings of one block, decoded into one buffer they share.
 struct BlockStrings {
-    /// The room left for strings: zeroed once, at the block's first string, as long as the
-    /// most the block's strings can take; each string is written at its front and split off.
+    /// The room for strings: allocated once, at the block's first string, with capacity for
+    /// the most the block's strings can take, and zeroed as strings need it; each string is
+    /// written at its front and split off.
     buffer: BytesMut,
     /// What the block's strings can take at most: raw strings are no longer than the block,
     /// Huffman ones at most 8/5 of it.
@@ -246,14 +247,23 @@ impl BlockStrings {
             .ok_or(HpackError::Truncated)?;
         *pos += used + len;
         if !self.allocated {
-            // One allocation and one zeroing for the whole block, rather than growing and
-            // zeroing the buffer string by string.
-            self.buffer = BytesMut::zeroed(self.capacity);
+            // One allocation for the whole block, rather than growing the buffer string by
+            // string.
+            self.buffer.reserve(self.capacity);
             self.allocated = true;
         }
-        // The strings read so far came from other bytes of the block, so the room left is
-        // enough for this one (the block's raw strings sum to at most its length, their
-        // Huffman decodings to at most 8/5 of it).
+        // The strings read so far came from other bytes of the block, so the room reserved
+        // is enough for this one (the block's raw strings sum to at most its length, their
+        // Huffman decodings to at most 8/5 of it). The room this string may need is zeroed
+        // unless a previous string zeroed it and did not use it all.
+        let room = if first & 0x80 == 0 {
+            len
+        } else {
+            len.saturating_mul(8) / 5
+        };
+        if self.buffer.len() < room {
+            self.buffer.resize(room, 0);
+        }
         let written = if first & 0x80 == 0 {
             let out = self.buffer.get_mut(..len).ok_or(HpackError::Truncated)?;
             out.copy_from_slice(raw);
