@@ -8,6 +8,7 @@
 WEFT_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/weft
 PEER_TARGET=$ROOT/target/peers
 HYPER_BIN=$PEER_TARGET/release/weft-peer-hyper
+MAY_BIN=$PEER_TARGET/release/weft-peer-may-minihttp
 # The framework benchmark's servers (load.sh's FRAMEWORKS), one binary each.
 FRAMEWORKS_DIR=$PEER_TARGET/release
 
@@ -28,19 +29,31 @@ stop_server() {
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
-# Builds weft (release) and, when a peer is asked for, the hyper peer; checks both exist.
+# has_peer NAME...: whether PEERS names one of them.
+has_peer() {
+    local peer
+    for peer in "$@"; do
+        [[ " $PEERS " == *" $peer "* ]] && return 0
+    done
+    return 1
+}
+
+# Builds weft (release) and the peers PEERS asks for; checks they exist.
 build_binaries() {
     if [[ $BUILD != 0 ]]; then
-        echo "== building weft (release) and the hyper peer" >&2
+        echo "== building weft (release) and the peers ($PEERS)" >&2
         cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p weft-cli
-        # The peer is its own workspace; its build lands in target/peers, outside the source tree.
-        [[ -z $PEERS ]] || cargo build --release --quiet \
+        # Each peer is its own workspace; its build lands in target/peers, outside the source tree.
+        ! has_peer hyper hyper-noflush || cargo build --release --quiet \
             --manifest-path "$ROOT/benches/peers/hyper/Cargo.toml" --target-dir "$PEER_TARGET"
+        ! has_peer may_minihttp || cargo build --release --quiet \
+            --manifest-path "$ROOT/benches/peers/may_minihttp/Cargo.toml" --target-dir "$PEER_TARGET"
         [[ -z ${FRAMEWORKS:-} ]] || cargo build --release --quiet \
             --manifest-path "$ROOT/benches/peers/frameworks/Cargo.toml" --target-dir "$PEER_TARGET"
     fi
     [[ -z $RUNTIMES || -x $WEFT_BIN ]] || die "$WEFT_BIN is missing (run with BUILD=1)"
-    [[ -z $PEERS || -x $HYPER_BIN ]] || die "$HYPER_BIN is missing (run with BUILD=1)"
+    ! has_peer hyper hyper-noflush || [[ -x $HYPER_BIN ]] || die "$HYPER_BIN is missing (run with BUILD=1)"
+    ! has_peer may_minihttp || [[ -x $MAY_BIN ]] || die "$MAY_BIN is missing (run with BUILD=1)"
     mkdir -p "$OUT"
     # The commit the binaries were built from (with BUILD=0: the commit checked out now).
     COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -93,9 +106,10 @@ cores_busy() {
 }
 
 # start_server NAME: starts `weft echo --runtime NAME --workers 1`, the hyper peer (with
-# $HYPER_MODE, e.g. --h2) for NAME=hyper, or a framework benchmark server (axum, actix, weft-app,
-# weft-service: benches/peers/frameworks), pinned to SERVER_CPU; sets SERVER_PID and SERVER_URL.
-# Needs OUT, WEFT_BIN, HYPER_BIN, HYPER_FLAVOR.
+# $HYPER_MODE, e.g. --h2) for NAME=hyper, hyper without `pipeline_flush` for NAME=hyper-noflush,
+# the may_minihttp peer (one worker) for NAME=may_minihttp, or a framework benchmark server
+# (axum, actix, weft-app, weft-service: benches/peers/frameworks), pinned to SERVER_CPU; sets
+# SERVER_PID and SERVER_URL. Needs OUT, WEFT_BIN, HYPER_BIN, MAY_BIN, HYPER_FLAVOR.
 start_server() {
     local name=$1 log=$OUT/$1.server.log
     case $name in
@@ -107,6 +121,9 @@ start_server() {
         # shellcheck disable=SC2086 # HYPER_MODE is empty or one word
         hyper) taskset -c "$SERVER_CPU" "$HYPER_BIN" ${HYPER_MODE:-} --listen 127.0.0.1:0 \
             --flavor "$HYPER_FLAVOR" >"$log" 2>&1 </dev/null & ;;
+        hyper-noflush) taskset -c "$SERVER_CPU" "$HYPER_BIN" --no-pipeline-flush --listen 127.0.0.1:0 \
+            --flavor "$HYPER_FLAVOR" >"$log" 2>&1 </dev/null & ;;
+        may_minihttp) taskset -c "$SERVER_CPU" "$MAY_BIN" --listen 127.0.0.1:0 >"$log" 2>&1 </dev/null & ;;
         *) taskset -c "$SERVER_CPU" "$WEFT_BIN" echo --runtime "$name" --listen 127.0.0.1:0 \
             --workers 1 >"$log" 2>&1 </dev/null & ;;
     esac

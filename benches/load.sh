@@ -13,10 +13,13 @@
 #
 # Usage: benches/load.sh                  (everything: about 4 minutes of wrk, plus the builds)
 #   RUNTIMES="mio tokio" DURATION=5 benches/load.sh
+#   PEERS="hyper hyper-noflush may_minihttp" RUNTIMES=mio DURATION=3 benches/load.sh
 #   FRAMEWORKS="axum actix weft-app weft-service" RUNTIMES= PEERS= DURATION=5 benches/load.sh
 # Environment (defaults in brackets):
 #   RUNTIMES    weft runtimes to measure, in order            [smol async-std tokio threadpool mio poll]
 #   PEERS       peers to measure, run first ("" for none)     [hyper]
+#               any of hyper (pipeline_flush on), hyper-noflush (hyper's default, off) and
+#               may_minihttp (benches/peers/may_minihttp, one may worker)
 #   SCENARIOS   any of c64 c256 pipe16                        [c64 c256 pipe16]
 #   FRAMEWORKS  framework servers, each run on scenario json only (wrk -t1 -c64, POST)
 #               any of axum actix weft-app weft-service, run after the others    [""]
@@ -167,33 +170,37 @@ for name in $PEERS $RUNTIMES $FRAMEWORKS; do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# The table: per scenario, hyper's row first, then each runtime with its µs/req over hyper's;
-# for json, axum's row first, then the other frameworks with their µs/req over axum's.
+# The table: per scenario, the peers' rows first, then each runtime with its µs/req over hyper's
+# (and over may_minihttp's, when it ran); for json, axum's row first, then the other frameworks
+# with their µs/req over axum's.
 {
     echo
     echo "Load benchmark, $(date -u +%F), weft $COMMIT"
-    echo "server on CPU $SERVER_CPU (weft --workers 1; hyper $HYPER_FLAVOR-thread), wrk -t1 on CPU $CLIENT_CPU," \
+    echo "server on CPU $SERVER_CPU (weft --workers 1; hyper $HYPER_FLAVOR-thread; may_minihttp 1 worker), wrk -t1 on CPU $CLIENT_CPU," \
         "${DURATION} s a run; pipe16 = $PIPE_CONNS connections, $PIPE_DEPTH requests a write;" \
         "load average $LOAD_BEFORE before, $LOAD_AFTER after"
     echo
-    echo "| scenario | server | req/s | p99 ms | max ms | server CPU % | wrk CPU % | others CPU % | µs/req | × hyper µs/req (json: × axum) | problems |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    echo "| scenario | server | req/s | p99 ms | max ms | server CPU % | wrk CPU % | others CPU % | µs/req | × hyper µs/req (json: × axum) | × may_minihttp µs/req | problems |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     all_scenarios=$SCENARIOS
     [[ -z $FRAMEWORKS ]] || all_scenarios="$all_scenarios json"
     for scn in $all_scenarios; do
         base=hyper
         [[ $scn == json ]] && base=axum
         awk -F'\t' -v scn="$scn" -v base="$base" -v order="$PEERS $RUNTIMES $FRAMEWORKS" '
+            function over(b, us_row) {
+                return ((b in us) && us[b] + 0 > 0 && us_row + 0 > 0) ? sprintf("%.2f", us_row / us[b]) : "-"
+            }
             $2 == scn { row[$1] = $0; us[$1] = $5 }
             END {
                 n = split(order, names, " ")
                 for (i = 1; i <= n; i++) {
                     if (!(names[i] in row)) continue
                     split(row[names[i]], f, "\t")
-                    ratio = ((base in us) && us[base] + 0 > 0 && f[5] + 0 > 0) ? sprintf("%.2f", f[5] / us[base]) : "-"
                     sub(/; $/, "", f[8])
-                    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-                        scn, names[i], f[3], f[4], f[9], f[6], f[7], f[10], f[5], ratio, f[8]
+                    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                        scn, names[i], f[3], f[4], f[9], f[6], f[7], f[10], f[5], over(base, f[5]),
+                        over("may_minihttp", f[5]), f[8]
                 }
             }' "$RESULTS"
     done

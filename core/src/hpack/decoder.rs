@@ -208,10 +208,15 @@ const PIN_RATIO: usize = 4;
 
 /// The strings of one block, decoded into one buffer they share.
 struct BlockStrings {
+    /// The room for strings: allocated once, at the block's first string, with capacity for
+    /// the most the block's strings can take, and zeroed as strings need it; each string is
+    /// written at its front and split off.
     buffer: BytesMut,
     /// What the block's strings can take at most: raw strings are no longer than the block,
     /// Huffman ones at most 8/5 of it.
     capacity: usize,
+    /// Whether `buffer` was allocated (a block without strings allocates nothing).
+    allocated: bool,
 }
 
 impl BlockStrings {
@@ -219,6 +224,7 @@ impl BlockStrings {
         BlockStrings {
             buffer: BytesMut::new(),
             capacity: block_len.saturating_mul(8) / 5,
+            allocated: false,
         }
     }
 
@@ -240,15 +246,35 @@ impl BlockStrings {
             .and_then(|r| r.get(..len))
             .ok_or(HpackError::Truncated)?;
         *pos += used + len;
-        if self.buffer.capacity() == 0 {
+        if !self.allocated {
+            // One allocation for the whole block, rather than growing the buffer string by
+            // string.
             self.buffer.reserve(self.capacity);
+            self.allocated = true;
         }
-        if first & 0x80 == 0 {
-            self.buffer.extend_from_slice(raw);
+        // The strings read so far came from other bytes of the block, so the room reserved
+        // is enough for this one (the block's raw strings sum to at most its length, their
+        // Huffman decodings to at most 8/5 of it). The room this string may need is zeroed
+        // unless a previous string zeroed it and did not use it all.
+        let room = if first & 0x80 == 0 {
+            len
         } else {
-            huffman::decode(raw, &mut self.buffer)?;
+            len.saturating_mul(8) / 5
+        };
+        if self.buffer.len() < room {
+            self.buffer.resize(room, 0);
         }
-        Ok(self.buffer.split().freeze())
+        let written = if first & 0x80 == 0 {
+            let out = self.buffer.get_mut(..len).ok_or(HpackError::Truncated)?;
+            out.copy_from_slice(raw);
+            len
+        } else {
+            huffman::decode(raw, &mut self.buffer)?
+        };
+        Ok(self
+            .buffer
+            .split_to(written.min(self.buffer.len()))
+            .freeze())
     }
 }
 

@@ -30,7 +30,7 @@ const LOOKUP_MASK: u64 = (1 << LOOKUP_BITS) - 1;
 static LOOKUP: [u16; 1 << LOOKUP_BITS] = build_lookup();
 
 /// `PAIRS[bits]`: the one or two whole codes the next [`LOOKUP_BITS`] bits start with, as
-/// `count << 20 | bits used << 16 | second symbol << 8 | first symbol`; 0 (count 0) when the
+/// `count << 24 | second symbol << 16 | first symbol << 8 | bits used`; 0 (count 0) when the
 /// first code is longer. Two lowercase letters fit in 12 bits, so text decodes two octets a
 /// lookup. 16 KiB.
 static PAIRS: [u32; 1 << LOOKUP_BITS] = build_pairs();
@@ -47,12 +47,12 @@ const fn build_pairs() -> [u32; 1 << LOOKUP_BITS] {
             let second = single[rest];
             let second_len = (second >> 8) as u32;
             pairs[bits] = if second_len != 0 && first_len + second_len <= LOOKUP_BITS {
-                (2 << 20)
-                    | ((first_len + second_len) << 16)
-                    | ((second as u32 & 0xff) << 8)
-                    | (first as u32 & 0xff)
+                (2 << 24)
+                    | ((second as u32 & 0xff) << 16)
+                    | ((first as u32 & 0xff) << 8)
+                    | (first_len + second_len)
             } else {
-                (1 << 20) | (first_len << 16) | (first as u32 & 0xff)
+                (1 << 24) | ((first as u32 & 0xff) << 8) | first_len
             };
         }
         bits += 1;
@@ -151,7 +151,7 @@ impl BitReader<'_> {
         while self.len >= LOOKUP_BITS {
             let bits = self.acc >> (64 - LOOKUP_BITS);
             let entry = PAIRS.get(bits as usize).copied().unwrap_or(0);
-            let count = (entry >> 20) as usize;
+            let count = (entry >> 24) as usize;
             if count == 0 {
                 return;
             }
@@ -164,9 +164,12 @@ impl BitReader<'_> {
             else {
                 return;
             };
-            *pair = [entry as u8, (entry >> 8) as u8];
+            *pair = [(entry >> 8) as u8, (entry >> 16) as u8];
             *written += count;
-            self.consume((entry >> 16) & 0xf);
+            // The bits used are the entry's low six bits, which is all a 64-bit shift reads:
+            // the next lookup waits for the load and one shift, nothing more.
+            self.acc = self.acc.wrapping_shl(entry);
+            self.len -= entry & 0x3f;
         }
     }
 
@@ -212,16 +215,12 @@ impl BitReader<'_> {
     }
 }
 
-/// Decodes the Huffman-coded `src`, appending the octets to `dst`.
-///
-/// `dst` first grows by the most `src` can decode to (8/5 of it: no code is shorter than 5
-/// bits), then shrinks to what was decoded, so the loop writes into a slice it owns.
-pub(super) fn decode(src: &[u8], dst: &mut BytesMut) -> Result<(), HpackError> {
-    let start = dst.len();
-    dst.resize(start + src.len().saturating_mul(8) / 5, 0);
-    let written = decode_into(src, dst.get_mut(start..).unwrap_or_default());
-    dst.truncate(start + *written.as_ref().unwrap_or(&0));
-    written.map(|_| ())
+/// Decodes the Huffman-coded `src` into the front of `out`, returning how many octets it
+/// wrote. `out` must have room for 8/5 of `src` (no code is shorter than 5 bits): the caller
+/// sizes it once for many strings, so that nothing is grown or zeroed string by string.
+pub(super) fn decode(src: &[u8], out: &mut [u8]) -> Result<usize, HpackError> {
+    debug_assert!(out.len() >= src.len().saturating_mul(8) / 5);
+    decode_into(src, out)
 }
 
 /// Decodes `src` into `out`, which has room for it; returns how many octets it wrote.
@@ -326,10 +325,13 @@ mod tests {
     }
 
     fn decoded(src: &[u8]) -> Result<Vec<u8>, HpackError> {
-        let mut dst = BytesMut::from(&b"kept"[..]);
-        let result = decode(src, &mut dst);
-        assert!(dst.starts_with(b"kept"));
-        result.map(|()| dst[4..].to_vec())
+        // Room for exactly 8/5 of the input, and a sentinel after it that must stay.
+        let room = src.len() * 8 / 5;
+        let mut out = vec![0xaa; room + 1];
+        let written = decode(src, &mut out[..room])?;
+        assert_eq!(out[room], 0xaa);
+        assert!(written <= room);
+        Ok(out[..written].to_vec())
     }
 
     #[test]

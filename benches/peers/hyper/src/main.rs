@@ -1,13 +1,16 @@
 //! The hyper peer of `benches/load.sh` (HTTP/1.1) and `benches/h2load.sh` (HTTP/2): hyper 1.x
 //! at its fastest setting.
 //!
-//! `weft-peer-hyper [--listen ADDR] [--flavor current|multi] [--h2]` (default `127.0.0.1:0`,
-//! `current`, HTTP/1.1). Prints `hyper listening on http://ADDR (FLAVOR)` once bound (with
-//! `, h2` after the flavor in HTTP/2 mode), as `weft echo` does.
+//! `weft-peer-hyper [--listen ADDR] [--flavor current|multi] [--h2] [--no-pipeline-flush]`
+//! (default `127.0.0.1:0`, `current`, HTTP/1.1). Prints `hyper listening on http://ADDR
+//! (FLAVOR)` once bound (with `, h2` or `, no pipeline_flush` after the flavor), as `weft echo`
+//! does.
 //!
 //! - HTTP/1.1 (the default): `/plaintext` → `200`, `content-type: text/plain`, `Hello, World!`;
 //!   any other path → `404`. Served by `hyper::server::conn::http1::Builder` with
-//!   `pipeline_flush(true)` (answers to pipelined requests go out in one write).
+//!   `pipeline_flush(true)` (answers to pipelined requests go out in one write), or hyper's
+//!   default (`pipeline_flush(false)`: a write per answer) with `--no-pipeline-flush`, the two
+//!   hyper columns of issue 15's table.
 //! - `--h2`: HTTP/2 over cleartext with prior knowledge (h2c: the client starts with the
 //!   connection preface, no `Upgrade`), served by `hyper::server::conn::http2::Builder` with
 //!   hyper's default settings; the routes of `weft echo` that the HTTP/2 tests and benchmark
@@ -38,7 +41,8 @@ use routes::HELLO;
 /// The protocol every connection is served with.
 #[derive(Clone, Copy, PartialEq)]
 enum Protocol {
-    Http1,
+    /// HTTP/1.1, with or without `pipeline_flush`.
+    Http1 { pipeline_flush: bool },
     /// HTTP/2 over cleartext with prior knowledge.
     Http2,
 }
@@ -57,10 +61,12 @@ async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 
 async fn serve(listen: SocketAddr, flavor: &str, protocol: Protocol) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
-    let mode = if protocol == Protocol::Http2 {
-        ", h2"
-    } else {
-        ""
+    let mode = match protocol {
+        Protocol::Http2 => ", h2",
+        Protocol::Http1 {
+            pipeline_flush: false,
+        } => ", no pipeline_flush",
+        Protocol::Http1 { .. } => "",
     };
     println!(
         "hyper listening on http://{} ({flavor}{mode})",
@@ -85,9 +91,9 @@ async fn serve(listen: SocketAddr, flavor: &str, protocol: Protocol) -> std::io:
 async fn serve_connection(stream: TcpStream, protocol: Protocol) {
     let io = TokioIo::new(stream);
     let _ = match protocol {
-        Protocol::Http1 => {
+        Protocol::Http1 { pipeline_flush } => {
             http1::Builder::new()
-                .pipeline_flush(true)
+                .pipeline_flush(pipeline_flush)
                 .serve_connection(io, service_fn(hello))
                 .await
         }
@@ -99,17 +105,26 @@ async fn serve_connection(stream: TcpStream, protocol: Protocol) {
     };
 }
 
-const USAGE: &str = "usage: weft-peer-hyper [--listen ADDR] [--flavor current|multi] [--h2]";
+const USAGE: &str =
+    "usage: weft-peer-hyper [--listen ADDR] [--flavor current|multi] [--h2] [--no-pipeline-flush]";
 
 fn main() -> std::io::Result<()> {
     let mut listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut flavor = String::from("current");
-    let mut protocol = Protocol::Http1;
+    let mut h2 = false;
+    let mut pipeline_flush = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--h2" {
-            protocol = Protocol::Http2;
-            continue;
+        match arg.as_str() {
+            "--h2" => {
+                h2 = true;
+                continue;
+            }
+            "--no-pipeline-flush" => {
+                pipeline_flush = false;
+                continue;
+            }
+            _ => {}
         }
         let value = args.next();
         match (arg.as_str(), value) {
@@ -128,6 +143,11 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+    let protocol = if h2 {
+        Protocol::Http2
+    } else {
+        Protocol::Http1 { pipeline_flush }
+    };
     let runtime = if flavor == "current" {
         tokio::runtime::Builder::new_current_thread()
             .enable_io()
