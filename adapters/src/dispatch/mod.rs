@@ -109,6 +109,11 @@ impl Default for DispatchConfig {
 /// [`unsent`](Self::unsent) whatever the socket did not accept, until
 /// [`is_closed`](Self::is_closed) (or [`send_timed_out`](Self::send_timed_out)). Time comes in
 /// through [`poll_timeout`](Self::poll_timeout) and [`handle_timeout`](Self::handle_timeout).
+/// A driver able to write vectored (`writev`) takes the output as pieces instead, with
+/// [`poll_transmit_vectored`](Self::poll_transmit_vectored) and
+/// [`unsent_vectored`](Self::unsent_vectored), after
+/// [`set_vectored_output`](Self::set_vectored_output): response bodies given as `Bytes` then
+/// reach the socket without a copy, and a batch of pipelined responses goes out in one write.
 /// Wake-ups from the application (its futures, its response bodies, room in request bodies)
 /// arrive through the `Context` given to `poll`.
 ///

@@ -150,7 +150,9 @@ struct Timer {
 /// - **the application's answer**: [`send_response`](Self::send_response),
 ///   [`send_data`](Self::send_data), [`finish`](Self::finish) or [`send_trailers`](Self::send_trailers),
 ///   and [`request_body`](Self::request_body) for `Expect: 100-continue`;
-/// - **output**: [`poll_transmit`](Self::poll_transmit) gives bytes to write to the peer.
+/// - **output**: [`poll_transmit`](Self::poll_transmit) gives bytes to write to the peer
+///   ([`poll_transmit_vectored`](Self::poll_transmit_vectored) several pieces at once, for
+///   bodies queued without a copy by [`send_data_bytes`](Self::send_data_bytes)).
 ///
 /// A driver calls `poll_event` and `poll_transmit` after every input and every send, then waits
 /// for the socket or for `poll_timeout`, and closes the socket once [`is_closed`](Self::is_closed).
