@@ -100,8 +100,10 @@ fn pieces_respect_the_length_and_the_output_bound() {
         conn.send_data_bytes(&body(1001)),
         Err(super::SendError::BodyTooLong)
     );
-    let mut limits = Limits::default();
-    limits.max_buffered_output = 2000;
+    let limits = Limits {
+        max_buffered_output: 2000,
+        ..Limits::default()
+    };
     let mut conn = ServerConnection::new(limits, now);
     conn.receive(now, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
     while conn.poll_event().is_some() {}
