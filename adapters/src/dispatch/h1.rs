@@ -53,6 +53,11 @@ pub(super) struct Http1 {
     transmit_files: bool,
     /// The rest of a file body the driver sends itself, once the head is written.
     file: Option<FileRegion>,
+    /// The driver writes output with vectored writes: body `Bytes` go out as pieces of their
+    /// own ([`Dispatcher::set_vectored_output`]).
+    ///
+    /// [`Dispatcher::set_vectored_output`]: super::Dispatcher::set_vectored_output
+    vectored: bool,
 }
 
 /// An HTTP/1.1 connection the application took over (an upgrade or CONNECT that is not a
@@ -95,12 +100,18 @@ impl Http1 {
             tunneled: None,
             transmit_files: false,
             file: None,
+            vectored: false,
         }
     }
 
     /// See [`Dispatcher::set_transmit_files`](super::Dispatcher::set_transmit_files).
     pub(super) fn set_transmit_files(&mut self, on: bool) {
         self.transmit_files = on;
+    }
+
+    /// See [`Dispatcher::set_vectored_output`](super::Dispatcher::set_vectored_output).
+    pub(super) fn set_vectored_output(&mut self, on: bool) {
+        self.vectored = on;
     }
 
     /// See [`Dispatcher::poll_transmit_file`](super::Dispatcher::poll_transmit_file).
@@ -540,7 +551,11 @@ impl Http1 {
         let Some(response) = &mut self.response else {
             return false;
         };
-        let pumped = response.pump(&mut self.conn, cx);
+        let pumped = if self.vectored {
+            response.pump(&mut Pieces(&mut self.conn), cx)
+        } else {
+            response.pump(&mut self.conn, cx)
+        };
         if pumped.state == Pump::Done {
             self.response = None;
         }
@@ -559,11 +574,7 @@ impl BodySink for ServerConnection {
             })?
         };
         if last && taken == data.len() {
-            if let Err(error) = self.finish() {
-                // The client cannot find the end of the response: only closing tells it.
-                tracing::warn!(%error, "response body ended early; closing the connection");
-                self.abort();
-            }
+            finish_body(self);
         }
         Ok(taken)
     }
@@ -576,5 +587,47 @@ impl BodySink for ServerConnection {
         // Finishing would make a truncated body look complete: cut it short.
         tracing::warn!(%error, "response body failed; closing the connection");
         self.abort();
+    }
+}
+
+/// The connection as a sink that queues large body `Bytes` as output pieces of their own,
+/// without a copy ([`ServerConnection::send_data_bytes`]), for a driver writing vectored.
+struct Pieces<'c>(&'c mut ServerConnection);
+
+impl BodySink for Pieces<'_> {
+    fn send_data(&mut self, data: &[u8], last: bool) -> Result<usize, SinkClosed> {
+        BodySink::send_data(self.0, data, last)
+    }
+
+    fn send_bytes(&mut self, data: &Bytes, last: bool) -> Result<usize, SinkClosed> {
+        let taken = if data.is_empty() {
+            0
+        } else {
+            self.0.send_data_bytes(data).map_err(|error| {
+                tracing::debug!(%error, "response body not sent");
+                SinkClosed
+            })?
+        };
+        if last && taken == data.len() {
+            finish_body(self.0);
+        }
+        Ok(taken)
+    }
+
+    fn send_trailers(&mut self, trailers: &HeaderMap) {
+        BodySink::send_trailers(self.0, trailers);
+    }
+
+    fn fail(&mut self, error: BoxError) {
+        BodySink::fail(self.0, error);
+    }
+}
+
+/// Ends a response body whose last bytes were taken.
+fn finish_body(conn: &mut ServerConnection) {
+    if let Err(error) = conn.finish() {
+        // The client cannot find the end of the response: only closing tells it.
+        tracing::warn!(%error, "response body ended early; closing the connection");
+        conn.abort();
     }
 }

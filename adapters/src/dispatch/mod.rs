@@ -31,11 +31,12 @@ mod upgrade_tests;
 #[cfg(test)]
 mod ws_tests;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Context;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use weft_core::Limits;
 use weft_core::h1::ErrorPages;
 use weft_service::file::FileRegion;
@@ -108,6 +109,11 @@ impl Default for DispatchConfig {
 /// [`unsent`](Self::unsent) whatever the socket did not accept, until
 /// [`is_closed`](Self::is_closed) (or [`send_timed_out`](Self::send_timed_out)). Time comes in
 /// through [`poll_timeout`](Self::poll_timeout) and [`handle_timeout`](Self::handle_timeout).
+/// A driver able to write vectored (`writev`) takes the output as pieces instead, with
+/// [`poll_transmit_vectored`](Self::poll_transmit_vectored) and
+/// [`unsent_vectored`](Self::unsent_vectored), after
+/// [`set_vectored_output`](Self::set_vectored_output): response bodies given as `Bytes` then
+/// reach the socket without a copy, and a batch of pipelined responses goes out in one write.
 /// Wake-ups from the application (its futures, its response bodies, room in request bodies)
 /// arrive through the `Context` given to `poll`.
 ///
@@ -136,14 +142,16 @@ pub struct Dispatcher {
     handover: Option<Bytes>,
     /// The latest time the driver told, for the protocol switches `poll` makes.
     now: Instant,
-    /// Output the driver took and handed back unwritten ([`unsent`](Self::unsent)): offered
-    /// again before anything else.
-    unsent: Bytes,
+    /// Output the driver took and handed back unwritten ([`unsent`](Self::unsent),
+    /// [`unsent_vectored`](Self::unsent_vectored)): offered again before anything else, in
+    /// order.
+    unsent: VecDeque<Bytes>,
     /// Since when `unsent` has waited without the socket taking any of it (when it was taken
     /// from the protocol, or when the socket last accepted part of it).
     unsent_since: Instant,
-    /// What the last [`poll_transmit`](Self::poll_transmit) lent: its length and the time its
-    /// bytes have waited since, so that [`unsent`](Self::unsent) tells progress from none.
+    /// What the last [`poll_transmit`](Self::poll_transmit) (or
+    /// [`poll_transmit_vectored`](Self::poll_transmit_vectored)) lent: its length and the time
+    /// its bytes have waited since, so that [`unsent`](Self::unsent) tells progress from none.
     lent: Option<(usize, Instant)>,
     /// Handed-back output crossed the send timeout: the connection is over.
     send_timed_out: bool,
@@ -193,7 +201,7 @@ impl Dispatcher {
             detecting,
             handover: None,
             now,
-            unsent: Bytes::new(),
+            unsent: VecDeque::new(),
             unsent_since: now,
             lent: None,
             send_timed_out: false,
@@ -348,21 +356,84 @@ impl Dispatcher {
         if self.send_timed_out {
             return None;
         }
-        let (bytes, since) = if !self.unsent.is_empty() {
-            (std::mem::take(&mut self.unsent), self.unsent_since)
+        let (bytes, since) = if let Some(bytes) = self.unsent.pop_front() {
+            (bytes, self.unsent_since)
         } else if let Some(handover) = self.handover.take() {
             (handover, self.now)
         } else {
-            let bytes = match &mut self.protocol {
-                Protocol::Http1(http1) => http1.poll_transmit(now),
-                Protocol::Http2(http2) => http2.poll_transmit(now),
-                Protocol::WebSocket(socket) => socket.poll_transmit(now),
-                Protocol::Tunnel(tunnel) => tunnel.poll_transmit(),
-            }?;
-            (bytes, self.now)
+            (self.protocol_transmit(now)?, self.now)
         };
         self.lent = Some((bytes.len(), since));
         Some(bytes)
+    }
+
+    /// The protocol's next output.
+    fn protocol_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        match &mut self.protocol {
+            Protocol::Http1(http1) => http1.poll_transmit(now),
+            Protocol::Http2(http2) => http2.poll_transmit(now),
+            Protocol::WebSocket(socket) => socket.poll_transmit(now),
+            Protocol::Tunnel(tunnel) => tunnel.poll_transmit(),
+        }
+    }
+
+    /// Like [`poll_transmit`](Self::poll_transmit), for one vectored write (`writev`): appends
+    /// to `out` up to `max` pieces of output, in order (those handed back first), and returns
+    /// how many. Once the write is done, hand back what the socket did not take with
+    /// [`unsent_vectored`](Self::unsent_vectored).
+    ///
+    /// Pieces are the connection's own: the head and copied body bytes of HTTP/1.1 responses
+    /// in one buffer, and the body `Bytes` of a response queued as they are (no copy) once
+    /// [`set_vectored_output`](Self::set_vectored_output) is on. HTTP/2, WebSocket and tunnels
+    /// hand out their output as `poll_transmit` does (copied into their own buffers for now).
+    pub fn poll_transmit_vectored(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<Bytes>,
+        max: usize,
+    ) -> usize {
+        self.now = self.now.max(now);
+        if self.send_timed_out || max == 0 {
+            return 0;
+        }
+        let mut pieces = 0;
+        let mut len = 0;
+        // What comes back had waited since then; what is new waits from now.
+        let since = if self.unsent.is_empty() {
+            self.now
+        } else {
+            self.unsent_since
+        };
+        while pieces < max {
+            let next = match self.unsent.pop_front() {
+                Some(bytes) => Some(bytes),
+                None => match self.handover.take() {
+                    Some(handover) => Some(handover),
+                    None => self.protocol_transmit(now),
+                },
+            };
+            let Some(bytes) = next else {
+                break;
+            };
+            len += bytes.len();
+            out.push(bytes);
+            pieces += 1;
+        }
+        self.lent = (pieces > 0).then_some((len, since));
+        pieces
+    }
+
+    /// Says whether the driver writes output with vectored writes
+    /// ([`poll_transmit_vectored`](Self::poll_transmit_vectored)): HTTP/1.1 response bodies
+    /// given as `Bytes` (a `Full` body, the chunks of a stream) are then queued as pieces of
+    /// their own instead of being copied into the output buffer, from
+    /// [`PIECE_MIN`](weft_core::h1::ServerConnection::PIECE_MIN) bytes on (smaller ones cost
+    /// less copied). Off by default: a driver writing one piece at a time would otherwise make
+    /// one write for the head and another for the body.
+    pub fn set_vectored_output(&mut self, on: bool) {
+        if let Protocol::Http1(http1) = &mut self.protocol {
+            http1.set_vectored_output(on);
+        }
     }
 
     /// Hands back the end of the bytes the last [`poll_transmit`](Self::poll_transmit)
@@ -378,16 +449,53 @@ impl Dispatcher {
         if self.send_timed_out || bytes.is_empty() {
             return;
         }
-        debug_assert!(
-            self.unsent.is_empty(),
-            "only what poll_transmit lent comes back"
-        );
+        self.hand_back(lent, bytes.len());
+        self.unsent.push_front(bytes);
+    }
+
+    /// After a vectored write of `pieces` (from
+    /// [`poll_transmit_vectored`](Self::poll_transmit_vectored)) at `now` that took the first
+    /// `written` bytes: hands back the rest, as [`unsent`](Self::unsent) does for one piece,
+    /// and leaves `pieces` empty (its allocation kept for the next write). Call it after every
+    /// vectored write, whatever it took (`0` when it failed with `WouldBlock`).
+    pub fn unsent_vectored(&mut self, now: Instant, pieces: &mut Vec<Bytes>, written: usize) {
+        self.now = self.now.max(now);
+        let lent = self.lent.take();
+        let mut skip = written;
+        let first_kept = pieces
+            .iter()
+            .position(|piece| {
+                if skip < piece.len() {
+                    return true;
+                }
+                skip -= piece.len();
+                false
+            })
+            .unwrap_or(pieces.len());
+        pieces.drain(..first_kept);
+        if let Some(first) = pieces.first_mut() {
+            first.advance(skip);
+        }
+        let left: usize = pieces.iter().map(Bytes::len).sum();
+        if self.send_timed_out || left == 0 {
+            pieces.clear();
+            return;
+        }
+        self.hand_back(lent, left);
+        // Before whatever `poll_transmit_vectored` left for lack of slots.
+        let later = std::mem::take(&mut self.unsent);
+        self.unsent.extend(pieces.drain(..));
+        self.unsent.extend(later);
+    }
+
+    /// Sets when output handed back started waiting: the socket taking part of what was lent
+    /// restarts the send timeout; taking none of it does not.
+    fn hand_back(&mut self, lent: Option<(usize, Instant)>, returned: usize) {
         self.unsent_since = match lent {
-            Some((len, since)) if bytes.len() >= len => since,
+            Some((len, since)) if returned >= len => since,
             // The socket took part of it (or the driver is confused): it is moving.
             _ => self.now,
         };
-        self.unsent = bytes;
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due: the protocol's deadline, or
@@ -448,7 +556,7 @@ impl Dispatcher {
             "output not accepted by the socket within the send timeout; closing"
         );
         self.send_timed_out = true;
-        self.unsent = Bytes::new();
+        self.unsent = VecDeque::new();
         self.handover = None;
         self.lent = None;
         if let Protocol::Tunnel(tunnel) = &mut self.protocol {

@@ -18,6 +18,12 @@ pub(super) trait BodySink {
     /// sent: the sink has logged why, and the body is dropped.
     fn send_data(&mut self, data: &[u8], last: bool) -> Result<usize, SinkClosed>;
 
+    /// [`send_data`](Self::send_data) for bytes already in a `Bytes`, which a sink may keep
+    /// as they are instead of copying them; copied by default.
+    fn send_bytes(&mut self, data: &Bytes, last: bool) -> Result<usize, SinkClosed> {
+        self.send_data(data, last)
+    }
+
     /// Ends the body with trailers.
     fn send_trailers(&mut self, trailers: &HeaderMap);
 
@@ -93,7 +99,7 @@ impl ResponseBody {
         loop {
             if !self.unsent.is_empty() {
                 let last = matches!(self.ended, Some(BodyEnd::Finished));
-                match sink.send_data(&self.unsent, last) {
+                match sink.send_bytes(&self.unsent, last) {
                     Err(SinkClosed) => return Pumped::done(),
                     Ok(0) => {
                         return Pumped {

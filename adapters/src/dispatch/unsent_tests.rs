@@ -243,3 +243,151 @@ fn output_handed_back_comes_first_and_whole() {
     assert_eq!(output, [&whole[..], &whole[..]].concat());
     assert_eq!(dispatcher.poll_timeout(), Some(t0 + Duration::from_secs(2)));
 }
+
+/// A body of `len` bytes, given as one `Bytes`.
+fn big(len: usize) -> impl Fn(Request<Body>) -> std::future::Ready<Response<Body>> + Clone {
+    move |_request| {
+        let body = Bytes::from((0..len).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
+        std::future::ready(Response::new(Body::from(body)))
+    }
+}
+
+/// Every piece `poll_transmit_vectored` hands out at `now`, the socket taking `accepted` bytes
+/// of them: returns those bytes and how many pieces there were.
+fn write_vectored(dispatcher: &mut Dispatcher, now: Instant, accepted: usize) -> (Vec<u8>, usize) {
+    let mut pieces = Vec::new();
+    let count = dispatcher.poll_transmit_vectored(now, &mut pieces, 64);
+    assert_eq!(count, pieces.len());
+    let all: Vec<u8> = pieces.iter().flat_map(|p| p.iter().copied()).collect();
+    let taken = accepted.min(all.len());
+    dispatcher.unsent_vectored(now, &mut pieces, taken);
+    assert!(pieces.is_empty(), "everything was handed back or written");
+    (all[..taken].to_vec(), count)
+}
+
+#[test]
+fn a_large_bytes_body_is_its_own_piece_once_vectored() {
+    let t0 = Instant::now();
+    let request = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
+    for (vectored, expected_pieces) in [(false, 1), (true, 2)] {
+        let mut dispatcher = dispatcher(big(4096), t0);
+        dispatcher.set_vectored_output(vectored);
+        feed(&mut dispatcher, t0, request);
+        let mut pieces = Vec::new();
+        assert_eq!(
+            dispatcher.poll_transmit_vectored(t0, &mut pieces, 64),
+            expected_pieces
+        );
+        let expected: Vec<u8> = (0..4096).map(|i| b'a' + (i % 26) as u8).collect();
+        let wire: Vec<u8> = pieces.iter().flat_map(|p| p.iter().copied()).collect();
+        assert!(wire.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(wire.ends_with(&expected), "the body comes last");
+        assert!(
+            std::str::from_utf8(&wire)
+                .unwrap()
+                .contains("content-length: 4096\r\n")
+        );
+        dispatcher.unsent_vectored(t0, &mut pieces, wire.len());
+        assert_eq!(dispatcher.poll_transmit(t0), None);
+    }
+}
+
+#[test]
+fn pieces_handed_back_in_part_come_first_in_order() {
+    let t0 = Instant::now();
+    let request = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
+    let mut reference = dispatcher(big(2048), t0);
+    feed(&mut reference, t0, request);
+    let mut whole = Vec::new();
+    while let Some(bytes) = reference.poll_transmit(t0) {
+        whole.extend_from_slice(&bytes);
+    }
+    // The socket takes the head and a few body bytes, then a piece at a time: whatever the
+    // cut, the bytes come out once each, in order.
+    for first in [0, 5, 40, 100, 1000, whole.len()] {
+        let mut dispatcher = dispatcher(big(2048), t0);
+        dispatcher.set_vectored_output(true);
+        feed(&mut dispatcher, t0, request);
+        let (mut out, pieces) = write_vectored(&mut dispatcher, t0, first);
+        assert_eq!(pieces, 2);
+        let mut rounds = 0;
+        while out.len() < whole.len() {
+            let (more, _) = write_vectored(&mut dispatcher, t0, 700);
+            out.extend_from_slice(&more);
+            rounds += 1;
+            assert!(rounds < 10, "the output never drained");
+        }
+        assert_eq!(out, whole, "cut after {first} bytes");
+        assert_eq!(dispatcher.poll_transmit(t0), None);
+    }
+}
+
+#[test]
+fn pieces_refused_whole_time_out_and_taken_in_part_restart_the_clock() {
+    let t0 = Instant::now();
+    let mut dispatcher = dispatcher(big(4096), t0);
+    dispatcher.set_vectored_output(true);
+    feed(&mut dispatcher, t0, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
+    let t1 = t0 + SEND_TIMEOUT / 2;
+    write_vectored(&mut dispatcher, t1, 10);
+    // Part taken at t1: the timeout runs from there, and refusals after do not move it.
+    let t2 = t1 + SEND_TIMEOUT / 2;
+    write_vectored(&mut dispatcher, t2, 0);
+    // The idle connection's own timer has fired meanwhile; the output still waits.
+    tick(&mut dispatcher, t2);
+    let deadline = t1 + SEND_TIMEOUT;
+    tick(&mut dispatcher, deadline - Duration::from_millis(1));
+    assert!(!dispatcher.send_timed_out());
+    assert!(!dispatcher.is_closed());
+    tick(&mut dispatcher, deadline);
+    assert!(dispatcher.send_timed_out());
+    assert!(dispatcher.is_closed());
+    let mut pieces = Vec::new();
+    assert_eq!(dispatcher.poll_transmit_vectored(t2, &mut pieces, 64), 0);
+}
+
+#[test]
+fn a_pipelined_batch_is_answered_in_one_vectored_write() {
+    let t0 = Instant::now();
+    let mut dispatcher = dispatcher(hello, t0);
+    dispatcher.set_vectored_output(true);
+    let batch = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n".repeat(16);
+    // One read's worth, one poll: every request answered before the driver writes.
+    assert_eq!(dispatcher.receive(t0, &batch), batch.len());
+    dispatcher.poll(&mut Context::from_waker(Waker::noop()));
+    let mut pieces = Vec::new();
+    let count = dispatcher.poll_transmit_vectored(t0, &mut pieces, 64);
+    let wire: Vec<u8> = pieces.iter().flat_map(|p| p.iter().copied()).collect();
+    let text = std::str::from_utf8(&wire).unwrap();
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 16);
+    assert_eq!(text.matches("hello, world").count(), 16);
+    // Small bodies are copied: the whole batch is one piece.
+    assert_eq!(count, 1);
+    dispatcher.unsent_vectored(t0, &mut pieces, wire.len());
+    assert_eq!(dispatcher.poll_transmit(t0), None);
+}
+
+#[test]
+fn the_max_bounds_the_pieces_and_the_rest_follows() {
+    let t0 = Instant::now();
+    let mut dispatcher = dispatcher(big(1024), t0);
+    dispatcher.set_vectored_output(true);
+    let batch = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n".repeat(4);
+    assert_eq!(dispatcher.receive(t0, &batch), batch.len());
+    dispatcher.poll(&mut Context::from_waker(Waker::noop()));
+    let mut all = Vec::new();
+    let mut pieces = Vec::new();
+    let mut calls = 0;
+    while dispatcher.poll_transmit_vectored(t0, &mut pieces, 3) > 0 {
+        assert!(pieces.len() <= 3);
+        let len: usize = pieces.iter().map(Bytes::len).sum();
+        all.extend(pieces.iter().flat_map(|p| p.iter().copied()));
+        dispatcher.unsent_vectored(t0, &mut pieces, len);
+        calls += 1;
+        assert!(calls < 10);
+    }
+    // Four heads and four bodies of their own.
+    assert_eq!(calls, 3);
+    let text = String::from_utf8(all).unwrap();
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 4);
+}

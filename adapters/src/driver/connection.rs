@@ -7,13 +7,12 @@
 //! (an event only on a change) and one-shot ones (an event only when armed, see
 //! [`interest`](Connection::interest)) alike.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Instant;
 
-use bytes::Buf;
 use weft_service::file::FileRegion;
 use weft_service::service::ConnectionInfo;
 
@@ -261,6 +260,8 @@ impl<So: Socket, T> Connection<So, T> {
         if matches!(self.phase, Phase::Handshaking { .. }) && !self.handshake(now, server)? {
             return Ok(Progress::Open);
         }
+        // This driver writes vectored: body `Bytes` need not be copied (cheap to repeat).
+        self.dispatcher().set_vectored_output(true);
         // A clone (a reference count) so that `self` stays free to borrow.
         let waker = self.waker.clone();
         let mut cx = Context::from_waker(&waker);
@@ -338,12 +339,17 @@ impl<So: Socket, T> Connection<So, T> {
     /// handing back to the dispatcher what the socket has not accepted; true when anything
     /// moved.
     fn write(&mut self, now: Instant) -> io::Result<bool> {
+        /// Pieces of output one vectored write takes at most (a batch of pipelined responses
+        /// with bodies of their own is two pieces a response).
+        const MAX_PIECES: usize = 64;
         let mut moved = false;
+        // Allocated only when there is output; its allocation serves every write of the call.
+        let mut pieces = Vec::new();
         self.sync_cork();
         loop {
             if let Some(tls) = self.tls.as_deref_mut() {
                 // Records already sealed go first; new plaintext waits until they are out, so
-                // TLS buffers at most one response piece.
+                // TLS buffers at most one batch of response pieces.
                 while tls.wants_write() {
                     if !self.write_ready {
                         return Ok(moved);
@@ -359,41 +365,55 @@ impl<So: Socket, T> Connection<So, T> {
             if !self.write_ready {
                 return Ok(moved);
             }
-            let Some(mut bytes) = self.dispatcher().poll_transmit(now) else {
+            let polled = self
+                .dispatcher()
+                .poll_transmit_vectored(now, &mut pieces, MAX_PIECES);
+            if polled == 0 {
                 moved |= self.write_file(now);
                 self.sync_cork();
                 return Ok(moved);
-            };
+            }
             if self.in_tls > 0 {
                 // Their records are out: those bytes are sent (progress, for the dispatcher).
-                bytes.advance(self.in_tls.min(bytes.len()));
-                self.in_tls = 0;
-                if bytes.is_empty() {
-                    self.dispatcher().unsent(now, bytes);
-                    continue;
-                }
+                let sealed = std::mem::take(&mut self.in_tls);
+                self.dispatcher().unsent_vectored(now, &mut pieces, sealed);
+                continue;
             }
-            let written = match self.tls.as_deref_mut() {
-                Some(tls) => tls.writer().write(&bytes),
-                None => self.socket.write(&bytes),
+            // Every piece in one system call: a response's head and body, and a whole batch
+            // of pipelined responses.
+            let mut slices = [IoSlice::new(&[]); MAX_PIECES];
+            for (slice, piece) in slices.iter_mut().zip(&pieces) {
+                *slice = IoSlice::new(piece);
+            }
+            let slices = &slices[..pieces.len()];
+            let written = match (self.tls.as_deref_mut(), slices) {
+                (Some(tls), _) => tls.writer().write_vectored(slices),
+                // One piece (a response whose body was copied, or a pipelined batch of them):
+                // `send(2)` costs the kernel less than `writev(2)`.
+                (None, [one]) => self.socket.write(one),
+                (None, _) => self.socket.write_vectored(slices),
             };
-            match written {
+            let taken = match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) if self.tls.is_some() => {
                     // Sealed, not sent: they stay the dispatcher's until the records are out.
                     self.in_tls = n;
                     moved = true;
+                    0
                 }
                 Ok(n) => {
-                    bytes.advance(n);
                     moved = true;
+                    n
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_ready = false;
+                    0
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
                 Err(e) => return Err(e),
-            }
-            // Offered again first by the next `poll_transmit`.
-            self.dispatcher().unsent(now, bytes);
+            };
+            // What the socket did not take is offered again first by the next poll.
+            self.dispatcher().unsent_vectored(now, &mut pieces, taken);
         }
     }
 

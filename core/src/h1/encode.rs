@@ -48,6 +48,32 @@ impl BodyEncoder {
         Ok(())
     }
 
+    /// Accounts for `len` body bytes sent as a piece of their own (not through `out`): writes
+    /// into `out` the framing that goes before them, and returns the framing that goes after
+    /// them (the CRLF that closes a chunk). `len` is not 0.
+    pub(crate) fn begin_piece(
+        &mut self,
+        out: &mut BytesMut,
+        len: usize,
+    ) -> Result<&'static [u8], SendError> {
+        match self {
+            BodyEncoder::Length(remaining) => {
+                if len as u64 > *remaining {
+                    return Err(SendError::BodyTooLong);
+                }
+                *remaining -= len as u64;
+                Ok(b"")
+            }
+            BodyEncoder::Chunked => {
+                // Cannot fail: writing into a BytesMut grows it.
+                let _ = write!(out, "{len:x}\r\n");
+                Ok(b"\r\n")
+            }
+            BodyEncoder::CloseDelimited | BodyEncoder::Suppressed => Ok(b""),
+            BodyEncoder::Done => Err(SendError::InvalidState),
+        }
+    }
+
     /// Ends the body, with trailers when it is chunked (dropped otherwise: RFC 9110 §6.5 lets a
     /// recipient discard them, and no other framing can carry them).
     pub(crate) fn finish(

@@ -95,6 +95,9 @@ mod host;
 mod scan;
 mod server;
 
+#[cfg(test)]
+mod pieces_tests;
+
 pub use client::{ClientConnection, ClientEvent};
 pub use error::{H1Error, SendError};
 pub use error_pages::{ErrorPage, ErrorPages};
