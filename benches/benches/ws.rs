@@ -273,15 +273,21 @@ impl WeftFrames {
                 _ => len + WEFT_READ_BUFFER,
             };
             self.input.reserve(wanted - len);
-            self.input
-                .resize(self.input.capacity().min(len + WEFT_READ_BUFFER.max(wanted - len)), 0);
+            self.input.resize(
+                self.input
+                    .capacity()
+                    .min(len + WEFT_READ_BUFFER.max(wanted - len)),
+                0,
+            );
             let n = source.read(&mut self.input[len..]).unwrap_or(0);
             self.input.truncate(len + n);
             if n == 0 {
                 break;
             }
-            while let Some((header, payload)) =
-                self.decoder.decode_frame(&mut self.input).expect("valid frames")
+            while let Some((header, payload)) = self
+                .decoder
+                .decode_frame(&mut self.input)
+                .expect("valid frames")
             {
                 take(header, payload);
             }

@@ -236,10 +236,7 @@ fn every_whole_message_of_a_read_is_answered_and_a_split_frame_waits_for_its_end
     assert_eq!(dispatcher.receive(now, &wire[..cut]), cut);
     let events = client_reads(&mut client, now, &pump(&mut dispatcher, now));
     assert_eq!(events.len(), 100, "the 100 whole messages of the read");
-    assert_eq!(
-        dispatcher.receive(now, &wire[cut..]),
-        wire.len() - cut
-    );
+    assert_eq!(dispatcher.receive(now, &wire[cut..]), wire.len() - cut);
     let events = client_reads(&mut client, now, &pump(&mut dispatcher, now));
     assert_eq!(
         events,

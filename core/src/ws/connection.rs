@@ -1128,10 +1128,7 @@ impl Connection {
             return false;
         };
         let mut inflated = Vec::new();
-        if let Err(e) = deflate
-            .decompressor
-            .decompress(payload, fin, &mut inflated)
-        {
+        if let Err(e) = deflate.decompressor.decompress(payload, fin, &mut inflated) {
             self.fail(ProtocolError::Deflate(e));
             return false;
         }

@@ -476,9 +476,13 @@ fn receive_buf_streams_frames_larger_than_its_buffer() {
     let large: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let text = "ü".repeat(50_000);
     client.send_binary(&large).unwrap();
-    client.send_fragment(MessageKind::Text, &text.as_bytes()[..70_001], false).unwrap();
+    client
+        .send_fragment(MessageKind::Text, &text.as_bytes()[..70_001], false)
+        .unwrap();
     client.send_ping(b"between").unwrap();
-    client.send_fragment(MessageKind::Text, &text.as_bytes()[70_001..], true).unwrap();
+    client
+        .send_fragment(MessageKind::Text, &text.as_bytes()[70_001..], true)
+        .unwrap();
     client.send_binary(b"small").unwrap();
     let wire = client.poll_transmit(now).unwrap();
     let expected = vec![
