@@ -8,19 +8,23 @@
 //!
 //! Both sides read the buffer through the same in-memory stream ([`Replay`]), which stands for
 //! the socket: its `read` copies the bytes out, as the kernel's would. tungstenite reads into
-//! its own 128 KiB buffer; weft's side reads into a 64 KiB buffer, as weft's event-loop
-//! runtimes do, and hands each read to the decoder or the connection.
+//! its own `BytesMut` and splits each payload off it.
 //!
-//! - `frame_*` (frame level): weft's `ws::frame::FrameDecoder`, whose `decode` checks the header
-//!   and copies each payload, unmasked, into a sink that is split off as one `Bytes` per frame;
-//!   against tungstenite's public frame reader, `FrameSocket::read`, which parses the header and
-//!   splits the payload off its read buffer **without unmasking** (tungstenite unmasks only
-//!   inside `WebSocket`, and its `apply_mask` is private). tungstenite does less work here.
+//! - `frame_*` (frame level): weft's `ws::frame::FrameDecoder::decode_frame` (`weft`), which
+//!   reads into its own `BytesMut` as tungstenite does, checks the header, unmasks the payload
+//!   in place and splits it off as one `Bytes` per frame; against tungstenite's public frame
+//!   reader, `FrameSocket::read`, which parses the header and splits the payload off its read
+//!   buffer **without unmasking** (tungstenite unmasks only inside `WebSocket`, and its
+//!   `apply_mask` is private): tungstenite does less work here. `weft_copy` is weft's
+//!   streaming `decode`, which copies each payload, unmasked, into a sink (from a 64 KiB read
+//!   buffer, as weft's event-loop runtimes read).
 //! - `message_*` (message level, like for like): weft's `ws::Connection` in the server role
-//!   (`receive`, then `poll_event` for each `Message`) against tungstenite's
-//!   `WebSocket::from_raw_socket` in the server role, `read` once per message. Both unmask,
-//!   check every protocol rule, and hand out an owned message; text messages are UTF-8
-//!   validated by both.
+//!   (`weft`: `receive_buf` on the session's input buffer, each read of the 64 KiB read
+//!   buffer appended to it as the dispatcher's WebSocket session does, every message of it
+//!   handed out in that call; `weft_copy`: the copying `receive`, then `poll_event` for each
+//!   `Message`) against tungstenite's `WebSocket::from_raw_socket` in the server role, `read`
+//!   once per message. Both unmask, check every protocol rule, and hand out an owned message;
+//!   text messages are UTF-8 validated by both.
 //!
 //! After the timed runs, a table of weft's and tungstenite's throughput and their ratio is
 //! printed from criterion's estimates.
@@ -35,7 +39,7 @@ use criterion::{Criterion, Throughput};
 use tungstenite::protocol::frame::FrameSocket;
 use tungstenite::protocol::{Role as TungRole, WebSocket, WebSocketConfig};
 use weft_core::WsLimits;
-use weft_core::ws::frame::{Decoded, FrameDecoder, OpCode, encode_frame};
+use weft_core::ws::frame::{Decoded, FrameDecoder, FrameHeader, OpCode, encode_frame};
 use weft_core::ws::{Connection, Event, Message, Role};
 
 /// Payload sizes, by name.
@@ -138,8 +142,13 @@ impl Fixture {
         let expected: Vec<Vec<u8>> = (0..self.count).map(|i| payload(i, self.size)).collect();
         let mut got = Vec::new();
         let mut weft = WeftFrames::new();
-        weft.run(&self.wire, |sink| got.push(sink.split().to_vec()));
+        weft.run(&self.wire, |_, payload| got.push(payload.to_vec()));
         assert_eq!(got, expected, "weft frames, {}", self.group("frame"));
+
+        got.clear();
+        let mut weft = WeftFramesCopy::new();
+        weft.run(&self.wire, |sink| got.push(sink.split().to_vec()));
+        assert_eq!(got, expected, "weft frames copied, {}", self.group("frame"));
 
         // tungstenite's frame reader leaves payloads masked: unmask them here to compare.
         got.clear();
@@ -150,13 +159,15 @@ impl Fixture {
         }
         assert_eq!(got, expected, "tungstenite frames, {}", self.group("frame"));
 
-        got.clear();
-        let mut weft = WeftMessages::new();
-        weft.run(&self.wire, |m| {
-            assert_eq!(matches!(m, Message::Text(_)), self.opcode == OpCode::Text);
-            got.push(m.payload().to_vec());
-        });
-        assert_eq!(got, expected, "weft messages, {}", self.group("message"));
+        for copy in [false, true] {
+            got.clear();
+            let mut weft = WeftMessages::new();
+            weft.run(&self.wire, copy, |m| {
+                assert_eq!(matches!(m, Message::Text(_)), self.opcode == OpCode::Text);
+                got.push(m.payload().to_vec());
+            });
+            assert_eq!(got, expected, "weft messages, {}", self.group("message"));
+        }
 
         got.clear();
         let mut tung = tungstenite_socket(&self.wire);
@@ -235,17 +246,67 @@ impl Write for Replay<'_> {
     }
 }
 
-/// weft at frame level: a server's decoder (masked frames required), the read buffer, and the
-/// sink each payload is unmasked into, all kept from run to run as on one connection.
+/// weft at frame level, zero-copy: a server's decoder (masked frames required) and its input
+/// buffer, kept from run to run as on one connection. Reads land in the buffer's free
+/// capacity, as tungstenite's do.
 struct WeftFrames {
     decoder: FrameDecoder,
-    read_buf: Vec<u8>,
-    sink: BytesMut,
+    input: BytesMut,
 }
 
 impl WeftFrames {
     fn new() -> Self {
         WeftFrames {
+            decoder: FrameDecoder::new(true, 0, MAX_PAYLOAD),
+            input: BytesMut::with_capacity(WEFT_READ_BUFFER),
+        }
+    }
+
+    /// Reads all of `wire`; `take` gets each frame's header and unmasked payload.
+    fn run(&mut self, wire: &[u8], mut take: impl FnMut(FrameHeader, BytesMut)) {
+        let mut source = Replay::new(wire);
+        loop {
+            let len = self.input.len();
+            // Room for the frame begun (as tungstenite reserves it), else for a read.
+            let wanted = match self.decoder.peek(&self.input) {
+                Ok(Some(peeked)) => peeked.frame_len().max(len + WEFT_READ_BUFFER),
+                _ => len + WEFT_READ_BUFFER,
+            };
+            self.input.reserve(wanted - len);
+            self.input.resize(
+                self.input
+                    .capacity()
+                    .min(len + WEFT_READ_BUFFER.max(wanted - len)),
+                0,
+            );
+            let n = source.read(&mut self.input[len..]).unwrap_or(0);
+            self.input.truncate(len + n);
+            if n == 0 {
+                break;
+            }
+            while let Some((header, payload)) = self
+                .decoder
+                .decode_frame(&mut self.input)
+                .expect("valid frames")
+            {
+                take(header, payload);
+            }
+        }
+        debug_assert!(self.input.is_empty());
+    }
+}
+
+/// weft at frame level, streaming: the read buffer and the sink each payload is unmasked
+/// into, kept from run to run as on one connection.
+struct WeftFramesCopy {
+    decoder: FrameDecoder,
+    read_buf: Vec<u8>,
+    sink: BytesMut,
+}
+
+impl WeftFramesCopy {
+    fn new() -> Self {
+        WeftFramesCopy {
             decoder: FrameDecoder::new(true, 0, MAX_PAYLOAD),
             read_buf: vec![0; WEFT_READ_BUFFER],
             sink: BytesMut::new(),
@@ -279,11 +340,13 @@ impl WeftFrames {
     }
 }
 
-/// weft at message level: one server connection, kept from run to run.
+/// weft at message level: one server connection, its read buffer and the session's input
+/// buffer, kept from run to run.
 struct WeftMessages {
     connection: Connection,
     now: Instant,
     read_buf: Vec<u8>,
+    input: BytesMut,
 }
 
 impl WeftMessages {
@@ -296,16 +359,31 @@ impl WeftMessages {
             connection: Connection::new(Role::Server, limits, now),
             now,
             read_buf: vec![0; WEFT_READ_BUFFER],
+            input: BytesMut::new(),
         }
     }
 
-    /// Reads all of `wire` into the connection and passes each message to `each`.
-    fn run(&mut self, wire: &[u8], mut each: impl FnMut(Message)) {
+    /// Reads all of `wire` into the connection and passes each message to `each`: through
+    /// `receive_buf` (each read appended to the input buffer, as the dispatcher's session
+    /// does), or with `copy` through `receive` and `poll_event`.
+    fn run(&mut self, wire: &[u8], copy: bool, mut each: impl FnMut(Message)) {
         let mut source = Replay::new(wire);
         loop {
             let n = source.read(&mut self.read_buf).unwrap_or(0);
             if n == 0 {
                 break;
+            }
+            if !copy {
+                self.input.extend_from_slice(&self.read_buf[..n]);
+                self.connection
+                    .receive_buf(self.now, &mut self.input, |event| match event {
+                        Event::Message(message) => {
+                            each(message);
+                            Ok(())
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    });
+                continue;
             }
             let mut taken = 0;
             loop {
@@ -338,25 +416,25 @@ fn bench_frames(c: &mut Criterion, fixture: &Fixture) {
     let mut group = c.benchmark_group(fixture.group("frame"));
     group.throughput(Throughput::Bytes(fixture.payload_bytes()));
 
-    // Header checks, the payload copied from the read buffer and unmasked into the sink, one
-    // `Bytes` split off per frame.
+    // Header checks, the payload unmasked where it lies in the input buffer and split off
+    // it as one `Bytes` per frame.
     let mut weft = WeftFrames::new();
     group.bench_function("weft", |b| {
         b.iter(|| {
-            weft.run(black_box(&fixture.wire), |sink| {
-                drop(black_box(sink.split().freeze()))
+            weft.run(black_box(&fixture.wire), |header, payload| {
+                black_box(header);
+                drop(black_box(payload.freeze()))
             })
         })
     });
 
-    // Not a comparison: the decoder alone, the sink emptied and reused instead of a `Bytes`
-    // handed out per frame (the split and the drop of a shared `Bytes` are two atomic
-    // reference-count updates, a large part of the time for small frames, on both sides).
-    group.bench_function("weft_reuse_sink", |b| {
+    // The streaming decoder: the payload copied from the read buffer and unmasked into the
+    // sink, one `Bytes` split off per frame.
+    let mut weft = WeftFramesCopy::new();
+    group.bench_function("weft_copy", |b| {
         b.iter(|| {
             weft.run(black_box(&fixture.wire), |sink| {
-                black_box(&sink[..]);
-                sink.clear();
+                drop(black_box(sink.split().freeze()))
             })
         })
     });
@@ -380,7 +458,11 @@ fn bench_messages(c: &mut Criterion, fixture: &Fixture) {
 
     let mut weft = WeftMessages::new();
     group.bench_function("weft", |b| {
-        b.iter(|| weft.run(black_box(&fixture.wire), |m| drop(black_box(m))))
+        b.iter(|| weft.run(black_box(&fixture.wire), false, |m| drop(black_box(m))))
+    });
+    let mut weft = WeftMessages::new();
+    group.bench_function("weft_copy", |b| {
+        b.iter(|| weft.run(black_box(&fixture.wire), true, |m| drop(black_box(m))))
     });
 
     // `read` returns one message; it must not be called past the last one (the stream's end
@@ -445,11 +527,10 @@ fn print_ratios(fixtures: &[Fixture], started: SystemTime) {
                 continue;
             };
             let mib_s = |ns: f64| fixture.payload_bytes() as f64 / ns * 1e9 / (1024.0 * 1024.0);
-            let reused = median_ns(&dir, &group, "weft_reuse_sink", started)
-                .filter(|_| level == "frame")
+            let copied = median_ns(&dir, &group, "weft_copy", started)
                 .map_or("-".to_owned(), |ns| format!("{:.0}", mib_s(ns)));
             rows.push(format!(
-                "| {group} | {description} | {:.0} | {:.0} | {:.2} | {reused} |",
+                "| {group} | {description} | {:.0} | {:.0} | {:.2} | {copied} |",
                 mib_s(weft),
                 mib_s(tung),
                 tung / weft
@@ -460,7 +541,7 @@ fn print_ratios(fixtures: &[Fixture], started: SystemTime) {
         return;
     }
     println!(
-        "\n| group | level | weft MiB/s | tungstenite MiB/s | weft ÷ tungstenite | weft, sink reused, MiB/s |"
+        "\n| group | level | weft MiB/s | tungstenite MiB/s | weft ÷ tungstenite | weft_copy MiB/s |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: |");
     for row in rows {

@@ -71,11 +71,55 @@ fn run_with(wire: &[u8], step: usize, eof: bool) -> Outcome {
     }
 }
 
-/// Runs whole and byte by byte; both must agree.
+/// Feeds `wire` in pieces of `step` bytes through the zero-copy `receive_buf`, the pieces
+/// appended to one buffer as a socket's reads would be. With `refuse`, every other event is
+/// handed back and taken with `poll_event` instead, and reading resumes after it.
+fn run_buf_with(wire: &[u8], step: usize, refuse: bool) -> Outcome {
+    let now = Instant::now();
+    let mut conn = Connection::new(Role::Server, limits(), now);
+    let mut events = Vec::new();
+    let mut output = Vec::new();
+    let mut input = BytesMut::new();
+    let mut offered = 0;
+    for piece in wire.chunks(step) {
+        input.extend_from_slice(piece);
+        for _ in 0..=wire.len() + 2 {
+            conn.receive_buf(now, &mut input, |event| {
+                offered += 1;
+                if refuse && offered % 2 == 0 {
+                    return Err(event);
+                }
+                events.push(event);
+                Ok(())
+            });
+            let before = events.len();
+            events.extend(std::iter::from_fn(|| conn.poll_event()));
+            while let Some(bytes) = conn.poll_transmit(now) {
+                output.extend_from_slice(&bytes);
+            }
+            if events.len() == before {
+                break;
+            }
+        }
+    }
+    Outcome {
+        events,
+        output,
+        closed: conn.is_closed(),
+    }
+}
+
+/// Runs whole and byte by byte, through `receive` and `receive_buf`; all must agree.
 fn run(wire: &[u8]) -> Outcome {
     let whole = run_with(wire, wire.len().max(1), false);
     let bytewise = run_with(wire, 1, false);
     assert_eq!(whole, bytewise, "split must not change the outcome");
+    for step in [wire.len().max(1), 1, 3] {
+        for refuse in [false, true] {
+            let buffered = run_buf_with(wire, step, refuse);
+            assert_eq!(whole, buffered, "receive_buf, step {step}, refuse {refuse}");
+        }
+    }
     whole
 }
 

@@ -18,8 +18,9 @@ use weft_core::ws::{CloseCode, Connection, Event, Message, MessageKind, SendErro
 use weft_core::{Limits, WsLimits};
 use weft_service::websocket::{Outgoing, PendingSocket, SocketFuture, SocketLink, StartedSocket};
 
-/// Input bytes a session holds for its protocol (read from the socket, not yet parsed).
-pub(super) const MAX_INPUT: usize = 64 * 1024;
+/// Input bytes a session holds for its protocol (read from the socket, not yet parsed): room
+/// for the largest frame the protocol waits to have whole before it hands it out.
+pub(super) const MAX_INPUT: usize = weft_core::ws::WHOLE_FRAME_MAX;
 
 /// The limits a socket served under `limits` gets: its own, with the smaller of the two send
 /// timeouts, so that `Limits::send_timeout` bounds every connection a server holds.
@@ -39,6 +40,9 @@ pub(super) struct WsSession {
     input: BytesMut,
     /// Input bytes taken by `conn` and not yet reported by `take_consumed`.
     consumed: usize,
+    /// Bytes at the front of `input` already counted in `consumed`: a partial frame the
+    /// protocol waits to have whole.
+    counted: usize,
     /// A received message the application's queue had no room for yet.
     held: Option<Message>,
     /// A message being sent in parts because it is larger than the whole output buffer.
@@ -80,6 +84,7 @@ impl WsSession {
             handler: Some(handler),
             input: BytesMut::new(),
             consumed: 0,
+            counted: 0,
             held: None,
             fragmenting: None,
             unsent: None,
@@ -124,26 +129,48 @@ impl WsSession {
         self.deliver_events();
     }
 
-    /// Parses buffered input while the application has room.
+    /// Parses buffered input while the application has room: every message the buffer holds
+    /// goes to the application's queue in one pass, each a slice of `input` (unmasked where
+    /// it lies, not copied), until the queue is full.
     fn feed(&mut self, now: Instant) {
-        loop {
-            self.deliver_events();
-            if self.held.is_some() || self.input.is_empty() {
-                return;
-            }
-            let taken = self.conn.receive(now, &self.input);
-            self.input.advance(taken);
-            self.consumed += taken;
-            if taken == 0 {
-                // Nothing taken: an event may have ended the reading (a protocol error);
-                // deliver it, and drop what the protocol will never read.
-                self.deliver_events();
-                if self.conn_done_reading() {
-                    self.consumed += self.input.len();
-                    self.input.clear();
+        self.deliver_events();
+        if self.held.is_some() {
+            return;
+        }
+        let before = self.input.len();
+        let link = &mut self.link;
+        let delivered = &mut self.delivered;
+        self.conn
+            .receive_buf(now, &mut self.input, |event| match event {
+                Event::Message(message) if link.has_room() => {
+                    link.push(message);
+                    *delivered = true;
+                    Ok(())
                 }
-                return;
-            }
+                // Answered by the protocol; the application does not see them.
+                Event::Ping(_) | Event::Pong(_) => Ok(()),
+                // A message with no room, the end: `deliver_events` takes them.
+                other => Err(other),
+            });
+        self.count_consumed(before - self.input.len());
+        self.deliver_events();
+        if self.conn_done_reading() {
+            // Drop what the protocol will never read.
+            self.count_consumed(self.input.len());
+            self.input.clear();
+        }
+    }
+
+    /// Counts the `parsed` bytes just taken off the front of `input`, and what is left in it
+    /// when that is the start of a frame the protocol waits to have whole: those count as
+    /// consumed at once (HTTP/2 gives them back to the windows, which must let the rest of
+    /// the frame come whatever their size).
+    fn count_consumed(&mut self, parsed: usize) {
+        self.consumed += parsed.saturating_sub(self.counted);
+        self.counted = self.counted.saturating_sub(parsed);
+        if self.held.is_none() && self.conn.wants_read() {
+            self.consumed += self.input.len().saturating_sub(self.counted);
+            self.counted = self.counted.max(self.input.len());
         }
     }
 

@@ -223,6 +223,31 @@ fn small_messages_echo_in_order() {
 }
 
 #[test]
+fn every_whole_message_of_a_read_is_answered_and_a_split_frame_waits_for_its_end() {
+    let (mut dispatcher, mut client, now) = open(echo);
+    for i in 0..100u8 {
+        client.send_binary(&[i; 100]).unwrap();
+    }
+    // A frame split across two reads, the second with the rest of it and one more message.
+    client.send_binary(&[b'x'; 3000]).unwrap();
+    client.send_text("last").unwrap();
+    let wire = client.poll_transmit(now).unwrap();
+    let cut = wire.len() - 2000;
+    assert_eq!(dispatcher.receive(now, &wire[..cut]), cut);
+    let events = client_reads(&mut client, now, &pump(&mut dispatcher, now));
+    assert_eq!(events.len(), 100, "the 100 whole messages of the read");
+    assert_eq!(dispatcher.receive(now, &wire[cut..]), wire.len() - cut);
+    let events = client_reads(&mut client, now, &pump(&mut dispatcher, now));
+    assert_eq!(
+        events,
+        vec![
+            Event::Message(Message::binary(vec![b'x'; 3000])),
+            Event::Message(Message::text("last")),
+        ]
+    );
+}
+
+#[test]
 fn the_client_closing_ends_the_connection_after_the_close_handshake() {
     let (mut dispatcher, mut client, now) = open(echo);
     client.close(CloseCode::NORMAL, "bye").unwrap();

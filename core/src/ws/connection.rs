@@ -5,13 +5,13 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use sha1::{Digest, Sha1};
 
 use super::CloseCode;
 use super::deflate::{Compressor, Decompressor, DeflateError, DeflateParams, Side};
 use super::frame::{
-    Decoded, FrameDecoder, FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1,
+    Decoded, FrameDecoder, FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, Peeked, RSV1,
     encode_frame, encoded_header_len,
 };
 use super::utf8::Utf8Validator;
@@ -218,6 +218,12 @@ struct Deflate {
 
 /// The deflate level our messages are compressed at: zlib's default trade-off.
 const DEFLATE_LEVEL: u32 = 6;
+
+/// Frames up to this many bytes on the wire, header included, are left in the caller's buffer
+/// by [`Connection::receive_buf`] until all of them has arrived, and then handed out without a
+/// copy; larger ones are taken in pieces as they arrive. A caller's buffer holds at least this
+/// much.
+pub const WHOLE_FRAME_MAX: usize = 64 * 1024;
 
 /// Compressed payload held before it is inflated, even mid-frame.
 const INFLATE_CHUNK: usize = 64 * 1024;
@@ -491,6 +497,154 @@ impl Connection {
             }
         }
         taken
+    }
+
+    /// Reads bytes from the peer out of the caller's own buffer, the zero-copy form of
+    /// [`receive`](Self::receive): whole frames are taken off the front of `input` and
+    /// unmasked where they lie, so a message sent in one frame is handed out as a slice of
+    /// `input` (it shares that allocation) rather than copied; a fragmented message is copied
+    /// once, as its fragments are joined; a compressed one is inflated from where it lies.
+    ///
+    /// Every event the bytes make goes to `deliver` as soon as it is known, in order, all of
+    /// them in this one call. `deliver` hands back an event it cannot take now (`Err`): it is
+    /// kept for [`poll_event`](Self::poll_event) and reading stops there, the rest of the bytes
+    /// left in `input` for a later call (after the events were drained). Events already
+    /// waiting are offered first.
+    ///
+    /// A frame that has partly arrived stays in `input` until the rest does, when it is at
+    /// most [`WHOLE_FRAME_MAX`] bytes on the wire (hold room for that much); a larger one is
+    /// taken in pieces as they arrive, and copied. A client that finished the close handshake
+    /// drops what still arrives, as with `receive`.
+    pub fn receive_buf(
+        &mut self,
+        now: Instant,
+        input: &mut BytesMut,
+        mut deliver: impl FnMut(Event) -> Result<(), Event>,
+    ) {
+        self.tell_time(now);
+        if let State::Closing {
+            await_eof: true, ..
+        } = self.state
+        {
+            input.clear();
+            return;
+        }
+        while self.offer_events(&mut deliver)
+            && matches!(self.state, State::Open | State::CloseSent { .. })
+            && self.receive_step(input)
+        {}
+    }
+
+    /// One frame (or, for a large frame, one piece of it) off the front of `input`; false
+    /// when nothing could be taken before more bytes arrive.
+    fn receive_step(&mut self, input: &mut BytesMut) -> bool {
+        if !self.decoder.is_between_frames() {
+            return self.receive_piece(input);
+        }
+        match self.decoder.peek(input) {
+            Err(e) => {
+                self.fail(ProtocolError::Frame(e));
+                true
+            }
+            Ok(None) => false,
+            Ok(Some(peeked)) if peeked.frame_len() <= input.len() => {
+                self.whole_frame(input, &peeked);
+                true
+            }
+            Ok(Some(peeked)) if peeked.frame_len() <= WHOLE_FRAME_MAX => false,
+            Ok(Some(_)) => self.receive_piece(input),
+        }
+    }
+
+    /// The streaming path of [`receive`](Self::receive) on `input`: one step of the decoder,
+    /// the payload copied into the message. False when it needs more bytes.
+    fn receive_piece(&mut self, input: &mut BytesMut) -> bool {
+        let sink = match (self.current, self.incoming) {
+            (Some(Current::Control(_)), _) => &mut self.control,
+            (
+                _,
+                Some(Incoming {
+                    compressed: true, ..
+                }),
+            ) => &mut self.compressed,
+            _ => &mut self.message,
+        };
+        match self.decoder.decode(input, sink) {
+            Ok((n, item)) => {
+                input.advance(n);
+                match item {
+                    None => false,
+                    Some(item) => {
+                        self.handle(item);
+                        true
+                    }
+                }
+            }
+            Err(e) => {
+                self.fail(ProtocolError::Frame(e));
+                true
+            }
+        }
+    }
+
+    /// A frame all of which is in `input`: taken off it, its payload used where it lies.
+    fn whole_frame(&mut self, input: &mut BytesMut, peeked: &Peeked) {
+        self.start_frame(peeked.header);
+        let Some(current) = self.current.take() else {
+            // The header broke a rule: the connection failed and reads nothing more.
+            return;
+        };
+        let Some(payload) = FrameDecoder::take_frame(input, peeked) else {
+            return;
+        };
+        match current {
+            Current::Control(opcode) => self.control_frame(opcode, payload.freeze()),
+            Current::Data { fin } => self.data_frame(payload, fin),
+        }
+    }
+
+    /// The unmasked payload of a whole data frame of the incoming message.
+    fn data_frame(&mut self, payload: BytesMut, fin: bool) {
+        let Some(incoming) = self.incoming else {
+            return;
+        };
+        if incoming.compressed {
+            if self.inflate(&payload, fin) && fin {
+                self.end_message();
+            }
+            return;
+        }
+        if fin && self.message.is_empty() {
+            // The whole message in one frame: handed out as it lies, no copy.
+            self.incoming = None;
+            let message = match incoming.kind {
+                MessageKind::Text if std::str::from_utf8(&payload).is_err() => {
+                    return self.fail(ProtocolError::InvalidUtf8);
+                }
+                MessageKind::Text => Message::Text(payload.freeze()),
+                MessageKind::Binary => Message::Binary(payload.freeze()),
+            };
+            self.events.push_back(Event::Message(message));
+            return;
+        }
+        self.message.extend_from_slice(&payload);
+        if incoming.kind == MessageKind::Text {
+            self.validate_text_tail(payload.len());
+        }
+        if fin && self.incoming.is_some() {
+            self.end_message();
+        }
+    }
+
+    /// Offers the waiting events to `deliver`; false when it handed one back.
+    fn offer_events(&mut self, deliver: &mut impl FnMut(Event) -> Result<(), Event>) -> bool {
+        while let Some(event) = self.events.pop_front() {
+            if let Err(event) = deliver(event) {
+                self.events.push_front(event);
+                return false;
+            }
+        }
+        true
     }
 
     /// The peer closed its side. Without a finished close handshake this is an abnormal
@@ -962,16 +1116,19 @@ impl Connection {
     /// Inflates the compressed payload received so far onto the message (`fin`: it ends the
     /// message); false when that failed the connection.
     fn inflate_frame(&mut self, fin: bool) -> bool {
+        let payload = self.compressed.split();
+        self.inflate(&payload, fin)
+    }
+
+    /// Inflates `payload` (compressed, unmasked) onto the message; as
+    /// [`inflate_frame`](Self::inflate_frame).
+    fn inflate(&mut self, payload: &[u8], fin: bool) -> bool {
         let Some(deflate) = &mut self.deflate else {
             self.fail(ProtocolError::Compressed);
             return false;
         };
-        let payload = self.compressed.split();
         let mut inflated = Vec::new();
-        if let Err(e) = deflate
-            .decompressor
-            .decompress(&payload, fin, &mut inflated)
-        {
+        if let Err(e) = deflate.decompressor.decompress(payload, fin, &mut inflated) {
             self.fail(ProtocolError::Deflate(e));
             return false;
         }

@@ -1,7 +1,7 @@
 //! Frames (RFC 6455 §5.2): an incremental decoder that checks every header rule before a byte
 //! of payload is stored, an encoder, and the masking transform.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 
 use super::CloseCode;
 
@@ -225,6 +225,104 @@ impl FrameDecoder {
     }
 }
 
+/// A frame's header parsed in place at the front of a buffer ([`FrameDecoder::peek`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peeked {
+    /// The header, every rule checked (the frame size limit included).
+    pub header: FrameHeader,
+    /// Its length on the wire.
+    pub header_len: usize,
+}
+
+impl Peeked {
+    /// The whole frame's length on the wire, header and payload (saturating: a payload past
+    /// `usize` can never be held anyway).
+    pub fn frame_len(&self) -> usize {
+        usize::try_from(self.header.payload_len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(self.header_len)
+    }
+}
+
+impl FrameDecoder {
+    /// Parses the header at the front of `input` without taking anything, for a receiver that
+    /// keeps its own buffer and takes whole frames out of it ([`take_frame`]): `None` while
+    /// the header is incomplete. Only between frames ([`is_between_frames`]): the caller
+    /// either takes the whole frame or gives its bytes to [`decode`] instead, never both.
+    ///
+    /// [`take_frame`]: Self::take_frame
+    /// [`is_between_frames`]: Self::is_between_frames
+    /// [`decode`]: Self::decode
+    pub fn peek(&self, input: &[u8]) -> Result<Option<Peeked>, FrameError> {
+        let &[first, second, ref rest @ ..] = input else {
+            return Ok(None);
+        };
+        check_first_two(first, second, self.expect_masked, self.allowed_rsv)?;
+        let header_len = header_len(second);
+        let Some(rest) = rest.get(..header_len - 2) else {
+            return Ok(None);
+        };
+        let (payload_len, key) = match (second & 0x7F, rest) {
+            (126, &[a, b, ref key @ ..]) => (u64::from(u16::from_be_bytes([a, b])), key),
+            (127, &[a, b, c, d, e, f, g, h, ref key @ ..]) => {
+                let value = u64::from_be_bytes([a, b, c, d, e, f, g, h]);
+                if value >> 63 != 0 {
+                    return Err(FrameError::LengthOverflow);
+                }
+                (value, key)
+            }
+            (short, key) => (u64::from(short), key),
+        };
+        if payload_len > self.max_frame_size {
+            return Err(FrameError::TooLarge);
+        }
+        let mask = match *key {
+            [a, b, c, d] => Some([a, b, c, d]),
+            _ => None,
+        };
+        let opcode = OpCode::from_bits(first & 0x0F).ok_or(FrameError::UnknownOpcode)?;
+        let header = FrameHeader {
+            fin: first & 0x80 != 0,
+            rsv: first & (RSV1 | RSV2 | RSV3),
+            opcode,
+            mask,
+            payload_len,
+        };
+        Ok(Some(Peeked { header, header_len }))
+    }
+
+    /// Takes the frame `peeked` (from [`peek`](Self::peek) on the same bytes) off the front
+    /// of `input` and returns its payload, unmasked where it lies: no byte is copied, and
+    /// the payload shares `input`'s allocation (`freeze` it to hand it out). `None`, taking
+    /// nothing, while the frame is not all in `input`.
+    pub fn take_frame(input: &mut BytesMut, peeked: &Peeked) -> Option<BytesMut> {
+        let len = peeked.frame_len();
+        if input.len() < len {
+            return None;
+        }
+        input.advance(peeked.header_len);
+        let mut payload = input.split_to(len - peeked.header_len);
+        if let Some(key) = peeked.header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        Some(payload)
+    }
+
+    /// The next whole frame at the front of `input`, taken off it with its payload unmasked
+    /// in place ([`peek`](Self::peek), then [`take_frame`](Self::take_frame)); `None`, taking
+    /// nothing, until all of it has arrived. For a receiver whose buffer holds its largest
+    /// frame; larger frames go through [`decode`](Self::decode), in pieces.
+    pub fn decode_frame(
+        &self,
+        input: &mut BytesMut,
+    ) -> Result<Option<(FrameHeader, BytesMut)>, FrameError> {
+        let Some(peeked) = self.peek(input)? else {
+            return Ok(None);
+        };
+        Ok(Self::take_frame(input, &peeked).map(|payload| (peeked.header, payload)))
+    }
+}
+
 /// Fills the header buffer from `input`; returns bytes taken and the header once complete.
 fn read_header(
     buf: &mut [u8; MAX_HEADER_LEN],
@@ -333,7 +431,8 @@ fn finish_header(buf: &[u8; MAX_HEADER_LEN]) -> Result<FrameHeader, FrameError> 
 }
 
 /// XORs `data` with the masking key, `data` starting `offset` bytes into the masked payload
-/// (§5.3). Eight bytes at a time as one `u64`, in safe code.
+/// (§5.3). Sixteen bytes at a time as one `u128` (one vector register), then eight as a
+/// `u64`, in safe code: the chunks have the key's period, 4, so the key lines up in each.
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     let rotation = offset % 4;
     let key = [
@@ -342,14 +441,21 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
         key[(rotation + 2) % 4],
         key[(rotation + 3) % 4],
     ];
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut chunks = data.chunks_exact_mut(8);
+    let [a, b, c, d] = key;
+    let wide = u128::from_ne_bytes([a, b, c, d, a, b, c, d, a, b, c, d, a, b, c, d]);
+    let mut chunks = data.chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        let mut word = [0; 16];
+        word.copy_from_slice(chunk);
+        let masked = u128::from_ne_bytes(word) ^ wide;
+        chunk.copy_from_slice(&masked.to_ne_bytes());
+    }
+    let mut chunks = chunks.into_remainder().chunks_exact_mut(8);
+    let narrow = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
     for chunk in &mut chunks {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let masked = u64::from_ne_bytes(word) ^ wide;
+        let masked = u64::from_ne_bytes(word) ^ narrow;
         chunk.copy_from_slice(&masked.to_ne_bytes());
     }
     for (byte, k) in chunks.into_remainder().iter_mut().zip(key.iter().cycle()) {

@@ -14,7 +14,9 @@ pub mod handshake;
 mod utf8;
 
 pub use close::CloseCode;
-pub use connection::{Connection, Event, Message, MessageKind, ProtocolError, Role, SendError};
+pub use connection::{
+    Connection, Event, Message, MessageKind, ProtocolError, Role, SendError, WHOLE_FRAME_MAX,
+};
 pub use utf8::{InvalidUtf8, Utf8Validator};
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use super::frame::{OpCode, encode_frame};
+use super::frame::{self, OpCode, encode_frame};
 use super::*;
 use crate::WsLimits;
 
@@ -363,4 +363,194 @@ fn a_large_compressed_frame_is_inflated_as_it_arrives() {
         events,
         vec![Event::Message(Message::Binary(message.into()))]
     );
+}
+
+/// Feeds `data` through `receive_buf` in pieces of `step` bytes, each appended to one buffer
+/// that never holds more than [`WHOLE_FRAME_MAX`] bytes (as a session's does), taking every
+/// event as it comes.
+fn feed_buf(conn: &mut Connection, now: Instant, data: &[u8], step: usize) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut input = BytesMut::new();
+    let mut rest = data;
+    for _ in 0..100_000 {
+        let room = WHOLE_FRAME_MAX - input.len();
+        let (piece, after) = rest.split_at(step.min(room).min(rest.len()));
+        input.extend_from_slice(piece);
+        rest = after;
+        let before = input.len();
+        conn.receive_buf(now, &mut input, |event| {
+            events.push(event);
+            Ok(())
+        });
+        if rest.is_empty() && input.len() == before {
+            break;
+        }
+    }
+    events
+}
+
+/// A client connection whose frames are as large as the messages it sends.
+fn big_frame_client(now: Instant) -> Connection {
+    let limits = WsLimits {
+        max_send_frame_size: 4 << 20,
+        max_buffered_output: 4 << 20,
+        ..WsLimits::default()
+    };
+    Connection::new(Role::Client { mask_seed: [5; 16] }, limits, now)
+}
+
+#[test]
+fn receive_buf_hands_out_every_message_of_a_buffer_as_a_slice_of_it() {
+    let now = crate::test_clock::start();
+    let mut server = Connection::new(Role::Server, WsLimits::default(), now);
+    let mut wire = Vec::new();
+    for i in 0..100u8 {
+        wire.extend(frame(true, OpCode::Binary, &[i; 125]));
+    }
+    wire.extend(frame(true, OpCode::Text, "héllo".as_bytes()));
+    let mut input = BytesMut::from(&wire[..]);
+    let start = input.as_ptr() as usize;
+    let range = start..start + input.capacity();
+    let mut events = Vec::new();
+    server.receive_buf(now, &mut input, |event| {
+        events.push(event);
+        Ok(())
+    });
+    assert!(input.is_empty(), "all of it taken in one call");
+    assert_eq!(events.len(), 101);
+    for (i, event) in events.iter().enumerate() {
+        let Event::Message(message) = event else {
+            panic!("{event:?}");
+        };
+        let payload = message.payload();
+        assert!(range.contains(&(payload.as_ptr() as usize)), "not copied");
+        if i < 100 {
+            assert_eq!(&payload[..], &[i as u8; 125][..]);
+        } else {
+            assert_eq!(message.as_text(), Some("héllo"));
+        }
+    }
+}
+
+#[test]
+fn receive_buf_hands_back_refused_events_and_resumes() {
+    let now = crate::test_clock::start();
+    let mut server = Connection::new(Role::Server, WsLimits::default(), now);
+    let mut wire = Vec::new();
+    for i in 0..5u8 {
+        wire.extend(frame(true, OpCode::Binary, &[i; 3]));
+    }
+    let mut input = BytesMut::from(&wire[..]);
+    let mut got = Vec::new();
+    server.receive_buf(now, &mut input, |event| match got.len() {
+        1 => Err(event),
+        _ => {
+            got.push(event);
+            Ok(())
+        }
+    });
+    assert_eq!(got.len(), 1);
+    assert!(!input.is_empty(), "reading stopped at the refused event");
+    assert!(!server.wants_read());
+    got.extend(std::iter::from_fn(|| server.poll_event()));
+    server.receive_buf(now, &mut input, |event| {
+        got.push(event);
+        Ok(())
+    });
+    assert!(input.is_empty());
+    let payloads: Vec<Vec<u8>> = got
+        .iter()
+        .map(|event| match event {
+            Event::Message(message) => message.payload().to_vec(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(payloads, (0..5u8).map(|i| vec![i; 3]).collect::<Vec<_>>());
+}
+
+#[test]
+fn receive_buf_streams_frames_larger_than_its_buffer() {
+    let now = crate::test_clock::start();
+    let mut server = Connection::new(Role::Server, WsLimits::default(), now);
+    let mut client = big_frame_client(now);
+    let large: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let text = "ü".repeat(50_000);
+    client.send_binary(&large).unwrap();
+    client
+        .send_fragment(MessageKind::Text, &text.as_bytes()[..70_001], false)
+        .unwrap();
+    client.send_ping(b"between").unwrap();
+    client
+        .send_fragment(MessageKind::Text, &text.as_bytes()[70_001..], true)
+        .unwrap();
+    client.send_binary(b"small").unwrap();
+    let wire = client.poll_transmit(now).unwrap();
+    let expected = vec![
+        Event::Message(Message::Binary(large.clone().into())),
+        Event::Ping("between".into()),
+        Event::Message(Message::text(text.clone())),
+        Event::Message(Message::Binary("small".into())),
+    ];
+    for step in [wire.len(), 16 * 1024, 7_777, 1_000] {
+        let mut server = Connection::new(Role::Server, WsLimits::default(), now);
+        let events = feed_buf(&mut server, now, &wire, step);
+        // (Not assert_eq: the payloads would flood the output.)
+        assert!(events == expected, "step {step}: {} events", events.len());
+    }
+    assert_eq!(feed(&mut server, now, &wire).len(), 4);
+}
+
+#[test]
+fn receive_buf_keeps_the_limits() {
+    let now = crate::test_clock::start();
+    let limits = WsLimits {
+        max_frame_size: 100_000,
+        max_message_size: 150_000,
+        ..WsLimits::default()
+    };
+    let mut client = big_frame_client(now);
+    client.send_binary(&vec![1; 100_001]).unwrap();
+    let wire = client.poll_transmit(now).unwrap();
+    let mut server = Connection::new(Role::Server, limits.clone(), now);
+    let events = feed_buf(&mut server, now, &wire, 4096);
+    assert_eq!(
+        events,
+        vec![Event::Error(ProtocolError::Frame(
+            frame::FrameError::TooLarge
+        ))]
+    );
+    client
+        .send_fragment(MessageKind::Binary, &vec![2; 90_000], false)
+        .unwrap();
+    client
+        .send_fragment(MessageKind::Binary, &vec![2; 90_000], true)
+        .unwrap();
+    let wire = client.poll_transmit(now).unwrap();
+    let mut server = Connection::new(Role::Server, limits, now);
+    let events = feed_buf(&mut server, now, &wire, 4096);
+    assert_eq!(events, vec![Event::Error(ProtocolError::MessageTooBig)]);
+    let mut server = Connection::new(Role::Server, WsLimits::default(), now);
+    let bad = frame(true, OpCode::Text, b"ok \xc0\xaf");
+    let events = feed_buf(&mut server, now, &bad, 1);
+    assert_eq!(events, vec![Event::Error(ProtocolError::InvalidUtf8)]);
+    assert_eq!(
+        server.poll_transmit(now).as_deref(),
+        Some(&[0x88, 2, 0x03, 0xEF][..])
+    );
+}
+
+#[test]
+fn receive_buf_inflates_compressed_messages() {
+    let now = crate::test_clock::start();
+    let (mut server, mut client) = deflate_pair(now);
+    let text = "compress me ".repeat(500);
+    for step in [usize::MAX, 1] {
+        client.send_text(&text).unwrap();
+        let wire = client.poll_transmit(now).unwrap();
+        let events = feed_buf(&mut server, now, &wire, step);
+        assert_eq!(
+            events,
+            vec![Event::Message(Message::Text(text.clone().into()))]
+        );
+    }
 }
