@@ -551,7 +551,15 @@ impl Connection {
                 self.whole_frame(input, &peeked);
                 true
             }
-            Ok(Some(peeked)) if peeked.frame_len() <= WHOLE_FRAME_MAX => false,
+            // Text is validated as it arrives (failing fast on bad UTF-8, RFC 6455 §8.1): a
+            // text frame not all here streams, as a large frame does.
+            Ok(Some(peeked))
+                if peeked.frame_len() <= WHOLE_FRAME_MAX && !self.is_plain_text(&peeked.header) =>
+            {
+                // Waiting for the rest of the frame, unless its header already breaks a rule.
+                let refusal = self.refusal(&peeked.header);
+                refusal.map(|error| self.fail(error)).is_some()
+            }
             Ok(Some(_)) => self.receive_piece(input),
         }
     }
@@ -1032,38 +1040,63 @@ impl Connection {
     }
 
     fn start_frame(&mut self, header: FrameHeader) {
-        let compressed = header.rsv & RSV1 != 0;
-        if compressed && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
-            return self.fail(ProtocolError::Compressed);
+        if let Some(error) = self.refusal(&header) {
+            return self.fail(error);
         }
         if header.opcode.is_control() {
             self.control.clear();
             self.current = Some(Current::Control(header.opcode));
             return;
         }
-        let kind = match (header.opcode, self.incoming) {
-            (OpCode::Continuation, None) => {
-                return self.fail(ProtocolError::UnexpectedContinuation);
+        let incoming = self.incoming.unwrap_or(Incoming {
+            kind: match header.opcode {
+                OpCode::Text => MessageKind::Text,
+                _ => MessageKind::Binary,
+            },
+            compressed: header.rsv & RSV1 != 0,
+        });
+        self.incoming = Some(incoming);
+        self.current = Some(Current::Data { fin: header.fin });
+    }
+
+    /// Whether a frame with `header` carries uncompressed text: of a text message, not
+    /// compressed.
+    fn is_plain_text(&self, header: &FrameHeader) -> bool {
+        match (header.opcode, self.incoming) {
+            (OpCode::Text, None) => header.rsv & RSV1 == 0,
+            (OpCode::Continuation, Some(incoming)) => {
+                incoming.kind == MessageKind::Text && !incoming.compressed
             }
-            (OpCode::Continuation, Some(incoming)) => incoming.kind,
-            (_, Some(_)) => return self.fail(ProtocolError::ExpectedContinuation),
-            (OpCode::Text, None) => MessageKind::Text,
-            (_, None) => MessageKind::Binary,
-        };
-        let compressed = match self.incoming {
-            Some(incoming) => incoming.compressed,
-            None => compressed,
-        };
+            _ => false,
+        }
+    }
+
+    /// The rule a frame with `header` breaks, here and now (what the frame decoder cannot know:
+    /// the message in progress, its size so far). Asked as soon as a header is known, so the
+    /// zero-copy path refuses a frame before waiting for its payload, as the streaming one does.
+    fn refusal(&self, header: &FrameHeader) -> Option<ProtocolError> {
+        let compressed = header.rsv & RSV1 != 0;
+        if compressed && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            return Some(ProtocolError::Compressed);
+        }
+        if header.opcode.is_control() {
+            return None;
+        }
+        match (header.opcode, self.incoming) {
+            (OpCode::Continuation, None) => return Some(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Some(ProtocolError::ExpectedContinuation),
+        }
+        let compressed = self
+            .incoming
+            .map_or(compressed, |incoming| incoming.compressed);
         // A compressed message is bounded after inflation, by the decompressor.
         let stored = if compressed { 0 } else { header.payload_len };
         let total = u64::try_from(self.message.len())
             .unwrap_or(u64::MAX)
             .saturating_add(stored);
-        if total > u64::try_from(self.limits.max_message_size).unwrap_or(u64::MAX) {
-            return self.fail(ProtocolError::MessageTooBig);
-        }
-        self.incoming = Some(Incoming { kind, compressed });
-        self.current = Some(Current::Data { fin: header.fin });
+        (total > u64::try_from(self.limits.max_message_size).unwrap_or(u64::MAX))
+            .then_some(ProtocolError::MessageTooBig)
     }
 
     fn payload_arrived(&mut self, n: usize) {

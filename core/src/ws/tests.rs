@@ -554,3 +554,31 @@ fn receive_buf_inflates_compressed_messages() {
         );
     }
 }
+
+/// Found by the `ws_receive_buf` fuzz target: the zero-copy path refuses a frame whose header
+/// breaks a rule of the connection as soon as the header is in, as the streaming path does,
+/// rather than waiting for a payload that may never come.
+#[test]
+fn receive_buf_refuses_a_bad_header_before_its_payload_arrives() {
+    let now = Instant::now();
+    // A masked continuation frame of 116 bytes with no message in progress: header only.
+    let header = [0x00, 0x80 | 116, 0xff, 0xff, 0xff, 0x00];
+    let mut conn = Connection::new(Role::Server, WsLimits::default(), now);
+    let events = feed_buf(&mut conn, now, &header, header.len());
+    assert_eq!(
+        events,
+        vec![Event::Error(ProtocolError::UnexpectedContinuation)]
+    );
+    // A data frame over the message limit, announced only.
+    let limits = WsLimits {
+        max_message_size: 100,
+        ..WsLimits::default()
+    };
+    let mut conn = Connection::new(Role::Server, limits, now);
+    let events = feed_buf(&mut conn, now, &[0x82, 0x80 | 116, 1, 2, 3, 4], 6);
+    assert_eq!(events, vec![Event::Error(ProtocolError::MessageTooBig)]);
+    // A text frame whose first payload bytes are not UTF-8 fails fast, before the rest.
+    let mut conn = Connection::new(Role::Server, WsLimits::default(), now);
+    let events = feed_buf(&mut conn, now, &[0x81, 0x80 | 116, 0, 0, 0, 0, 0xff], 7);
+    assert_eq!(events, vec![Event::Error(ProtocolError::InvalidUtf8)]);
+}
