@@ -269,6 +269,8 @@ struct ConnectionTask<IO, T, W> {
 }
 
 /// How a connection is served.
+// Most connections are plain: boxing that variant would cost each one an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Serving<IO, T> {
     Plain(Serve<IO, T, future::Pending<()>>),
     /// The TLS handshake (boxed, like what follows it: TLS state is large next to an idle
