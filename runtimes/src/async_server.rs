@@ -275,9 +275,12 @@ enum Serving<IO, T> {
     Plain(Serve<IO, T, future::Pending<()>>),
     /// The TLS handshake (boxed, like what follows it: TLS state is large next to an idle
     /// plain connection).
-    Handshake(Pin<Box<dyn Future<Output = io::Result<Handshaken<IO, T>>> + Send>>),
+    Handshake(Handshaking<IO, T>),
     Tls(Box<Serve<TlsStream<IO>, T, future::Pending<()>>>),
 }
+
+/// A TLS handshake under way.
+type Handshaking<IO, T> = Pin<Box<dyn Future<Output = io::Result<Handshaken<IO, T>>> + Send>>;
 
 /// What a TLS handshake leaves: the stream, and what its connection is to be served with.
 type Handshaken<IO, T> = (TlsStream<IO>, ConnectionInfo, T);
@@ -451,6 +454,8 @@ mod tests {
     }
 
     /// Each runtime's connection task, by name, with its stream type's size.
+    // One push per runtime compiled in: `vec![]` cannot leave out the others.
+    #[allow(clippy::vec_init_then_push)]
     fn task_sizes() -> Vec<(&'static str, usize, usize)> {
         #[allow(unused_mut)]
         let mut sizes = Vec::new();
