@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idle keep-alive memory: CONNS (10 000) connections to `weft echo` on each runtime (and to the
 # hyper peer), one request on each, then held idle; reports the server's RSS (VmRSS) with them
-# open. Goal (issue 3): the mio runtime within 64 MiB. Loopback only, bounded in time (about 15 s
+# open. Goals: the mio runtime within 64 MiB (issue 3); at most 2 KiB a connection on the async
+# runtimes (issue 15; the "per connection" column). Loopback only, bounded in time (about 15 s
 # a server: the connections stay until weft's 5 s keep-alive timeout closes them).
 #
 # Usage: benches/idle.sh

@@ -49,7 +49,7 @@ impl Shutdown {
     }
 
     /// Completes once the switch is thrown.
-    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + Unpin + use<> {
         Wait {
             shutdown: self.clone(),
             id: None,

@@ -61,12 +61,21 @@ pub fn start_on_handle<S: Service>(
     async_server::start_with(config, erase(service), |_| {
         Ok(TokioRuntime {
             runtime: Owner::Borrowed(handle),
+            id: None,
         })
     })
 }
 
 pub(crate) struct TokioRuntime {
     runtime: Owner,
+    /// The mark its threads carry, when the runtime is the server's own.
+    id: Option<usize>,
+}
+
+thread_local! {
+    /// Which server-owned runtime this thread belongs to (see [`TokioServices::enter`]); 0
+    /// for none.
+    static THREAD_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The runtime the server runs on: its own, or the application's.
@@ -98,6 +107,8 @@ impl Timer for TokioTimer {
 pub(crate) struct TokioServices {
     handle: tokio::runtime::Handle,
     stopped: Shutdown,
+    /// The runtime's mark, when it is the server's own.
+    id: Option<usize>,
 }
 
 impl RuntimeServices for TokioServices {
@@ -127,7 +138,18 @@ impl RuntimeServices for TokioServices {
         })
     }
 
+    /// Application code is polled by the connection tasks, on the runtime's own threads,
+    /// where its context is entered already: entering it again around every poll (a handle
+    /// clone and two thread-local writes) would be a tenth of the adapter's cost per request.
+    /// Those threads are known by their mark; other threads (and the threads of an
+    /// application's runtime, which may enter others) enter it.
     fn enter(&self, inside: &mut dyn FnMut()) {
+        if self
+            .id
+            .is_some_and(|id| THREAD_OF.with(|of| of.get()) == id)
+        {
+            return inside();
+        }
         let _entered = self.handle.enter();
         inside();
     }
@@ -140,13 +162,18 @@ impl AsyncRuntime for TokioRuntime {
     type Services = TokioServices;
 
     fn start(workers: usize) -> io::Result<Self> {
+        static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers.max(1))
             .thread_name("weft-tokio")
+            // Workers and blocking threads alike: each runs with the runtime entered.
+            .on_thread_start(move || THREAD_OF.with(|of| of.set(id)))
             .enable_all()
             .build()?;
         Ok(TokioRuntime {
             runtime: Owner::Owned(runtime),
+            id: Some(id),
         })
     }
 
@@ -173,6 +200,7 @@ impl AsyncRuntime for TokioRuntime {
         Ok(TokioServices {
             handle: self.handle().clone(),
             stopped,
+            id: self.id,
         })
     }
 
