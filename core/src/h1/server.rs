@@ -674,28 +674,11 @@ impl ServerConnection {
     /// `data.len()` (possibly 0) means the output buffer is full: send the rest after
     /// [`poll_transmit`](Self::poll_transmit) drained it (backpressure).
     pub fn send_data(&mut self, data: &[u8]) -> Result<usize, SendError> {
-        if self.direct {
-            // The driver owns the transport until its direct body is complete.
-            return Err(SendError::InvalidState);
-        }
-        let Writer::Body(encoder) = &mut self.writer else {
-            return Err(match self.writer {
-                Writer::Closed => SendError::Closed,
-                _ => SendError::InvalidState,
-            });
-        };
-        if let BodyEncoder::Length(remaining) = encoder {
-            if data.len() as u64 > *remaining {
-                return Err(SendError::BodyTooLong);
-            }
-        }
+        let room = self.output_room();
+        let encoder = body_encoder(&mut self.writer, self.direct, data.len())?;
         if *encoder == BodyEncoder::Suppressed {
             return Ok(data.len());
         }
-        let room = self
-            .limits
-            .max_buffered_output
-            .saturating_sub(self.sealed_len + self.output.len());
         let taken = data
             .len()
             .min(room.saturating_sub(encoder.overhead(data.len())));
@@ -714,27 +697,11 @@ impl ServerConnection {
         if data.len() < Self::PIECE_MIN {
             return self.send_data(data);
         }
-        if self.direct {
-            return Err(SendError::InvalidState);
-        }
-        let Writer::Body(encoder) = &mut self.writer else {
-            return Err(match self.writer {
-                Writer::Closed => SendError::Closed,
-                _ => SendError::InvalidState,
-            });
-        };
+        let room = self.output_room();
+        let encoder = body_encoder(&mut self.writer, self.direct, data.len())?;
         if *encoder == BodyEncoder::Suppressed {
-            return self.send_data(data);
+            return Ok(data.len());
         }
-        if let BodyEncoder::Length(remaining) = encoder {
-            if data.len() as u64 > *remaining {
-                return Err(SendError::BodyTooLong);
-            }
-        }
-        let room = self
-            .limits
-            .max_buffered_output
-            .saturating_sub(self.sealed_len + self.output.len());
         let taken = data
             .len()
             .min(room.saturating_sub(encoder.overhead(data.len())));
@@ -746,6 +713,13 @@ impl ServerConnection {
         self.push_piece(data.slice(..taken));
         self.output.extend_from_slice(suffix);
         Ok(taken)
+    }
+
+    /// Output bytes the connection still takes before `max_buffered_output`.
+    fn output_room(&self) -> usize {
+        self.limits
+            .max_buffered_output
+            .saturating_sub(self.sealed_len + self.output.len())
     }
 
     /// The smallest body piece [`send_data_bytes`](Self::send_data_bytes) queues without a
@@ -1102,4 +1076,29 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     values
         .all(|v| parse_decimal(v.as_bytes()) == Some(first))
         .then_some(first)
+}
+
+/// The encoder of the response body being written, after the checks every body write makes:
+/// the driver does not own the transport (a direct body), a body is being written, and `len`
+/// more bytes stay within its Content-Length.
+fn body_encoder(
+    writer: &mut Writer,
+    direct: bool,
+    len: usize,
+) -> Result<&mut BodyEncoder, SendError> {
+    if direct {
+        // The driver owns the transport until its direct body is complete.
+        return Err(SendError::InvalidState);
+    }
+    let encoder = match writer {
+        Writer::Body(encoder) => encoder,
+        Writer::Closed => return Err(SendError::Closed),
+        _ => return Err(SendError::InvalidState),
+    };
+    if let BodyEncoder::Length(remaining) = encoder {
+        if len as u64 > *remaining {
+            return Err(SendError::BodyTooLong);
+        }
+    }
+    Ok(encoder)
 }

@@ -475,17 +475,7 @@ impl Connection {
         let mut taken = 0;
         while self.wants_read() {
             let rest = data.get(taken..).unwrap_or_default();
-            let sink = match (self.current, self.incoming) {
-                (Some(Current::Control(_)), _) => &mut self.control,
-                (
-                    _,
-                    Some(Incoming {
-                        compressed: true, ..
-                    }),
-                ) => &mut self.compressed,
-                _ => &mut self.message,
-            };
-            match self.decoder.decode(rest, sink) {
+            match self.decode_step(rest) {
                 Ok((n, item)) => {
                     taken += n;
                     match item {
@@ -564,9 +554,9 @@ impl Connection {
         }
     }
 
-    /// The streaming path of [`receive`](Self::receive) on `input`: one step of the decoder,
-    /// the payload copied into the message. False when it needs more bytes.
-    fn receive_piece(&mut self, input: &mut BytesMut) -> bool {
+    /// One step of the streaming decoder on `input`, the payload copied into the buffer of
+    /// what the frame belongs to: a control frame, a compressed message, a plain message.
+    fn decode_step(&mut self, input: &[u8]) -> Result<(usize, Option<Decoded>), FrameError> {
         let sink = match (self.current, self.incoming) {
             (Some(Current::Control(_)), _) => &mut self.control,
             (
@@ -577,7 +567,13 @@ impl Connection {
             ) => &mut self.compressed,
             _ => &mut self.message,
         };
-        match self.decoder.decode(input, sink) {
+        self.decoder.decode(input, sink)
+    }
+
+    /// The streaming path of [`receive`](Self::receive) on `input`: one step of the decoder,
+    /// the payload copied into the message. False when it needs more bytes.
+    fn receive_piece(&mut self, input: &mut BytesMut) -> bool {
+        match self.decode_step(input) {
             Ok((n, item)) => {
                 input.advance(n);
                 match item {
