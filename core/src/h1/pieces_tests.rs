@@ -25,7 +25,7 @@ fn body(len: usize) -> Bytes {
 /// Sends `pieces` as one response (Content-Length when `known`, else chunked), with
 /// `send_data_bytes` or `send_data`, and returns the pieces handed out.
 fn respond(pieces: &[Bytes], known: bool, by_bytes: bool) -> Vec<Bytes> {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let mut conn = connection_with_request(now, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
     let total: usize = pieces.iter().map(Bytes::len).sum();
     let size = if known {
@@ -92,7 +92,7 @@ fn small_pieces_are_copied() {
 
 #[test]
 fn pieces_respect_the_length_and_the_output_bound() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let mut conn = connection_with_request(now, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
     conn.send_response(StatusCode::OK, &HeaderMap::new(), BodySize::Known(1000))
         .unwrap();
@@ -117,7 +117,7 @@ fn pieces_respect_the_length_and_the_output_bound() {
 
 #[test]
 fn suppressed_bodies_drop_pieces() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     let mut conn = connection_with_request(now, b"HEAD / HTTP/1.1\r\nhost: a\r\n\r\n");
     conn.send_response(StatusCode::OK, &HeaderMap::new(), BodySize::Known(4096))
         .unwrap();

@@ -560,7 +560,7 @@ fn receive_buf_inflates_compressed_messages() {
 /// rather than waiting for a payload that may never come.
 #[test]
 fn receive_buf_refuses_a_bad_header_before_its_payload_arrives() {
-    let now = Instant::now();
+    let now = crate::test_clock::start();
     // A masked continuation frame of 116 bytes with no message in progress: header only.
     let header = [0x00, 0x80 | 116, 0xff, 0xff, 0xff, 0x00];
     let mut conn = Connection::new(Role::Server, WsLimits::default(), now);
