@@ -679,9 +679,7 @@ impl ServerConnection {
         if *encoder == BodyEncoder::Suppressed {
             return Ok(data.len());
         }
-        let taken = data
-            .len()
-            .min(room.saturating_sub(encoder.overhead(data.len())));
+        let taken = fitting(encoder, room, data.len());
         encoder.encode(&mut self.output, &data[..taken])?;
         Ok(taken)
     }
@@ -702,9 +700,7 @@ impl ServerConnection {
         if *encoder == BodyEncoder::Suppressed {
             return Ok(data.len());
         }
-        let taken = data
-            .len()
-            .min(room.saturating_sub(encoder.overhead(data.len())));
+        let taken = fitting(encoder, room, data.len());
         if taken < Self::PIECE_MIN {
             // Too little room for a piece worth its own slot: copy what fits.
             return self.send_data(&data[..taken]);
@@ -1101,4 +1097,9 @@ fn body_encoder(
         }
     }
     Ok(encoder)
+}
+
+/// How many of `len` body bytes fit in `room` bytes of output, with the encoder's framing.
+fn fitting(encoder: &BodyEncoder, room: usize, len: usize) -> usize {
+    len.min(room.saturating_sub(encoder.overhead(len)))
 }
