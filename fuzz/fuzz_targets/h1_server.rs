@@ -1,5 +1,6 @@
 //! A whole server connection fed arbitrary bytes in arbitrary splits, answered by an arbitrary
-//! application, read by a peer that may stop reading. Properties: no panic; buffers stay
+//! application (body chunks as slices or as `Bytes` pieces), read by a peer that may stop reading,
+//! its output taken in one buffer or in pieces for vectored writes. Properties: no panic; buffers stay
 //! within `Limits`; every byte the server writes parses as valid HTTP/1.1 with our client;
 //! output left untaken for `send_timeout` always ends the connection.
 #![no_main]
@@ -17,6 +18,9 @@ use weft_core::h1::{
 #[derive(Arbitrary, Debug)]
 struct Input {
     small_limits: bool,
+    /// Output taken in pieces for vectored writes (`poll_transmit_vectored`), else one buffer
+    /// at a time (`poll_transmit`).
+    vectored: bool,
     /// A send timeout of this many seconds (else the default, 60 s).
     send_timeout: Option<u8>,
     steps: Vec<Step>,
@@ -45,6 +49,9 @@ struct Answer {
     chunks: Vec<Vec<u8>>,
     trailer: bool,
     close: bool,
+    /// Body chunks given as `Bytes` (`send_data_bytes`: queued as pieces of their own from
+    /// `PIECE_MIN` bytes, without a copy) rather than as slices.
+    as_bytes: bool,
 }
 
 struct Harness {
@@ -59,6 +66,7 @@ struct Harness {
     /// Whether the peer takes the server's output.
     reading: bool,
     upgraded: bool,
+    vectored: bool,
 }
 
 impl Harness {
@@ -117,13 +125,18 @@ impl Harness {
         }
         self.awaiting_response = false;
         for chunk in &answer.chunks {
-            let mut rest = &chunk[..];
+            let mut rest = bytes::Bytes::copy_from_slice(chunk);
             for _ in 0..64 {
                 if rest.is_empty() {
                     break;
                 }
-                let taken = self.server.send_data(rest).unwrap_or(rest.len());
-                rest = &rest[taken..];
+                let sent = if answer.as_bytes {
+                    self.server.send_data_bytes(&rest)
+                } else {
+                    self.server.send_data(&rest)
+                };
+                let taken = sent.unwrap_or(rest.len());
+                rest = rest.slice(taken..);
                 self.transmit();
             }
         }
@@ -138,8 +151,21 @@ impl Harness {
         if !self.reading {
             return;
         }
-        while let Some(bytes) = self.server.poll_transmit(self.now) {
-            self.written.extend_from_slice(&bytes);
+        // One buffer at a time, or in pieces for a vectored write (at most three at a time, as
+        // the event loops take them): the bytes must be the same either way.
+        let mut pieces = Vec::new();
+        for _ in 0..1_000_000 {
+            if self.vectored {
+                self.server.poll_transmit_vectored(self.now, &mut pieces, 3);
+            } else {
+                pieces.extend(self.server.poll_transmit(self.now));
+            }
+            if pieces.is_empty() {
+                break;
+            }
+            for piece in pieces.drain(..) {
+                self.written.extend_from_slice(&piece);
+            }
         }
         assert!(self.server.pending_output() == 0);
     }
@@ -201,6 +227,7 @@ fuzz_target!(|input: Input| {
         awaiting_response: false,
         reading: true,
         upgraded: false,
+        vectored: input.vectored,
     };
     for step in input.steps {
         if harness.upgraded || harness.server.is_closed() {
